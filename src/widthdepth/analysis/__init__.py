@@ -1,0 +1,1 @@
+"""Analysis of stored traces: aggregators, the closing table (later: surfaces, frontiers, verdicts)."""

@@ -1,0 +1,78 @@
+"""Backends behind one protocol, found by scheme. A new backend is one module with a
+``build(target: str, params: dict[str, str], options: BackendOptions) -> Backend`` factory plus one line in
+`BACKENDS`; the module is imported only when that backend is used, so heavy imports stay lazy.
+
+    backend = load_backend("llamacpp:smollm2-135m")
+    backend = load_backend("llamacpp:/models/qwen2.5-0.5b-q4.gguf,style=chat")
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from widthdepth.backends.base import Backend, Completion, GenerationRequest, ModelInfo, Sample
+from widthdepth.backends.catalog import EMBEDDED
+from widthdepth.errors import WidthdepthError
+
+BACKENDS: dict[str, tuple[str, str]] = {
+    # scheme: (module, one-line description)
+    "llamacpp": ("widthdepth.backends.llamacpp", "GGUF models on the CPU through llama-cpp-python: "
+                 "llamacpp:smollm2-135m | llamacpp:gemma3-270m | llamacpp:/path/model.gguf[,style=chat|fewshot]"),
+    "mock": ("widthdepth.backends.mock", "scripted test double for unit tests only (mock:answer=7,fail=0.1)"),
+}
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    threads: int = 0
+    """CPU threads for local backends (0: all cores)."""
+    context_length: int = 4096
+    """Context window for local backends, in tokens."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    scheme: str
+    target: str
+    params: dict[str, str]
+    text: str
+
+
+def resolve_model(text: str, option: str = "--model") -> ModelSpec:
+    """Validate a model spec without loading anything (so bad input fails before any store is touched)."""
+    scheme, colon, rest = text.partition(":")
+    if not colon or scheme not in BACKENDS:
+        names = [f"llamacpp:{name}" for name in EMBEDDED] + ["llamacpp:/path/model.gguf"]
+        raise WidthdepthError(f"{option} {text!r}: unknown model (valid: {', '.join(names)}; "
+                              f"backends: {', '.join(f'{s}:' for s in BACKENDS)}; see `widthdepth models`)")
+    target_parts: list[str] = []
+    params: dict[str, str] = {}
+    for part in rest.split(",") if rest else ():
+        key, eq, value = part.partition("=")
+        if eq and key.strip() and "/" not in key:
+            params[key.strip()] = value.strip()
+        else:
+            target_parts.append(part)
+    target = ",".join(target_parts).strip()
+    if scheme == "llamacpp":
+        if target in EMBEDDED:
+            pass
+        elif target.endswith(".gguf") or "/" in target:
+            if not Path(target).expanduser().is_file():
+                raise WidthdepthError(f"{option} {text!r}: no such GGUF file {target!r}")
+        else:
+            raise WidthdepthError(f"{option} {text!r}: unknown model {target!r} "
+                                  f"(valid: {', '.join(EMBEDDED)}, or a path to a .gguf file)")
+    return ModelSpec(scheme, target, params, text)
+
+
+def load_backend(text: str, options: BackendOptions | None = None, option: str = "--model") -> Backend:
+    spec = resolve_model(text, option)
+    module = importlib.import_module(BACKENDS[spec.scheme][0])
+    return module.build(spec.target, spec.params, options or BackendOptions())
+
+
+__all__ = ["BACKENDS", "Backend", "BackendOptions", "Completion", "GenerationRequest", "ModelInfo",
+           "ModelSpec", "Sample", "load_backend", "resolve_model"]

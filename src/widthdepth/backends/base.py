@@ -1,0 +1,85 @@
+"""The backend protocol: a batch of generation requests in, completions out.
+
+A backend knows nothing about plans or problems. Sample ``i`` of a request with ``seed`` s must be
+a function of (prompt, settings, s + i) alone, so that a resumed run that asks only for the missing
+samples gets exactly what an uninterrupted run would have got.
+
+    backend = load_backend("llamacpp:smollm2-135m")
+    for sample in backend.generate([GenerationRequest(messages=(("user", "2+2?"),), n=2, seed=7)]):
+        print(sample.sample_index, sample.completion.text)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str | None = None
+    """Raw text to continue (base models, extend rounds). Exactly one of prompt and messages."""
+    messages: tuple[tuple[str, str], ...] | None = None
+    """(role, content) pairs for instruct models; the backend applies the model's chat template."""
+    n: int = 1
+    """Independent samples of this prompt; sample i uses seed + i."""
+    max_tokens: int = 256
+    temperature: float = 0.7
+    """0 means greedy decoding."""
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    logprobs: int = 0
+    """How many top alternatives to return for the first generated token (0: none)."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    """"stop" (end of sequence or a stop string), "length" (max_tokens) or "error"."""
+    seconds: float = 0.0
+    """Compute time of this sample, its share of a shared prompt evaluation included."""
+    first_token_logprobs: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    request_index: int
+    sample_index: int
+    completion: Completion
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    """Stable identity used in attempt keys, e.g. ``llamacpp:smollm2-135m``."""
+    n_params: int
+    """Parameter count read from the model itself (feeds the FLOPs model)."""
+    prompt_style: str
+    """"chat" for instruct models (chat template), "fewshot" for base models."""
+    shares_prompt_prefix: bool
+    """True when n samples of one prompt evaluate the prompt once."""
+    supports_raw_continuation: bool
+    """True when the backend can continue raw text (needed by extend mode)."""
+    context_length: int = 0
+    description: str = ""
+
+
+class Backend(Protocol):
+    info: ModelInfo
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[Sample]:
+        """Yield each sample as soon as it is done, in any order. Failures are yielded as
+        completions with finish_reason "error" rather than raised, so finished work is kept."""
+        ...
+
+    def render_chat(self, messages: tuple[tuple[str, str], ...]) -> str:
+        """The raw text the model sees for these messages (with the generation prompt)."""
+        ...
+
+    def close(self) -> None: ...

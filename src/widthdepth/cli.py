@@ -1,0 +1,156 @@
+"""The `widthdepth` command: thin; it parses, calls the library and prints.
+
+    widthdepth run --model llamacpp:smollm2-135m --tasks chain:L=4 --tasks search --plan grid:4x2 \\
+                   --problems 10 --seed 0 --out runs/demo
+    widthdepth run --recipe recipes/demo.yaml problems=3 out=runs/quick
+    widthdepth models
+    widthdepth tasks
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from widthdepth.analysis.summary import CellRow, closing_table
+from widthdepth.catalog import list_models, list_tasks
+from widthdepth.config import load_config
+from widthdepth.cost import UNIT_DEFINITION
+from widthdepth.errors import WidthdepthError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Width or depth? Measure how extra inference compute should be spent.")
+console = Console()
+if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
+    console = Console(width=150)
+errors = Console(stderr=True)
+
+
+class RichProgress:
+    """Attempts done/total, generated tokens per second, ETA."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("starting", total=0, rate="")
+        self.tokens = 0
+        self.start = time.perf_counter()
+
+    def add_total(self, attempts: int) -> None:
+        total = (self.progress.tasks[0].total or 0) + attempts
+        self.progress.update(self.task, total=total)
+
+    def advance(self, attempts: int, generated_tokens: int = 0) -> None:
+        self.tokens += generated_tokens
+        rate = self.tokens / max(time.perf_counter() - self.start, 1e-9)
+        self.progress.update(self.task, advance=attempts, rate=f"{rate:,.0f} tok/s")
+
+    def describe(self, text: str) -> None:
+        self.progress.update(self.task, description=text)
+
+
+def _fmt_flops(value: float) -> str:
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if value >= scale:
+            return f"{value / scale:,.1f}{unit}"
+    return f"{value:,.0f}"
+
+
+def print_closing_table(rows: list[CellRow]) -> None:
+    table = Table(title="widthdepth: accuracy and mean cost per problem, per plan cell (w chains x d rounds)")
+    for name in ("task", "plan", "w×d", "majority", "best-of", "coverage", "gen tok", "serial tok",
+                 "FLOPs", "verif tok", "failed"):
+        table.add_column(name, justify="left" if name in ("task", "plan") else "right")
+    for r in rows:
+        table.add_row(r.task, r.plan, f"{r.w}×{r.d}", f"{r.majority:.2f}",
+                      "—" if r.best_of is None else f"{r.best_of:.2f}", f"{r.coverage:.2f}",
+                      f"{r.cost.generated_tokens:,.1f}", f"{r.cost.serial_tokens:,.1f}", _fmt_flops(r.cost.flops),
+                      f"{r.cost.verifier_tokens:,.0f}", str(r.failed))
+    console.print(table)
+
+
+@app.command()
+def run(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value settings that override the recipe")] = None,
+    recipe: Annotated[Optional[str], typer.Option(help="YAML recipe with the run's settings")] = None,
+    model: Annotated[Optional[str], typer.Option(help="model, e.g. llamacpp:smollm2-135m (see `models`)")] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option(help="task spec; repeat for several (see `tasks`)")] = None,
+    plan: Annotated[Optional[list[str]], typer.Option(help="plan spec: parallel:N, sequential:D, grid:NxD; repeatable")] = None,
+    problems: Annotated[Optional[int], typer.Option(help="problems per task")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="seed for problems and sampling")] = None,
+    out: Annotated[Optional[str], typer.Option(help="output folder (store + config.yaml)")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="generated tokens per attempt at most")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="sampling temperature (0: greedy)")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="nucleus sampling mass")] = None,
+    verifier: Annotated[Optional[str], typer.Option(help="auto | exact | self | none")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (0: all)")] = None,
+    context_length: Annotated[Optional[int], typer.Option(help="context window for llama.cpp")] = None,
+) -> None:
+    """Run tasks x plans on a model; resumes from the store in --out."""
+    from widthdepth.runner import run as run_plans
+
+    config = load_config(recipe, overrides or [], model=model, tasks=tasks, plans=plan, problems=problems,
+                         seed=seed, out=out, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                         verifier=verifier, threads=threads, context_length=context_length)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("attempts"),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=errors, transient=False) as bar:
+        result = run_plans(config, progress=RichProgress(bar))
+    print_closing_table(closing_table(result))
+    console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
+                  f"reused {result.reused} from the store in {config.out}")
+    console.print(f"cost: {UNIT_DEFINITION}", style="dim")
+
+
+@app.command()
+def models() -> None:
+    """List the embedded models and the backends."""
+    table = Table(title="models")
+    for name in ("name", "style", "installed", "description"):
+        table.add_column(name)
+    for row in list_models():
+        table.add_row(row["name"], row["style"], row["installed"], row["description"])
+    console.print(table)
+
+
+@app.command()
+def tasks() -> None:
+    """List task families, plans and verifiers with their syntax."""
+    table = Table(title="task families, plans and verifiers")
+    for name in ("kind", "name", "description"):
+        table.add_column(name)
+    for row in list_tasks():
+        table.add_row(row["kind"], row["name"], row["description"])
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except WidthdepthError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        errors.print("interrupted: everything generated so far is in the store; rerun the command to resume")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

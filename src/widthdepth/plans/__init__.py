@@ -1,0 +1,77 @@
+"""Plans: how compute is spent on a problem.
+
+    parallel:N              N independent attempts (grid:Nx1)
+    sequential:D            one chain of D rounds (grid:1xD); sequential:D,mode=extend for budget forcing
+    grid:NxD                N chains of D rounds; grid:NxD,mode=extend
+
+A new plan kind is one module plus one line in `PLANS`.
+
+    >>> load_plan("parallel:8")
+    GridPlan(chains=8, rounds=1, mode='revise')
+"""
+
+from __future__ import annotations
+
+import re
+
+from widthdepth.errors import WidthdepthError
+from widthdepth.plans.grid import MODES, GridPlan
+from widthdepth.specs import Spec, parse_spec
+
+MAX_SIDE = 4096
+
+
+def _count(spec: Spec, raw: str, what: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise spec.error(f"{what} must be a whole number >= 1, got {raw!r}")
+    value = int(raw)
+    if value > MAX_SIDE:
+        raise spec.error(f"{what}={value} is more than {MAX_SIDE}")
+    return value
+
+
+def _mode(spec: Spec) -> str:
+    spec.check_known({"mode"})
+    mode = spec.params.get("mode", "revise")
+    if mode not in MODES:
+        raise spec.error(f"unknown mode {mode!r} (valid: {', '.join(MODES)})")
+    return mode
+
+
+def _one_arg(spec: Spec, example: str) -> str:
+    if len(spec.args) != 1:
+        raise spec.error(f"expected {example}")
+    return spec.args[0]
+
+
+def _parallel(spec: Spec) -> GridPlan:
+    spec.check_known(set())
+    return GridPlan(_count(spec, _one_arg(spec, "parallel:N, e.g. parallel:8"), "N"), 1)
+
+
+def _sequential(spec: Spec) -> GridPlan:
+    return GridPlan(1, _count(spec, _one_arg(spec, "sequential:D, e.g. sequential:4"), "D"), _mode(spec))
+
+
+def _grid(spec: Spec) -> GridPlan:
+    match = re.fullmatch(r"(\w+)x(\w+)", _one_arg(spec, "grid:NxD, e.g. grid:4x2"))
+    if not match:
+        raise spec.error("expected grid:NxD, e.g. grid:4x2")
+    return GridPlan(_count(spec, match[1], "N"), _count(spec, match[2], "D"), _mode(spec))
+
+
+PLANS = {
+    "parallel": (_parallel, "N independent attempts: parallel:N"),
+    "sequential": (_sequential, "one chain of D rounds: sequential:D[,mode=revise|extend]"),
+    "grid": (_grid, "N chains of D rounds: grid:NxD[,mode=revise|extend]"),
+}
+
+
+def load_plan(text: str, option: str = "--plan") -> GridPlan:
+    spec = parse_spec(text, option=option)
+    if spec.name not in PLANS:
+        raise WidthdepthError(f"{option} {text!r}: unknown plan {spec.name!r} (valid: {', '.join(PLANS)})")
+    return PLANS[spec.name][0](spec)
+
+
+__all__ = ["PLANS", "GridPlan", "load_plan"]

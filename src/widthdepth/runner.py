@@ -1,0 +1,287 @@
+"""The runner: turns (tasks x plans) on one model into attempts in the store.
+
+Plans run round by round over all problems of a task, so every request of a round can go to the
+backend in one batch. Each attempt is committed as soon as the backend yields it; an attempt whose
+key is stored is read back instead of generated, which is how a killed run resumes and how plans
+share work (round 1 of ``grid:8x2`` contains ``parallel:4``).
+
+    result = run(RunConfig(tasks=["chain:L=2"], plans=["grid:2x2"], problems=3, out="runs/x"))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from widthdepth.backends import Backend, BackendOptions, GenerationRequest, load_backend, resolve_model
+from widthdepth.config import RunConfig, save_config
+from widthdepth.errors import WidthdepthError
+from widthdepth.plans import GridPlan, load_plan
+from widthdepth.specs import stable_hash
+from widthdepth.store import Store, now
+from widthdepth.tasks import Problem, TaskFamily, load_task
+from widthdepth.tasks.prompts import Prompt
+from widthdepth.trace import Attempt, Verification, attempt_key, attempt_seed
+from widthdepth.verifiers import Verifier, VerifyItem, check_verifier_name, load_verifier
+
+
+class Progress(Protocol):
+    def add_total(self, attempts: int) -> None: ...
+
+    def advance(self, attempts: int, generated_tokens: int = 0) -> None: ...
+
+    def describe(self, text: str) -> None: ...
+
+
+class NoProgress:
+    def add_total(self, attempts: int) -> None:
+        pass
+
+    def advance(self, attempts: int, generated_tokens: int = 0) -> None:
+        pass
+
+    def describe(self, text: str) -> None:
+        pass
+
+
+@dataclass
+class PlanRun:
+    """What one plan produced for one task: chains[problem_key][w] = attempts by round."""
+
+    family: TaskFamily
+    plan: GridPlan
+    problems: list[Problem]
+    chains: dict[str, list[list[Attempt]]]
+    verifier: str | None
+    verifications: dict[str, Verification] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    model: str
+    n_params: int
+    shares_prompt_prefix: bool
+    verifier_params: dict[str, int]
+    plan_runs: list[PlanRun]
+    generated: int = 0
+    """Attempts generated in this call (the rest were read back from the store)."""
+    reused: int = 0
+
+
+def settings_json(config: RunConfig, prompt: Prompt) -> str:
+    return json.dumps({"max_tokens": config.max_tokens, "temperature": config.temperature,
+                       "top_p": config.top_p, "stop": list(prompt.stop)}, sort_keys=True)
+
+
+@dataclass
+class _Pending:
+    problem: Problem
+    w0: int
+    d: int
+    prompt: Prompt
+    parent: Attempt | None
+    n: int
+
+
+class _PlanExecutor:
+    def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily,
+                 plan: GridPlan, problems: list[Problem], verifier: Verifier | None, progress: Progress) -> None:
+        self.store, self.backend, self.config, self.family, self.plan = store, backend, config, family, plan
+        self.problems, self.verifier, self.progress = problems, verifier, progress
+        self.style = backend.info.prompt_style
+        self.generated = self.reused = 0
+
+    def execute(self) -> PlanRun:
+        chains: dict[str, list[list[Attempt]]] = {p.key: [[] for _ in range(self.plan.chains)] for p in self.problems}
+        result = PlanRun(self.family, self.plan, self.problems, chains, self.verifier.name if self.verifier else None)
+        first_raw: dict[str, str] = {}
+        for d in range(1, self.plan.rounds + 1):
+            self.progress.describe(f"{self.family.spec} {self.plan.spec} round {d}/{self.plan.rounds}")
+            pending: list[_Pending] = []
+            for problem in self.problems:
+                pending += self._plan_round(problem, d, chains[problem.key], first_raw)
+            self._generate(pending, chains)
+            if self.verifier is not None:
+                self._verify(d, chains, result)
+        return result
+
+    def _lookup(self, problem: Problem, d: int, w: int, prompt: Prompt, parent: Attempt | None) -> Attempt | None:
+        seed = attempt_seed(self.config.seed, problem.key, d, w)
+        key = attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings_json(self.config, prompt),
+                          w, d, seed)
+        stored = self.store.get_attempt(key)
+        return stored if stored is not None and not stored.failed else None
+
+    def _plan_round(self, problem: Problem, d: int, chains: list[list[Attempt]],
+                    first_raw: dict[str, str]) -> list[_Pending]:
+        pending: list[_Pending] = []
+        if d == 1:
+            prompt = self.plan.first_prompt(self.family, problem, self.style)
+            if self.plan.mode == "extend":
+                first_raw[problem.key] = prompt.text if prompt.text is not None else \
+                    self.backend.render_chat(prompt.messages or ())
+            missing = []
+            for w in range(self.plan.chains):
+                stored = self._lookup(problem, 1, w, prompt, None)
+                if stored is not None:
+                    chains[w].append(stored)
+                    self.reused += 1
+                    self.progress.advance(1)
+                else:
+                    missing.append(w)
+            for w0, n in _runs(missing):  # one request per run of consecutive chains: seeds w0..w0+n-1
+                pending.append(_Pending(problem, w0, 1, prompt, None, n))
+            return pending
+        for w, chain in enumerate(chains):
+            if len(chain) != d - 1 or chain[-1].failed:
+                self.progress.advance(1)  # a broken chain cannot go on; a rerun retries it
+                continue
+            prompt = self.plan.next_prompt(self.family, problem, self.style, first_raw.get(problem.key, ""),
+                                           [a.text for a in chain])
+            stored = self._lookup(problem, d, w, prompt, chain[-1])
+            if stored is not None:
+                chain.append(stored)
+                self.reused += 1
+                self.progress.advance(1)
+            else:
+                pending.append(_Pending(problem, w, d, prompt, chain[-1], 1))
+        return pending
+
+    def _generate(self, pending: list[_Pending], chains: dict[str, list[list[Attempt]]]) -> None:
+        if not pending:
+            return
+        requests = [
+            GenerationRequest(prompt=p.prompt.text, messages=p.prompt.messages, n=p.n, max_tokens=self.config.max_tokens,
+                              temperature=self.config.temperature, top_p=self.config.top_p, stop=p.prompt.stop,
+                              seed=attempt_seed(self.config.seed, p.problem.key, p.d, p.w0))
+            for p in pending]
+        for sample in self.backend.generate(requests):
+            item = pending[sample.request_index]
+            attempt = self._attempt(item, item.w0 + sample.sample_index, sample.completion)
+            self.store.put_attempt(attempt)
+            chains[item.problem.key][attempt.w].append(attempt)
+            self.generated += 1
+            self.progress.advance(1, sample.completion.completion_tokens)
+
+    def _attempt(self, item: _Pending, w: int, completion) -> Attempt:  # noqa: ANN001
+        problem, parent, prompt = item.problem, item.parent, item.prompt
+        settings = settings_json(self.config, prompt)
+        seed = attempt_seed(self.config.seed, problem.key, item.d, w)
+        failed = completion.finish_reason == "error"
+        answer = None if failed else self.family.parse(completion.text)
+        final = answer if answer is not None or parent is None else parent.final_answer
+        return Attempt(
+            key=attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings, w, item.d, seed),
+            model=self.backend.info.id, task=self.family.spec, problem_key=problem.key, w=w, d=item.d,
+            mode="" if item.d == 1 else self.plan.mode, parent_key=parent.key if parent else None, seed=seed,
+            prompt=prompt.identity(), prompt_key=stable_hash(prompt.identity()), settings=settings,
+            text=completion.text, answer=answer, final_answer=None if failed else final,
+            correct=None if failed else self.family.check(problem, final),
+            finish_reason=completion.finish_reason, status="failed" if failed else "ok", error=completion.error,
+            prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+            serial_tokens=(parent.serial_tokens if parent else 0) + completion.completion_tokens,
+            wall_seconds=completion.seconds, created_at=now())
+
+    def _verify(self, d: int, chains: dict[str, list[list[Attempt]]], result: PlanRun) -> None:
+        assert self.verifier is not None
+        items: list[VerifyItem] = []
+        by_key = {p.key: p for p in self.problems}
+        for problem_key, problem_chains in chains.items():
+            for chain in problem_chains:
+                if len(chain) < d or chain[d - 1].failed:
+                    continue
+                attempt = chain[d - 1]
+                stored = self.store.get_verification(attempt.key, self.verifier.name)
+                if stored is not None:
+                    result.verifications[attempt.key] = stored
+                    continue
+                solution = self.plan.chain_text([a.text for a in chain[:d]])
+                items.append(VerifyItem(by_key[problem_key], self.family, attempt, solution))
+        if items:
+            self.progress.describe(f"{self.family.spec} {self.plan.spec} verifying round {d}")
+        for _, verification in self.verifier.verify(items):
+            self.store.put_verification(verification)
+            result.verifications[verification.attempt_key] = verification
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """[0, 1, 2, 5, 6] -> [(0, 3), (5, 2)]: runs of consecutive indices as (start, length)."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs
+
+
+@dataclass
+class Prepared:
+    """Everything checked before any store is touched."""
+
+    config: RunConfig
+    families: list[TaskFamily]
+    plans: list[GridPlan]
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """Validate every name, spec and file of a config; raises WidthdepthError on bad input."""
+    resolve_model(config.model)
+    check_verifier_name(config.verifier)
+    families = [load_task(t) for t in config.tasks]
+    plans = [load_plan(p) for p in config.plans]
+    return Prepared(config, families, plans)
+
+
+def run(config: RunConfig, progress: Progress | None = None, backend: Backend | None = None) -> RunResult:
+    """Run every task x plan of `config` on its model, resuming from what the store already has."""
+    prepared = prepare(config)
+    progress = progress or NoProgress()
+    own_backend = backend is None
+    if backend is None:
+        progress.describe(f"loading {config.model}")
+        backend = load_backend(config.model, BackendOptions(config.threads, config.context_length))
+    try:
+        return _run(prepared, backend, progress)
+    finally:
+        if own_backend:
+            backend.close()
+
+
+def _run(prepared: Prepared, backend: Backend, progress: Progress) -> RunResult:
+    config = prepared.config
+    if not backend.info.supports_raw_continuation:
+        extend = [p.spec for p in prepared.plans if p.mode == "extend" and p.rounds > 1]
+        if extend:
+            raise WidthdepthError(f"--plan {extend[0]!r}: mode=extend continues raw text, which "
+                                  f"{backend.info.id} cannot do; use mode=revise")
+    verifiers = {f.spec: load_verifier(config.verifier, f, backend) for f in prepared.families}
+    problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
+    store = Store.open(config.out)  # only now: bad input above never touches a store
+    try:
+        save_config(config, config.out)
+        store.put_model(backend.info)
+        run_id = store.start_run(config.model_dump())
+        for family in prepared.families:
+            store.put_problems(problems[family.spec])
+            progress.add_total(len(problems[family.spec]) * sum(p.attempts_per_problem for p in prepared.plans))
+        result = RunResult(config, backend.info.id, backend.info.n_params, backend.info.shares_prompt_prefix,
+                           {v.name: v.n_params for v in verifiers.values() if v is not None}, [])
+        for family in prepared.families:
+            for plan in prepared.plans:
+                executor = _PlanExecutor(store, backend, config, family, plan, problems[family.spec],
+                                         verifiers[family.spec], progress)
+                result.plan_runs.append(executor.execute())
+                result.generated += executor.generated
+                result.reused += executor.reused
+        store.finish_run(run_id)
+        return result
+    finally:
+        store.close()
+
+
+__all__ = ["PlanRun", "Progress", "RunResult", "prepare", "run", "settings_json"]
+
+

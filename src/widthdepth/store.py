@@ -1,0 +1,178 @@
+"""The store: one SQLite database per output folder, the only hand-off between running and analysing.
+
+Every attempt is committed the moment it exists (WAL journal), so ``kill -9`` loses at most the
+attempts in flight. Attempt keys are deterministic, so rerunning a command skips what is stored and
+a resumed run ends with the same content as an uninterrupted one (`snapshot` compares them).
+The schema changes only through the named, append-only `MIGRATIONS`; never edit an old one.
+
+    store = Store.open("runs/demo")
+    store.get_attempt(key)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from widthdepth.backends.base import ModelInfo
+from widthdepth.errors import WidthdepthError
+from widthdepth.tasks.base import Problem
+from widthdepth.trace import TIMING_FIELDS, Attempt, Verification
+
+DB_NAME = "widthdepth.sqlite"
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    db.executescript("""
+        CREATE TABLE models (
+            id TEXT PRIMARY KEY, n_params INTEGER NOT NULL, prompt_style TEXT NOT NULL,
+            shares_prompt_prefix INTEGER NOT NULL, supports_raw_continuation INTEGER NOT NULL,
+            context_length INTEGER NOT NULL, description TEXT NOT NULL);
+        CREATE TABLE problems (
+            key TEXT PRIMARY KEY, task TEXT NOT NULL, idx INTEGER NOT NULL, question TEXT NOT NULL,
+            gold TEXT NOT NULL, structure TEXT NOT NULL);
+        CREATE TABLE attempts (
+            key TEXT PRIMARY KEY, model TEXT NOT NULL, task TEXT NOT NULL, problem_key TEXT NOT NULL,
+            w INTEGER NOT NULL, d INTEGER NOT NULL, mode TEXT NOT NULL, parent_key TEXT, seed INTEGER NOT NULL,
+            prompt TEXT NOT NULL, prompt_key TEXT NOT NULL, settings TEXT NOT NULL, text TEXT NOT NULL,
+            answer TEXT, final_answer TEXT, correct INTEGER, finish_reason TEXT NOT NULL, status TEXT NOT NULL,
+            error TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+            serial_tokens INTEGER NOT NULL, wall_seconds REAL NOT NULL, created_at TEXT NOT NULL);
+        CREATE INDEX attempts_by_problem ON attempts (model, problem_key, d, w);
+        CREATE TABLE verifications (
+            attempt_key TEXT NOT NULL, verifier TEXT NOT NULL, score REAL, verdict TEXT NOT NULL,
+            prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, prompt TEXT NOT NULL,
+            text TEXT NOT NULL, wall_seconds REAL NOT NULL, created_at TEXT NOT NULL,
+            PRIMARY KEY (attempt_key, verifier));
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, finished_at TEXT,
+            config TEXT NOT NULL);
+    """)
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+    ("001_initial", _m001_initial),
+]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Store:
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db, self.path = db, path
+
+    @classmethod
+    def open(cls, folder: str | Path, create: bool = True) -> Store:
+        folder = Path(folder)
+        path = folder / DB_NAME
+        if not path.exists() and not create:
+            raise WidthdepthError(f"no store at {path}: run `widthdepth run --out {folder}` first")
+        folder.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against process crashes
+        store = cls(db, path)
+        store._migrate()
+        return store
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        applied = {r["name"] for r in self.db.execute("SELECT name FROM schema_migrations")}
+        known = {name for name, _ in MIGRATIONS}
+        if applied - known:
+            raise WidthdepthError(f"{self.path}: written by a newer widthdepth (migration "
+                                  f"{sorted(applied - known)[0]}); upgrade widthdepth to read it")
+        for name, migrate in MIGRATIONS:
+            if name not in applied:
+                with self.db:
+                    migrate(self.db)
+                    self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _insert(self, table: str, row: dict[str, Any], verb: str = "INSERT OR IGNORE") -> None:
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.db.execute(f"{verb} INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))
+
+    # -- writing: each call commits --------------------------------------------------------------
+    def put_model(self, info: ModelInfo) -> None:
+        with self.db:
+            self._insert("models", {
+                "id": info.id, "n_params": info.n_params, "prompt_style": info.prompt_style,
+                "shares_prompt_prefix": int(info.shares_prompt_prefix),
+                "supports_raw_continuation": int(info.supports_raw_continuation),
+                "context_length": info.context_length, "description": info.description})
+
+    def put_problems(self, problems: Iterable[Problem]) -> None:
+        with self.db:
+            for problem in problems:
+                self._insert("problems", problem.to_row())
+
+    def put_attempt(self, attempt: Attempt) -> None:
+        """Store an attempt; a stored failure is replaced by a later try, a stored success never is."""
+        with self.db:
+            existing = self.db.execute("SELECT status FROM attempts WHERE key = ?", (attempt.key,)).fetchone()
+            if existing is None or existing["status"] != "ok":
+                self._insert("attempts", attempt.to_row(), verb="INSERT OR REPLACE")
+
+    def put_verification(self, verification: Verification) -> None:
+        with self.db:
+            self._insert("verifications", verification.to_row())
+
+    def start_run(self, config: dict[str, Any]) -> int:
+        with self.db:
+            cursor = self.db.execute("INSERT INTO runs (started_at, config) VALUES (?, ?)",
+                                     (now(), json.dumps(config, sort_keys=True)))
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (now(), run_id))
+
+    # -- reading -----------------------------------------------------------------------------------
+    def get_attempt(self, key: str) -> Attempt | None:
+        row = self.db.execute("SELECT * FROM attempts WHERE key = ?", (key,)).fetchone()
+        return Attempt.from_row(dict(row)) if row else None
+
+    def get_verification(self, attempt_key: str, verifier: str) -> Verification | None:
+        row = self.db.execute("SELECT * FROM verifications WHERE attempt_key = ? AND verifier = ?",
+                              (attempt_key, verifier)).fetchone()
+        return Verification.from_row(dict(row)) if row else None
+
+    def model_info(self, model_id: str) -> ModelInfo | None:
+        row = self.db.execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
+        if row is None:
+            return None
+        return ModelInfo(id=row["id"], n_params=row["n_params"], prompt_style=row["prompt_style"],
+                         shares_prompt_prefix=bool(row["shares_prompt_prefix"]),
+                         supports_raw_continuation=bool(row["supports_raw_continuation"]),
+                         context_length=row["context_length"], description=row["description"])
+
+    def attempts(self, **where: Any) -> Iterator[Attempt]:
+        clause = " AND ".join(f"{k} = ?" for k in where) or "1"
+        query = f"SELECT * FROM attempts WHERE {clause} ORDER BY problem_key, d, w"
+        for row in self.db.execute(query, tuple(where.values())):
+            yield Attempt.from_row(dict(row))
+
+    def counts(self) -> dict[str, int]:
+        tables = ("problems", "attempts", "verifications", "runs")
+        return {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        """Everything reproducible in the store, sorted: two runs of one command compare equal.
+        Timing fields and the run log are left out (they differ by nature)."""
+        out: dict[str, list[tuple]] = {}
+        for table, order in (("models", "id"), ("problems", "key"), ("attempts", "key"),
+                             ("verifications", "attempt_key, verifier")):
+            rows = self.db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+            out[table] = [tuple(v for k, v in dict(r).items() if k not in TIMING_FIELDS) for r in rows]
+        return out

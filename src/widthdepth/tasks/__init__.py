@@ -1,0 +1,33 @@
+"""Task families. A new family is one module with ``build(spec)`` plus one line in `FAMILIES`.
+
+    >>> family = load_task("chain:L=2")
+    >>> family.problems(1, seed=0)[0].structure["L"]
+    2
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from widthdepth.errors import WidthdepthError
+from widthdepth.specs import parse_spec
+from widthdepth.tasks.base import Demonstration, Problem, TaskFamily
+
+FAMILIES: dict[str, tuple[str, str]] = {
+    # name: (module, one-line description)
+    "chain": ("widthdepth.tasks.chain", "compositional: L dependent add/multiply steps modulo m (chain:L=4,m=10)"),
+    "search": ("widthdepth.tasks.search", "many valid answers, exact verifier (search:kind=modeq,p=13 | kind=subset,n=6)"),
+    "jsonl": ("widthdepth.tasks.jsonl", "your data: jsonl:PATH,question=FIELD,answer=FIELD,shots=K (GSM8K '#### 42' understood)"),
+}
+
+
+def load_task(text: str, option: str = "--tasks") -> TaskFamily:
+    spec = parse_spec(text, option=option)
+    if spec.name not in FAMILIES:
+        raise WidthdepthError(f"{option} {text!r}: unknown task family {spec.name!r} "
+                              f"(valid: {', '.join(FAMILIES)})")
+    module = importlib.import_module(FAMILIES[spec.name][0])
+    return module.build(spec)
+
+
+__all__ = ["FAMILIES", "Demonstration", "Problem", "TaskFamily", "load_task"]

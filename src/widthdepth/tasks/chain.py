@@ -1,0 +1,102 @@
+"""`chain`: compositional arithmetic, where every step needs the previous result.
+
+A start value and L operations (add or multiply by a constant, modulo m). ``L`` is the structure
+dial: ``chain:L=1`` is an independent short problem, ``chain:L=8`` a long dependent chain.
+
+    chain:L=4            4 operations modulo 10
+    chain:L=6,m=7,ops=add+mul+sub
+"""
+
+from __future__ import annotations
+
+import random
+
+from widthdepth.specs import Spec, stable_int
+from widthdepth.tasks.base import Demonstration, Problem
+from widthdepth.tasks.extract import extract_number
+
+_OPS = {
+    "add": ("add {c}", "{x} + {c} = {raw}", lambda x, c: x + c),
+    "mul": ("multiply by {c}", "{x} * {c} = {raw}", lambda x, c: x * c),
+    "sub": ("subtract {c}", "{x} - {c} = {raw}", lambda x, c: x - c),
+}
+
+
+class ChainFamily:
+    answer_format = "Answer: <number>"
+    exact_checkable = False
+
+    def __init__(self, length: int, modulus: int, ops: tuple[str, ...]) -> None:
+        self.length, self.modulus, self.ops = length, modulus, ops
+        self.spec = f"chain:L={length},m={modulus}" + ("" if ops == ("add", "mul") else f",ops={'+'.join(ops)}")
+
+    def _steps(self, rng: random.Random) -> tuple[int, list[tuple[str, int]]]:
+        start = rng.randrange(self.modulus)
+        return start, [(rng.choice(self.ops), rng.randint(1, 9)) for _ in range(self.length)]
+
+    def _question(self, start: int, steps: list[tuple[str, int]]) -> str:
+        lines = [
+            f"Start with the number {start}. Apply the operations below in order. After every operation, "
+            f"replace the number by its remainder when divided by {self.modulus}.",
+        ]
+        lines += [f"Step {i}: {_OPS[op][0].format(c=c)}" for i, (op, c) in enumerate(steps, 1)]
+        lines.append("What is the final number?")
+        return "\n".join(lines)
+
+    def _solution(self, start: int, steps: list[tuple[str, int]], slip_at: int | None = None) -> tuple[str, int]:
+        x, lines = start, [f"Start: {start}"]
+        for i, (op, c) in enumerate(steps, 1):
+            raw = _OPS[op][2](x, c)
+            if i == slip_at:
+                raw += 1  # the flawed draft's arithmetic slip
+            value = raw % self.modulus
+            lines.append(f"Step {i}: {_OPS[op][1].format(x=x, c=c, raw=raw)}, mod {self.modulus} gives {value}")
+            x = value
+        lines.append(f"Answer: {x}")
+        return "\n".join(lines), x
+
+    def problems(self, count: int, seed: int) -> list[Problem]:
+        out = []
+        for index in range(count):
+            rng = random.Random(stable_int(self.spec, seed, index))
+            start, steps = self._steps(rng)
+            _, gold = self._solution(start, steps)
+            out.append(Problem(
+                key=f"{self.spec}#seed={seed}#{index}", task=self.spec, index=index,
+                question=self._question(start, steps), gold=(str(gold),),
+                structure={"family": "chain", "L": self.length, "size": self.modulus,
+                           "difficulty": self.length, "steps": [[op, c] for op, c in steps], "start": start},
+            ))
+        return out
+
+    def parse(self, text: str) -> str | None:
+        return extract_number(text)
+
+    def check(self, problem: Problem, answer: str | None) -> bool:
+        return answer is not None and answer in problem.gold
+
+    def verify(self, problem: Problem, answer: str | None) -> bool | None:
+        return None  # checking a chain means redoing it: there is no cheaper gold-free check
+
+    def demonstrations(self, count: int) -> list[Demonstration]:
+        demos = []
+        for index in range(count):
+            rng = random.Random(stable_int(self.spec, "demonstration", index))
+            start, steps = self._steps(rng)
+            solution, _ = self._solution(start, steps)
+            flawed, _ = self._solution(start, steps, slip_at=rng.randint(1, len(steps)))
+            demos.append(Demonstration(self._question(start, steps), solution, flawed))
+        return demos
+
+
+def build(spec: Spec) -> ChainFamily:
+    spec.check_known({"L", "m", "ops"})
+    if spec.args:
+        raise spec.error(f"unexpected argument {spec.args[0]!r}; use chain:L=4,m=10")
+    length = spec.int_param("L", 4, minimum=1, maximum=64)
+    modulus = spec.int_param("m", 10, minimum=2, maximum=10_000)
+    ops = tuple(spec.params.get("ops", "add+mul").split("+"))
+    unknown = [op for op in ops if op not in _OPS]
+    if unknown:
+        raise spec.error(f"unknown operation {unknown[0]!r} in ops (valid: {', '.join(_OPS)}; join with '+')")
+    return ChainFamily(length, modulus, ops)

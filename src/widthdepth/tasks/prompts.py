@@ -1,0 +1,91 @@
+"""How problems become prompts, for instruct models (``chat``) and base models (``fewshot``).
+
+Four kinds of prompt, each for both styles:
+
+- attempt: solve the problem;
+- revise: show the problem and the previous round's attempt, ask for a check and an improved answer;
+- extend: continue the previous attempt after a "Wait," cue (budget forcing; raw text only);
+- verify: ask whether a proposed solution is correct (LLM self-verification).
+
+Few-shot prompts use worked examples made by the task family (never the problem itself).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from widthdepth.tasks.base import Problem, TaskFamily
+
+SHOTS = 2
+EXTEND_CUE = "\nWait,"
+_FEWSHOT_STOP = ("\nQuestion:", "\n\n\n")
+_MAX_SHOWN_CHARS = 2000  # a runaway previous attempt must not blow the context
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Either chat messages (instruct models) or raw text (base models, continuations)."""
+
+    messages: tuple[tuple[str, str], ...] | None = None
+    text: str | None = None
+    stop: tuple[str, ...] = ()
+
+    def as_messages(self) -> list[dict[str, str]]:
+        return [{"role": role, "content": content} for role, content in self.messages or ()]
+
+    def identity(self) -> str:
+        """The exact model input, as one string, for keys and the store."""
+        if self.messages is not None:
+            return json.dumps(self.as_messages(), ensure_ascii=False)
+        return self.text or ""
+
+
+def _instruction(family: TaskFamily) -> str:
+    return f"Think step by step, then write the final answer on its own line as '{family.answer_format}'."
+
+
+def _shown(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _MAX_SHOWN_CHARS else "..." + text[-_MAX_SHOWN_CHARS:]
+
+
+def attempt_prompt(family: TaskFamily, problem: Problem, style: str) -> Prompt:
+    if style == "chat":
+        return Prompt(messages=(("user", f"{problem.question}\n\n{_instruction(family)}"),))
+    parts = [f"Solve each problem. {_instruction(family)}\n"]
+    parts += [f"Question: {d.question}\nSolution: {d.solution}\n" for d in family.demonstrations(SHOTS)]
+    parts.append(f"Question: {problem.question}\nSolution:")
+    return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
+
+
+def revise_prompt(family: TaskFamily, problem: Problem, previous: str, style: str) -> Prompt:
+    ask = ("Check the previous attempt step by step. If it contains a mistake, correct it. "
+           f"Then write the final answer on its own line as '{family.answer_format}'.")
+    if style == "chat":
+        content = f"{problem.question}\n\nA previous attempt:\n---\n{_shown(previous)}\n---\n\n{ask}"
+        return Prompt(messages=(("user", content),))
+    parts = [f"Each question comes with a previous attempt. {ask}\n"]
+    for i, d in enumerate(family.demonstrations(SHOTS)):
+        draft = d.flawed_solution if i % 2 == 0 and d.flawed_solution else d.solution
+        parts.append(f"Question: {d.question}\nPrevious attempt: {draft}\nChecked solution: {d.solution}\n")
+    parts.append(f"Question: {problem.question}\nPrevious attempt: {_shown(previous)}\nChecked solution:")
+    return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
+
+
+def extend_prompt(first_round_text: str, chain_texts: list[str]) -> Prompt:
+    """Round d of an extend chain: the round-1 raw prompt, every earlier round's text, then the cue."""
+    return Prompt(text=first_round_text + "".join(chain_texts) + EXTEND_CUE)
+
+
+def verify_prompt(family: TaskFamily, problem: Problem, solution: str, answer: str, style: str) -> Prompt:
+    ask = f"Is the final answer {answer} correct? Reply with Yes or No."
+    if style == "chat":
+        content = f"Problem:\n{problem.question}\n\nProposed solution:\n{_shown(solution)}\n\n{ask}"
+        return Prompt(messages=(("user", content),))
+    parts = ["Decide whether each proposed solution is correct.\n"]
+    for i, d in enumerate(family.demonstrations(SHOTS)):
+        shown, verdict = (d.flawed_solution, "No") if i % 2 == 0 and d.flawed_solution else (d.solution, "Yes")
+        parts.append(f"Question: {d.question}\nProposed solution: {shown}\nCorrect: {verdict}\n")
+    parts.append(f"Question: {problem.question}\nProposed solution: {_shown(solution)}\nCorrect:")
+    return Prompt(text="\n".join(parts), stop=("\n",))

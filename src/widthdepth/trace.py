@@ -1,0 +1,100 @@
+"""Attempts and verifications: what one plan produced for one problem, kept whole.
+
+A trace is every attempt of a plan on one problem; chains are linked through ``parent_key``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from widthdepth.specs import stable_hash, stable_int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    key: str
+    """sha256 of (model, problem, prompt, sampling settings, chain, round, seed): deterministic."""
+    model: str
+    task: str
+    problem_key: str
+    w: int
+    """Chain index, from 0."""
+    d: int
+    """Round, from 1."""
+    mode: str
+    """"" for round 1 (shared by every mode), else "revise" or "extend"."""
+    parent_key: str | None
+    seed: int
+    prompt: str
+    prompt_key: str
+    settings: str
+    """JSON of max_tokens, temperature, top_p and stop strings."""
+    text: str
+    answer: str | None
+    """Parsed from this attempt's own text (None when it states none)."""
+    final_answer: str | None
+    """The chain's answer at this round: own answer, else the previous round's (revise mode)."""
+    correct: bool | None
+    """None for a failed attempt: failures are counted apart, never as wrong answers."""
+    finish_reason: str
+    status: str
+    """"ok" or "failed"."""
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    serial_tokens: int
+    """Decode steps from the start of the chain to the end of this attempt."""
+    wall_seconds: float
+    created_at: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "ok"
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["correct"] = None if self.correct is None else int(self.correct)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Attempt:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["correct"] = None if row["correct"] is None else bool(row["correct"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Verification:
+    attempt_key: str
+    verifier: str
+    score: float | None
+    """In [0, 1]; higher means more likely correct. None when the attempt had no answer to check."""
+    verdict: str
+    prompt_tokens: int
+    completion_tokens: int
+    prompt: str
+    text: str
+    wall_seconds: float
+    created_at: str
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Verification:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+TIMING_FIELDS = frozenset({"wall_seconds", "created_at"})
+"""Fields that differ between two runs of the same command; everything else is reproducible."""
+
+
+def attempt_seed(run_seed: int, problem_key: str, d: int, w: int) -> int:
+    """Chain w at round d draws with this seed; chains of one round use consecutive seeds so that
+    one request with n samples (seed s, samples s..s+n-1) serves a run of chains."""
+    return stable_int(run_seed, problem_key, d, bits=30) + w
+
+
+def attempt_key(model: str, problem_key: str, prompt: str, settings: str, w: int, d: int, seed: int) -> str:
+    return stable_hash(model, problem_key, prompt, settings, w, d, seed)

@@ -1,0 +1,24 @@
+"""`exact`: the task family's own gold-free checker (e.g. `search`: plug the candidate in). Costs nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from widthdepth.store import now
+from widthdepth.trace import Verification
+from widthdepth.verifiers.base import VerifyItem
+
+
+class ExactVerifier:
+    name = "exact"
+    n_params = 0
+
+    def verify(self, items: Sequence[VerifyItem]) -> Iterator[tuple[int, Verification]]:
+        for index, item in enumerate(items):
+            answer = item.attempt.final_answer
+            ok = item.family.verify(item.problem, answer) if answer is not None else None
+            verdict = "no answer" if ok is None else ("valid" if ok else "invalid")
+            yield index, Verification(
+                attempt_key=item.attempt.key, verifier=self.name, score=None if ok is None else float(ok),
+                verdict=verdict, prompt_tokens=0, completion_tokens=0, prompt="", text="",
+                wall_seconds=0.0, created_at=now())
