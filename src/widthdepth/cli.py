@@ -92,15 +92,16 @@ def run(
     context_length: Annotated[Optional[int], typer.Option(help="context window for llama.cpp")] = None,
 ) -> None:
     """Run tasks x plans on a model; resumes from the store in --out."""
-    from widthdepth.runner import run as run_plans
+    from widthdepth.runner import prepare, run as run_plans
 
     config = load_config(recipe, overrides or [], model=model, tasks=tasks, plans=plan, problems=problems,
                          seed=seed, out=out, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          verifier=verifier, threads=threads, context_length=context_length)
+    prepared = prepare(config)  # all validation before the progress bar and before any store is touched
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("attempts"),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=errors, transient=False) as bar:
-        result = run_plans(config, progress=RichProgress(bar))
+        result = run_plans(prepared, progress=RichProgress(bar))
     print_closing_table(closing_table(result))
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
                   f"reused {result.reused} from the store in {config.out}")

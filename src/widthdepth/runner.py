@@ -235,9 +235,10 @@ def prepare(config: RunConfig) -> Prepared:
     return Prepared(config, families, plans)
 
 
-def run(config: RunConfig, progress: Progress | None = None, backend: Backend | None = None) -> RunResult:
+def run(config: RunConfig | Prepared, progress: Progress | None = None, backend: Backend | None = None) -> RunResult:
     """Run every task x plan of `config` on its model, resuming from what the store already has."""
-    prepared = prepare(config)
+    prepared = config if isinstance(config, Prepared) else prepare(config)
+    config = prepared.config
     progress = progress or NoProgress()
     own_backend = backend is None
     if backend is None:

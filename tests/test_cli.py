@@ -1,0 +1,108 @@
+"""The CLI: bad input gives one clear line and exit 2 without touching the store; good input runs."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from widthdepth.cli import main
+from widthdepth.store import DB_NAME, Store
+
+
+@pytest.fixture
+def stored_run(tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", "--model", "mock:", "--tasks", "chain:L=1", "--plan", "parallel:2", "--problems", "2",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def db_bytes(out):
+    return (out / DB_NAME).read_bytes()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "llamacpp:nope"], "error: --model 'llamacpp:nope': unknown model 'nope' (valid: smollm2-135m, gemma3-270m"),
+    (["--model", "gpt:x"], "error: --model 'gpt:x': unknown model (valid: llamacpp:smollm2-135m"),
+    (["--model", "llamacpp:/no/such.gguf"], "error: --model 'llamacpp:/no/such.gguf': no such GGUF file"),
+    (["--tasks", "chian:L=2"], "error: --tasks 'chian:L=2': unknown task family 'chian' (valid: chain, search, jsonl)"),
+    (["--plan", "grid:4by2"], "error: --plan 'grid:4by2': expected grid:NxD, e.g. grid:4x2"),
+    (["--problems", "0"], "error: problems: Input should be greater than or equal to 1"),
+    (["--verifier", "oracle"], "error: --verifier 'oracle': unknown verifier (valid: auto, exact, self, none)"),
+    (["colour=blue"], "error: unknown setting 'colour' (valid: model, tasks, plans"),
+    (["problems"], "error: override 'problems': expected key=value"),
+])
+def test_bad_input_is_one_line_exit_2_and_store_untouched(stored_run, capsys, args, message):
+    before = db_bytes(stored_run)
+    base = ["run", "--model", "mock:", "--tasks", "chain:L=1", "--plan", "parallel:2", "--out", str(stored_run)]
+    assert main(base + args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message), err
+    assert len(err.splitlines()) == 1
+    assert db_bytes(stored_run) == before
+
+
+def test_malformed_jsonl_names_file_and_line(tmp_path, stored_run, capsys):
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"question": "1+1", "answer": "2"}\n{"question": "2+2", "answer": 4,}\n')
+    before = db_bytes(stored_run)
+    assert main(["run", "--model", "mock:", "--tasks", f"jsonl:{data}", "--out", str(stored_run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {data}:2: not valid JSON") and len(err.splitlines()) == 1
+    assert db_bytes(stored_run) == before
+
+
+def test_recipe_with_overrides_and_saved_config(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"model": "mock:", "tasks": ["chain:L=2", "search"], "plans": ["grid:2x2"],
+                                      "problems": 5, "out": str(tmp_path / "r")}))
+    assert main(["run", "--recipe", str(recipe), "problems=2", "plans=[parallel:3]", "--seed", "4"]) == 0
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert saved["problems"] == 2 and saved["plans"] == ["parallel:3"] and saved["seed"] == 4
+    assert saved["tasks"] == ["chain:L=2", "search"]
+    out = capsys.readouterr().out
+    assert "grid:3x1" in out and "chain:L=2,m=10" in out and "search:kind=modeq,p=13" in out
+    runs = Store.open(tmp_path / "r").db.execute("SELECT config FROM runs").fetchall()
+    assert json.loads(runs[0][0])["problems"] == 2
+
+
+def test_bad_recipe_line_is_named(tmp_path, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("model: 'mock:'\nplans: [grid:2x2\n")
+    assert main(["run", "--recipe", str(recipe)]) == 2
+    assert f"{recipe}:" in capsys.readouterr().err
+
+
+def test_unknown_recipe_key(tmp_path, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("model: 'mock:'\nproblem: 3\n")
+    assert main(["run", "--recipe", str(recipe)]) == 2
+    assert "unknown setting 'problem'" in capsys.readouterr().err
+
+
+def test_closing_table_and_cost_statement(stored_run, capsys):
+    assert main(["run", "--model", "mock:", "--tasks", "chain:L=1", "--plan", "parallel:2", "--problems", "2",
+                 "--out", str(stored_run)]) == 0
+    out = capsys.readouterr().out
+    for column in ("majority", "coverage", "gen tok", "serial tok", "FLOPs"):
+        assert column in out
+    assert "reused 4 from the store" in out and "cost: prompt_tokens" in out
+
+
+def test_models_and_tasks_listings(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "llamacpp:smollm2-135m" in out and "llamacpp:gemma3-270m" in out
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("chain", "search", "jsonl", "parallel", "sequential", "grid", "exact", "self"):
+        assert name in out
+
+
+def test_console_script_exit_status(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "widthdepth.cli", "run", "--plan", "grid:x", "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True)
+    assert done.returncode == 2 and "expected grid:NxD" in done.stderr
+    assert not (tmp_path / "o").exists()
