@@ -76,6 +76,10 @@ class LlamaCppBackend:
                 template=template, eos_token=model.token_get_text(eos) if eos != -1 else "",
                 bos_token=model.token_get_text(bos) if bos != -1 else "")
         self._vocab = self.llm._model.vocab
+        self._pieces: dict[int, bytes] = {}
+        import ctypes
+
+        self._ctypes = ctypes
         self.info = ModelInfo(
             id=model_id, n_params=int(self.llm._model.n_params()), prompt_style=style,
             shares_prompt_prefix=True, supports_raw_continuation=True, context_length=self.llm.n_ctx(),
@@ -96,7 +100,15 @@ class LlamaCppBackend:
         return tokens
 
     def _piece(self, token: int) -> bytes:
-        return self.llm._model.token_to_piece(token)
+        piece = self._pieces.get(token)
+        if piece is None:
+            buffer = self._ctypes.create_string_buffer(64)
+            n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+            if n < 0:  # a longer piece: ask again with the size llama.cpp wants
+                buffer = self._ctypes.create_string_buffer(-n)
+                n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+            piece = self._pieces[token] = buffer.raw[:n]
+        return piece
 
     def _is_end(self, token: int) -> bool:
         return bool(self._llama_cpp.llama_vocab_is_eog(self._vocab, token))

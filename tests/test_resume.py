@@ -1,0 +1,55 @@
+"""Resume after SIGKILL: a real run of the real model, killed mid-way, then rerun, must end with the
+same store as an uninterrupted run of the same command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from widthdepth.store import DB_NAME, Store
+
+pytestmark = pytest.mark.model
+
+TOTAL = 2 * 2 * 2  # problems x chains x rounds
+
+
+def command(out):
+    return [sys.executable, "-m", "widthdepth.cli", "run", "--model", "llamacpp:smollm2-135m",
+            "--tasks", "chain:L=2", "--plan", "grid:2x2", "--problems", "2", "--seed", "11", "--max-tokens", "40",
+            "--threads", "2", "--context-length", "1024", "--out", str(out)]
+
+
+def stored(out) -> int:
+    try:
+        db = sqlite3.connect(out / DB_NAME, timeout=5)
+        try:
+            return db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return 0  # not created yet
+
+
+def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_store(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(command(whole), check=True, capture_output=True, timeout=300)
+    assert stored(whole) == TOTAL
+
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while stored(killed) < 3 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    at_kill = stored(killed)
+    assert 3 <= at_kill < TOTAL, f"the kill should land mid-run, found {at_kill} of {TOTAL} attempts"
+
+    rerun = subprocess.run(command(killed), check=True, capture_output=True, text=True, timeout=300)
+    assert f"generated {TOTAL - at_kill} attempts, reused {at_kill}" in " ".join(rerun.stdout.split())
+    assert Store.open(killed).snapshot() == Store.open(whole).snapshot()
