@@ -120,3 +120,25 @@ def test_gemma3_base_model_runs_few_shot(tmp_path):
             assert attempt.prompt.count("Question:") == 3  # two worked examples, then the problem
     finally:
         backend.close()
+
+
+def test_self_verification_and_extend_mode_on_the_real_model(smollm2, tmp_path):
+    from widthdepth.config import RunConfig
+    from widthdepth.tasks.prompts import EXTEND_CUE
+
+    config = RunConfig(model="llamacpp:smollm2-135m", tasks=["chain:L=1"], plans=["sequential:2,mode=extend"],
+                       problems=1, max_tokens=24, verifier="self", out=str(tmp_path / "x"), threads=2,
+                       context_length=1024)
+    result = run(config, backend=smollm2)
+    plan_run = result.plan_runs[0]
+    (chains,) = plan_run.chains.values()
+    first, second = chains[0]
+    assert second.mode == "extend" and second.prompt.endswith(first.text + EXTEND_CUE)
+    assert second.prompt_tokens >= first.prompt_tokens + first.completion_tokens
+    assert plan_run.verifier == "self:llamacpp:smollm2-135m"
+    for attempt in (first, second):
+        v = Store.open(config.out).get_verification(attempt.key, plan_run.verifier)
+        if attempt.final_answer is None:
+            assert v.score is None and v.verdict == "no answer"
+        else:
+            assert 0.0 <= v.score <= 1.0 and v.prompt_tokens > 0 and 1 <= v.completion_tokens <= 4

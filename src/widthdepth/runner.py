@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from widthdepth.backends import Backend, BackendOptions, GenerationRequest, load_backend, resolve_model
+from widthdepth.backends import Backend, BackendOptions, Completion, GenerationRequest, load_backend, resolve_model
 from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
 from widthdepth.plans import GridPlan, load_plan
@@ -165,7 +165,7 @@ class _PlanExecutor:
             self.generated += 1
             self.progress.advance(1, sample.completion.completion_tokens)
 
-    def _attempt(self, item: _Pending, w: int, completion) -> Attempt:  # noqa: ANN001
+    def _attempt(self, item: _Pending, w: int, completion: Completion) -> Attempt:
         problem, parent, prompt = item.problem, item.parent, item.prompt
         settings = settings_json(self.config, prompt)
         seed = attempt_seed(self.config.seed, problem.key, item.d, w)

@@ -35,6 +35,11 @@ class Problem:
         }
 
 
+def in_gold(problem: Problem, answer: str | None) -> bool:
+    """The usual check: the canonical answer is one of the problem's accepted answers."""
+    return answer is not None and answer in problem.gold
+
+
 @dataclass(frozen=True)
 class Demonstration:
     """A worked example for few-shot prompts: a correct solution and, where the family can make one,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 from widthdepth.specs import Spec, stable_int
-from widthdepth.tasks.base import Demonstration, Problem
+from widthdepth.tasks.base import Demonstration, Problem, in_gold
 from widthdepth.tasks.extract import extract_number
 
 _OPS = {
@@ -73,7 +73,7 @@ class ChainFamily:
         return extract_number(text)
 
     def check(self, problem: Problem, answer: str | None) -> bool:
-        return answer is not None and answer in problem.gold
+        return in_gold(problem, answer)
 
     def verify(self, problem: Problem, answer: str | None) -> bool | None:
         return None  # checking a chain means redoing it: there is no cheaper gold-free check

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from widthdepth.errors import WidthdepthError
 from widthdepth.specs import Spec
-from widthdepth.tasks.base import Demonstration, Problem
+from widthdepth.tasks.base import Demonstration, Problem, in_gold
 from widthdepth.tasks.extract import answer_region, canonical_number, extract_number, normalize_text
 
 
@@ -82,7 +82,7 @@ class JsonlFamily:
         return normalize_text(region) if region else None
 
     def check(self, problem: Problem, answer: str | None) -> bool:
-        return answer is not None and answer in problem.gold
+        return in_gold(problem, answer)
 
     def verify(self, problem: Problem, answer: str | None) -> bool | None:
         return None

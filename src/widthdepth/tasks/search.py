@@ -16,7 +16,7 @@ import itertools
 import random
 
 from widthdepth.specs import Spec, stable_int
-from widthdepth.tasks.base import Demonstration, Problem
+from widthdepth.tasks.base import Demonstration, Problem, in_gold
 from widthdepth.tasks.extract import extract_number, extract_number_list
 
 _PRIMES = [p for p in range(5, 200) if all(p % q for q in range(2, int(p**0.5) + 1))]
@@ -60,7 +60,7 @@ class ModEqFamily:
         return extract_number(text)
 
     def check(self, problem: Problem, answer: str | None) -> bool:
-        return answer is not None and answer in problem.gold
+        return in_gold(problem, answer)
 
     def verify(self, problem: Problem, answer: str | None) -> bool | None:
         if answer is None or not answer.lstrip("-").isdigit() or not 0 <= int(answer) < self.p:
@@ -134,7 +134,7 @@ class SubsetFamily:
         return ",".join(map(str, sorted(numbers))) if numbers else None
 
     def check(self, problem: Problem, answer: str | None) -> bool:
-        return answer is not None and answer in problem.gold
+        return in_gold(problem, answer)
 
     def verify(self, problem: Problem, answer: str | None) -> bool | None:
         if not answer:
