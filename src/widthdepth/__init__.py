@@ -14,10 +14,11 @@ from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION, Cost
 from widthdepth.errors import WidthdepthError
 from widthdepth.plans import load_plan
+from widthdepth.results import Results, load
 from widthdepth.runner import RunResult, run
 from widthdepth.store import Store
 from widthdepth.tasks import Problem, load_task
 
 __all__ = ["UNIT_DEFINITION", "Backend", "CellRow", "Cost", "GenerationRequest", "Problem", "RunConfig",
-           "RunResult", "Store", "WidthdepthError", "closing_table", "list_models", "list_tasks", "load_backend",
+           "Results", "RunResult", "Store", "WidthdepthError", "closing_table", "list_models", "list_tasks", "load", "load_backend",
            "load_config", "load_plan", "load_task", "run"]

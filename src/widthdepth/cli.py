@@ -109,6 +109,19 @@ def run(
 
 
 @app.command()
+def report(
+    out: Annotated[str, typer.Argument(help="a run's output folder (holds widthdepth.sqlite)")],
+) -> None:
+    """Write OUT/report.html, OUT/surface.csv and OUT/verdict.json from the store."""
+    from widthdepth.report import write_report
+
+    with console.status("estimating the surface and drawing the report"):
+        paths = write_report(out)
+    for name, path in paths.items():
+        console.print(f"{name:>8}: {path}")
+
+
+@app.command()
 def models() -> None:
     """List the embedded models and the backends."""
     table = Table(title="models")

@@ -264,7 +264,8 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress) -> RunResult:
     try:
         save_config(config, config.out)
         store.put_model(backend.info)
-        run_id = store.start_run(config.model_dump())
+        run_id = store.start_run(config.model_dump(), backend.info.id, [f.spec for f in prepared.families],
+                                 [p.spec for p in prepared.plans])
         for family in prepared.families:
             store.put_problems(problems[family.spec])
             progress.add_total(len(problems[family.spec]) * sum(p.attempts_per_problem for p in prepared.plans))

@@ -54,8 +54,19 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     """)
 
 
+def _m002_run_specs(db: sqlite3.Connection) -> None:
+    # The canonical model id, task specs and plan specs of a run, so the analysis can find its
+    # traces without re-reading the user's files (jsonl) or re-parsing what they typed.
+    db.executescript("""
+        ALTER TABLE runs ADD COLUMN model TEXT;
+        ALTER TABLE runs ADD COLUMN task_specs TEXT;
+        ALTER TABLE runs ADD COLUMN plan_specs TEXT;
+    """)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", _m001_initial),
+    ("002_run_specs", _m002_run_specs),
 ]
 
 
@@ -128,11 +139,27 @@ class Store:
         with self.db:
             self._insert("verifications", verification.to_row())
 
-    def start_run(self, config: dict[str, Any]) -> int:
+    def start_run(self, config: dict[str, Any], model: str, task_specs: list[str], plan_specs: list[str]) -> int:
         with self.db:
-            cursor = self.db.execute("INSERT INTO runs (started_at, config) VALUES (?, ?)",
-                                     (now(), json.dumps(config, sort_keys=True)))
+            cursor = self.db.execute(
+                "INSERT INTO runs (started_at, config, model, task_specs, plan_specs) VALUES (?, ?, ?, ?, ?)",
+                (now(), json.dumps(config, sort_keys=True), model, json.dumps(task_specs), json.dumps(plan_specs)))
         return int(cursor.lastrowid or 0)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """The run log, oldest first, with config, model, task_specs and plan_specs decoded."""
+        out = []
+        for row in self.db.execute("SELECT * FROM runs ORDER BY id"):
+            run = dict(row)
+            run["config"] = json.loads(run["config"])
+            for key in ("task_specs", "plan_specs"):
+                run[key] = json.loads(run[key]) if run[key] else []
+            out.append(run)
+        return out
+
+    def problems(self, task: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM problems WHERE task = ? ORDER BY idx, key", (task,))
+        return [{**dict(r), "gold": json.loads(r["gold"]), "structure": json.loads(r["structure"])} for r in rows]
 
     def finish_run(self, run_id: int) -> None:
         with self.db:

@@ -1,0 +1,123 @@
+"""Frontiers: the best accuracy reachable within each budget, and the allocation that reaches it.
+
+Budgets are log-spaced over the costs of a surface's cells, in one of three units:
+``generated_tokens`` and ``flops`` (total compute) or ``serial_tokens`` (latency). Strategies:
+
+- ``width``: d = 1 (independent attempts only);
+- ``depth``: w = 1 (one chain of rounds);
+- ``hybrid``: w >= 2 and d >= 2;
+- ``best``: any cell (the frontier proper).
+
+Aggregators that a deployed system can use compete (majority, verifier best-of); coverage is an
+oracle and competes only when asked (`include_oracle`). A verifier's cost is charged to best-of:
+its FLOPs in the flops unit, its prompt + generated tokens in the generated-tokens unit.
+
+    points = frontier(trace_surface, unit="serial_tokens")
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from widthdepth.analysis.surface import TraceSurface
+
+UNITS = ("generated_tokens", "flops", "serial_tokens")
+STRATEGIES = ("width", "depth", "hybrid", "best")
+BUDGET_POINTS = 12
+
+
+@dataclass(frozen=True)
+class Cell:
+    w: int
+    d: int
+    aggregator: str
+    accuracy: float
+    cost: float
+
+    @property
+    def depth_share(self) -> float:
+        """log d / log(w d): 0 is all width, 1 all depth, 0.5 for the single attempt (1, 1)."""
+        total = math.log(self.w * self.d)
+        return 0.5 if total == 0 else math.log(self.d) / total
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    budget: float
+    strategy: str
+    cell: Cell | None
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+
+
+def in_strategy(w: int, d: int, strategy: str) -> bool:
+    return {"width": d == 1, "depth": w == 1, "hybrid": w >= 2 and d >= 2, "best": True}[strategy]
+
+
+def cell_cost(ts: TraceSurface, w: int, d: int, aggregator: str, unit: str) -> float:
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r} (valid: {', '.join(UNITS)})")
+    costs = ts.cost[(w, d)]
+    value = float(np.nanmean(costs[unit])) if np.isfinite(costs[unit]).any() else math.nan
+    if aggregator == "best_of" and unit != "serial_tokens":
+        extra = "verifier_flops" if unit == "flops" else "verifier_tokens"
+        value += float(np.nanmean(costs[extra])) if np.isfinite(costs[extra]).any() else 0.0
+    return value
+
+
+def cells(ts: TraceSurface, unit: str, include_oracle: bool = False) -> list[Cell]:
+    aggregators = [a for a in ts.aggregators if include_oracle or a != "coverage"]
+    out = []
+    for (w, d) in ts.cost:
+        for aggregator in aggregators:
+            accuracy = ts.mean(w, d, aggregator)
+            cost = cell_cost(ts, w, d, aggregator, unit)
+            if math.isfinite(accuracy) and math.isfinite(cost):
+                out.append(Cell(w, d, aggregator, accuracy, cost))
+    return out
+
+
+def budgets_for(costs: list[float], points: int = BUDGET_POINTS) -> list[float]:
+    positive = [c for c in costs if c > 0]
+    if not positive:
+        return []
+    low, high = min(positive), max(positive)
+    if high <= low:
+        return [low]
+    return [float(b) for b in np.geomspace(low, high, points)]
+
+
+def best_within(candidates: list[Cell], budget: float, strategy: str) -> Cell | None:
+    fitting = [c for c in candidates if c.cost <= budget * (1 + 1e-9) and in_strategy(c.w, c.d, strategy)]
+    if not fitting:
+        return None
+    return max(fitting, key=lambda c: (round(c.accuracy, 12), -c.cost, -c.w, -c.d))
+
+
+def frontier(ts: TraceSurface, unit: str = "generated_tokens", budgets: list[float] | None = None,
+             include_oracle: bool = False) -> list[FrontierPoint]:
+    candidates = cells(ts, unit, include_oracle)
+    budgets = budgets if budgets is not None else budgets_for([c.cost for c in candidates])
+    points = []
+    for budget in budgets:
+        for strategy in STRATEGIES:
+            best = best_within(candidates, budget, strategy)
+            low = high = math.nan
+            if best is not None:
+                low, high = ts.interval(ts.accuracy[(best.w, best.d, best.aggregator)])
+            points.append(FrontierPoint(budget, strategy, best, low, high))
+    return points
+
+
+def iso_cost_cells(ts: TraceSurface, unit: str, budget: float, tolerance: float = math.sqrt(2)) -> list[Cell]:
+    """Iso-compute (or iso-latency) view: the cells whose cost is within a factor `tolerance` of `budget`,
+    best aggregator each, ordered from all-width to all-depth."""
+    best: dict[tuple[int, int], Cell] = {}
+    for c in cells(ts, unit):
+        if budget / tolerance <= c.cost <= budget * tolerance:
+            if (c.w, c.d) not in best or c.accuracy > best[(c.w, c.d)].accuracy:
+                best[(c.w, c.d)] = c
+    return sorted(best.values(), key=lambda c: (c.depth_share, c.cost))

@@ -1,0 +1,166 @@
+"""The surface: for every w <= N, d <= D and aggregator of one grid run, estimated accuracy with a
+95% bootstrap interval over problems, and mean cost — all from ONE run of the largest cell.
+
+Per problem, round d's attempts of the chains that reached it are the sample; each cell (w, d) is
+the exact average over all w-subsets of them (`widthdepth.analysis.estimators`), so no cell is ever
+generated separately. Costs follow `widthdepth.cost`: generated tokens, wall seconds and verifier
+tokens are w times the per-chain mean; the round-1 prompt is counted once where the backend shares
+it; serial tokens are the expected longest chain of a w-subset.
+
+    surface = estimate_surface(load_grid_traces(store))
+    surface.frame()          # one row per (task, plan, w, d, aggregator)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from widthdepth.analysis.estimators import best_of_at_k, expected_max_at_k, majority_at_k, mean_at_k, pass_at_k
+from widthdepth.analysis.traces import GridTrace, ProblemTrace
+from widthdepth.cost import attempt_flops
+
+AGGREGATORS = ("majority", "best_of", "coverage")
+COST_COLUMNS = ("prompt_tokens", "generated_tokens", "flops", "serial_tokens", "wall_seconds",
+                "verifier_tokens", "verifier_flops")
+BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SEED = 20240
+
+
+@dataclass
+class TraceSurface:
+    """One grid run's surface: per-problem values kept for paired comparisons."""
+
+    trace: GridTrace
+    accuracy: dict[tuple[int, int, str], np.ndarray] = field(default_factory=dict)
+    """(w, d, aggregator) -> per-problem estimated accuracy (NaN where fewer than w chains)."""
+    cost: dict[tuple[int, int], dict[str, np.ndarray]] = field(default_factory=dict)
+    resamples: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
+    """Bootstrap problem indices, shared by every cell so differences are paired."""
+
+    @property
+    def aggregators(self) -> tuple[str, ...]:
+        return AGGREGATORS if self.trace.verifier else ("majority", "coverage")
+
+    def mean(self, w: int, d: int, aggregator: str) -> float:
+        values = self.accuracy[(w, d, aggregator)]
+        return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+
+    def interval(self, values: np.ndarray) -> tuple[float, float]:
+        if not np.isfinite(values).any():
+            return math.nan, math.nan
+        with np.errstate(all="ignore"), _quiet():
+            means = np.nanmean(values[self.resamples], axis=1)
+        means = means[np.isfinite(means)]
+        return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+    def rows(self) -> list[dict]:
+        out = []
+        t = self.trace
+        for (w, d), costs in self.cost.items():
+            cost_means = {c: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for c, v in costs.items()}
+            for aggregator in self.aggregators:
+                values = self.accuracy[(w, d, aggregator)]
+                low, high = self.interval(values)
+                out.append({
+                    "model": t.model, "task": t.task, "plan": t.plan.spec, "mode": t.plan.mode,
+                    "family": _family(t.task), "structure": _structure_value(t), "w": w, "d": d,
+                    "aggregator": aggregator, "accuracy": self.mean(w, d, aggregator), "ci_low": low,
+                    "ci_high": high, "problems": int(np.isfinite(values).sum()), **cost_means})
+        return out
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._catch.__exit__(*exc)
+
+
+def _family(task: str) -> str:
+    return task.split(":", 1)[0]
+
+
+def _structure_value(trace: GridTrace) -> float:
+    """The structure dial of the task: L for chain, the search-space size for search."""
+    first = trace.problems[0].structure if trace.problems else {}
+    for key in (("size", "L") if first.get("family") == "search" else ("L", "size")):
+        if isinstance(first.get(key), (int, float)):
+            return float(first[key])
+    return math.nan
+
+
+def _round_attempts(problem: ProblemTrace, d: int) -> list[list]:
+    """The chains that reached round d without a failure, each cut to its first d rounds."""
+    return [chain[:d] for chain in problem.chains if len(chain) >= d and not any(a.failed for a in chain[:d])]
+
+
+def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int) -> tuple[dict, dict]:
+    chains = _round_attempts(problem, d)
+    final = [c[-1] for c in chains]
+    answers = [a.final_answer for a in final]
+    correct = [bool(a.correct) for a in final]
+    verifications = [trace.verifications.get(a.key) for a in final]
+    scores = [v.score if v else None for v in verifications]
+    accuracy, cost = {}, {}
+    shared_prompt = trace.shares_prompt_prefix
+    for w in range(1, trace.plan.chains + 1):
+        accuracy[(w, "majority")] = majority_at_k(answers, problem.gold, w)
+        accuracy[(w, "coverage")] = pass_at_k(correct, w)
+        if trace.verifier:
+            accuracy[(w, "best_of")] = best_of_at_k(scores, correct, w)
+        later_prompts = [sum(a.prompt_tokens for a in c[1:]) for c in chains]
+        first_prompt = chains[0][0].prompt_tokens if chains else 0
+        if shared_prompt:
+            prompt = (first_prompt if len(chains) >= w else math.nan) + mean_at_k(later_prompts, w)
+        else:
+            prompt = mean_at_k([sum(a.prompt_tokens for a in c) for c in chains], w)
+        generated = mean_at_k([sum(a.completion_tokens for a in c) for c in chains], w)
+        verifier_tokens = mean_at_k([v.prompt_tokens + v.completion_tokens if v else 0 for v in verifications], w)
+        cost[w] = {
+            "prompt_tokens": prompt, "generated_tokens": generated,
+            "flops": attempt_flops(trace.n_params, prompt + generated),
+            "serial_tokens": expected_max_at_k([a.serial_tokens for a in final], w),
+            "wall_seconds": mean_at_k([sum(a.wall_seconds for a in c) for c in chains], w),
+            "verifier_tokens": verifier_tokens,
+            "verifier_flops": attempt_flops(trace.verifier_params, verifier_tokens),
+        }
+    return accuracy, cost
+
+
+def estimate_trace_surface(trace: GridTrace) -> TraceSurface:
+    surface = TraceSurface(trace)
+    n_problems = len(trace.problems)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    surface.resamples = rng.integers(0, n_problems, size=(BOOTSTRAP_SAMPLES, n_problems))
+    aggregators = surface.aggregators
+    for d in range(1, trace.plan.rounds + 1):
+        per_problem = [_problem_cells(trace, p, d) for p in trace.problems]
+        for w in range(1, trace.plan.chains + 1):
+            for aggregator in aggregators:
+                surface.accuracy[(w, d, aggregator)] = np.array(
+                    [acc[(w, aggregator)] for acc, _ in per_problem], dtype=float)
+            surface.cost[(w, d)] = {c: np.array([cost[w][c] for _, cost in per_problem], dtype=float)
+                                    for c in COST_COLUMNS}
+    return surface
+
+
+@dataclass
+class Surface:
+    traces: list[TraceSurface]
+
+    def frame(self):  # -> pandas.DataFrame
+        import pandas as pd
+
+        return pd.DataFrame([row for t in self.traces for row in t.rows()])
+
+
+def estimate_surface(traces: list[GridTrace]) -> Surface:
+    return Surface([estimate_trace_surface(t) for t in traces])

@@ -1,0 +1,136 @@
+"""Read a run's traces back from the store: the analysis never calls a backend.
+
+An experiment is one (model, task, plan, seed, sampling settings) found in the store's run log.
+Its traces are rebuilt from the attempts alone: round 1 of chain w is the attempt with the seed the
+runner gives that chain, and round d+1 is the child of round d with the plan's mode.
+
+    for trace in load_grid_traces(Store.open("runs/demo")):
+        print(trace.task, trace.plan.spec, len(trace.problems))
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from widthdepth.plans import GridPlan, load_plan
+from widthdepth.store import Store
+from widthdepth.trace import Attempt, Verification, attempt_seed
+
+SAMPLING_KEYS = ("max_tokens", "temperature", "top_p")
+
+
+@dataclass(frozen=True)
+class ProblemTrace:
+    key: str
+    index: int
+    gold: frozenset[str]
+    structure: dict[str, Any]
+    chains: list[list[Attempt]]
+    """chains[w] = the chain's attempts by round (shorter where a round failed or is missing)."""
+
+
+@dataclass
+class GridTrace:
+    model: str
+    task: str
+    plan: GridPlan
+    seed: int
+    sampling: dict[str, Any]
+    problems: list[ProblemTrace]
+    n_params: int
+    shares_prompt_prefix: bool
+    verifier: str | None = None
+    verifier_params: int = 0
+    verifications: dict[str, Verification] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} {self.plan.spec}"
+
+
+def _sampling(settings_json: str) -> dict[str, Any]:
+    settings = json.loads(settings_json)
+    return {k: settings.get(k) for k in SAMPLING_KEYS}
+
+
+def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any], str]]:
+    """Distinct (model, task, plan, seed, sampling, verifier) over the run log, in first-run order."""
+    seen: dict[tuple, None] = {}
+    for run in store.runs():
+        if not run.get("model"):
+            continue
+        config = run["config"]
+        sampling = {k: config.get(k) for k in SAMPLING_KEYS}
+        for task in run["task_specs"]:
+            for plan in run["plan_specs"]:
+                key = (run["model"], task, plan, config.get("seed", 0), json.dumps(sampling, sort_keys=True),
+                       config.get("verifier", "auto"))
+                seen.setdefault(key, None)
+    return [(m, t, p, s, json.loads(sm), v) for (m, t, p, s, sm, v) in seen]
+
+
+def load_grid_traces(store: Store) -> list[GridTrace]:
+    attempts_by_model: dict[str, list[Attempt]] = {}
+    traces = []
+    for model, task, plan_spec, seed, sampling, _ in _experiments(store):
+        if model not in attempts_by_model:
+            attempts_by_model[model] = list(store.attempts(model=model))
+        trace = _build(store, model, task, load_plan(plan_spec), seed, sampling, attempts_by_model[model])
+        if trace.problems:
+            traces.append(trace)
+    return traces
+
+
+def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampling: dict[str, Any],
+           attempts: list[Attempt]) -> GridTrace:
+    matching = [a for a in attempts if a.task == task and _sampling(a.settings) == sampling]
+    children: dict[str, list[Attempt]] = defaultdict(list)
+    first: dict[tuple[str, int], Attempt] = {}
+    for a in matching:
+        if a.d == 1 and a.seed == attempt_seed(seed, a.problem_key, 1, a.w):
+            first[(a.problem_key, a.w)] = a
+        elif a.parent_key is not None and a.mode == plan.mode:
+            children[a.parent_key].append(a)
+    problems = []
+    for row in store.problems(task):
+        chains = []
+        for w in range(plan.chains):
+            chain: list[Attempt] = []
+            current = first.get((row["key"], w))
+            while current is not None and len(chain) < plan.rounds:
+                chain.append(current)
+                d = current.d + 1
+                current = next((c for c in children.get(current.key, ())
+                                if c.w == w and c.seed == attempt_seed(seed, row["key"], d, w)), None)
+            chains.append(chain)
+        if any(chains):
+            problems.append(ProblemTrace(row["key"], row["idx"], frozenset(row["gold"]), row["structure"], chains))
+    info = store.model_info(model)
+    trace = GridTrace(model, task, plan, seed, sampling, problems, info.n_params if info else 0,
+                      info.shares_prompt_prefix if info else False)
+    _attach_verifications(store, trace)
+    return trace
+
+
+def _attach_verifications(store: Store, trace: GridTrace) -> None:
+    keys = [a.key for p in trace.problems for chain in p.chains for a in chain]
+    if not keys:
+        return
+    found: dict[str, dict[str, Verification]] = defaultdict(dict)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        marks = ",".join("?" for _ in chunk)
+        for row in store.db.execute(f"SELECT * FROM verifications WHERE attempt_key IN ({marks})", chunk):
+            v = Verification.from_row(dict(row))
+            found[v.verifier][v.attempt_key] = v
+    if not found:
+        return
+    # the verifier that scored the most of this trace's attempts (a run uses one)
+    name = max(found, key=lambda n: len(found[n]))
+    trace.verifier, trace.verifications = name, found[name]
+    if name.startswith("self:"):
+        info = store.model_info(name[len("self:"):])
+        trace.verifier_params = info.n_params if info else 0

@@ -1,0 +1,158 @@
+"""`widthdepth report DIR`: DIR/report.html (one self-contained file, figures embedded as PNG data),
+DIR/surface.csv and DIR/verdict.json — from the store alone, the same bytes for the same store.
+
+    paths = write_report("runs/demo")
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from widthdepth.analysis.fits import fit_coverage, fit_depth
+from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
+from widthdepth.analysis.traces import load_grid_traces
+from widthdepth.analysis.verdict import build_verdict
+from widthdepth.cost import UNIT_DEFINITION
+from widthdepth.errors import WidthdepthError
+from widthdepth.report import figures
+from widthdepth.store import Store
+
+GUIDE = {
+    "frontier": "Each line is the best accuracy a strategy reaches within the budget on the x axis (log scale): "
+                "width = independent attempts only (d = 1), depth = one chain of rounds (w = 1), hybrid = "
+                "w ≥ 2 and d ≥ 2, best = any allocation. Bands are 95% bootstrap intervals over problems.",
+    "heatmap": "Estimated accuracy of every cell w × d from the one run (exact averages over subsets of "
+               "chains). Dashed lines join cells of equal cost: walking along one compares width and depth at "
+               "matched compute.",
+    "phase": "For each task structure (x) and budget (y), the colour is the depth share of the best "
+             "allocation, log d / log(w·d): blue is width, red is depth; the label is the winning w × d.",
+    "selection": "Coverage (some chain right: an oracle) beside what an aggregator actually picks (majority, "
+                 "verifier best-of) on the same samples. The gap is the selection problem.",
+    "latency": "Left: best accuracy within a latency budget (serial tokens: rounds add up, parallel chains "
+               "do not). Right: every cell's compute against its latency, coloured by accuracy.",
+}
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #555; max-width: 900px; }
+table { border-collapse: collapse; font-size: 0.85em; } td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
+th { background: #f4f4f4; } .verdict li { margin: 0.3em 0; } .meta { color: #555; } code { background: #f4f4f4; }
+.significant { font-weight: 600; }
+"""
+
+
+def _img(png: bytes, alt: str, guide: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+            f"<figcaption>{html.escape(guide)}</figcaption></figure>")
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def _surface_table(ts: TraceSurface) -> str:
+    head = ("<tr><th>w</th><th>d</th><th>aggregator</th><th>accuracy</th><th>95% CI</th><th>problems</th>"
+            "<th>gen tokens</th><th>serial tokens</th><th>FLOPs</th><th>wall s</th></tr>")
+    rows = [f"<tr><td>{r['w']}</td><td>{r['d']}</td><td>{r['aggregator']}</td><td>{_fmt(r['accuracy'])}</td>"
+            f"<td>{_fmt(r['ci_low'])}–{_fmt(r['ci_high'])}</td><td>{r['problems']}</td>"
+            f"<td>{_fmt(r['generated_tokens'], 0)}</td><td>{_fmt(r['serial_tokens'], 0)}</td>"
+            f"<td>{r['flops']:.3g}</td><td>{_fmt(r['wall_seconds'], 1)}</td></tr>" for r in ts.rows()]
+    return f"<details><summary>surface table ({len(rows)} rows)</summary><table>{head}{''.join(rows)}</table></details>"
+
+
+def _fits(ts: TraceSurface) -> str:
+    items = []
+    for fit in (fit_coverage(ts), fit_depth(ts)):
+        if not fit.ok:
+            items.append(f"<li><code>{html.escape(fit.formula)}</code>: not fitted — {html.escape(fit.reason)}</li>")
+            continue
+        params = ", ".join(f"{k} = {v:.3g}" for k, v in fit.params.items())
+        top = fit.measured_up_to
+        ahead = [x for x in (2 * top, 4 * top)]
+        predictions = "; ".join(f"{x}: {p['value']:.2f}{' (extrapolated)' if p['extrapolated'] else ''}"
+                                for x, p in zip(ahead, fit.extrapolations(ahead)))
+        items.append(f"<li><code>{html.escape(fit.formula)}</code>: {params}; RMSE {fit.rmse:.3f} over "
+                     f"1..{top}; predicted at {predictions}</li>")
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def _trace_section(ts: TraceSurface) -> str:
+    t = ts.trace
+    parts = [f"<h2>{html.escape(t.task)} — {html.escape(t.plan.spec)}</h2>",
+             f"<p class='meta'>{len(t.problems)} problems; model {html.escape(t.model)}; verifier "
+             f"{html.escape(t.verifier or 'none')}; sampling {html.escape(json.dumps(t.sampling))}; seed {t.seed}</p>",
+             _img(figures.frontier_figure(ts, "generated_tokens"), f"frontier {t.task}", GUIDE["frontier"])]
+    for aggregator in ts.aggregators:
+        if aggregator != "coverage":
+            parts.append(_img(figures.heatmap_figure(ts, aggregator), f"heatmap {aggregator} {t.task}",
+                              GUIDE["heatmap"]))
+    parts.append(_img(figures.selection_figure(ts), f"coverage vs selection {t.task}", GUIDE["selection"]))
+    parts.append(_img(figures.latency_figure(ts), f"compute vs latency {t.task}", GUIDE["latency"]))
+    parts.append("<h3>Scaling fits</h3>" + _fits(ts))
+    parts.append(_surface_table(ts))
+    return "\n".join(parts)
+
+
+def _verdict_list(sentences: list[tuple[str, bool]]) -> str:
+    items = "".join(f"<li class='{'significant' if s else ''}'>{html.escape(text)}</li>" for text, s in sentences)
+    return f"<ul class='verdict'>{items}</ul>"
+
+
+def render(surface: Surface, store_path: str) -> tuple[str, dict]:
+    compute = build_verdict(surface, "generated_tokens")
+    latency = build_verdict(surface, "serial_tokens")
+    families: dict[str, list[TraceSurface]] = defaultdict(list)
+    for ts in surface.traces:
+        families[ts.trace.task.split(":", 1)[0]].append(ts)
+    body = ["<h1>widthdepth report</h1>",
+            f"<p class='meta'>store <code>{html.escape(store_path)}</code>; "
+            f"{len(surface.traces)} task × plan experiments.</p>",
+            "<h2>Verdict at matched compute (generated tokens)</h2>",
+            _verdict_list(compute.summary()),
+            "<h2>Verdict at matched latency (serial tokens)</h2>",
+            _verdict_list(latency.summary()),
+            f"<h2>Cost unit</h2><p>{html.escape(UNIT_DEFINITION)}.</p>"]
+    for family, members in families.items():
+        body.append(f"<h2>Phase diagram: {html.escape(family)}</h2>")
+        body.append(_img(figures.phase_figure(members), f"phase diagram {family}", GUIDE["phase"]))
+    body += [_trace_section(ts) for ts in surface.traces]
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth report</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+    return page, {"generated_tokens": compute.to_json(), "serial_tokens": latency.to_json()}
+
+
+def write_report(folder: str | Path) -> dict[str, Path]:
+    folder = Path(folder)
+    store = Store.open(folder, create=False)
+    try:
+        traces = load_grid_traces(store)
+    finally:
+        store.close()
+    if not traces:
+        raise WidthdepthError(f"{folder}: the store holds no finished attempts to report; run `widthdepth run --out {folder}`")
+    surface = estimate_surface(traces)
+    page, verdict = render(surface, str(folder))
+    paths = {"report": folder / "report.html", "surface": folder / "surface.csv", "verdict": folder / "verdict.json"}
+    paths["report"].write_text(page, encoding="utf-8")
+    surface.frame().to_csv(paths["surface"], index=False)
+    paths["verdict"].write_text(json.dumps(_finite(verdict), indent=2, allow_nan=False), encoding="utf-8")
+    return paths
+
+
+def _finite(value: object) -> object:
+    """NaN is not JSON: it becomes null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

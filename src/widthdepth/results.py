@@ -1,0 +1,46 @@
+"""`widthdepth.load(DIR)`: a run's attempts and surface as pandas DataFrames, straight from the store.
+
+    results = widthdepth.load("runs/demo")
+    results.attempts.groupby(["task", "d"]).correct.mean()
+    results.surface.query("aggregator == 'majority' and d == 1")
+    results.verdict("serial_tokens").sentences()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from widthdepth.analysis.surface import Surface, estimate_surface
+from widthdepth.analysis.traces import GridTrace, load_grid_traces
+from widthdepth.analysis.verdict import Verdict, build_verdict
+from widthdepth.store import Store
+
+
+@dataclass
+class Results:
+    folder: Path
+    attempts: Any
+    """pandas.DataFrame: one row per stored attempt (every column of the store's attempts table)."""
+    surface: Any
+    """pandas.DataFrame: one row per (task, plan, w, d, aggregator): accuracy, 95% CI, mean costs."""
+    traces: list[GridTrace]
+    estimated: Surface
+
+    def verdict(self, unit: str = "generated_tokens") -> Verdict:
+        return build_verdict(self.estimated, unit)
+
+
+def load(folder: str | Path) -> Results:
+    import pandas as pd
+
+    folder = Path(folder)
+    store = Store.open(folder, create=False)
+    try:
+        attempts = pd.DataFrame([a.to_row() for a in store.attempts()])
+        traces = load_grid_traces(store)
+    finally:
+        store.close()
+    estimated = estimate_surface(traces)
+    return Results(folder, attempts, estimated.frame(), traces, estimated)
