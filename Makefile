@@ -33,6 +33,7 @@ install: $(STAMP)
 # The main job on the embedded default model (SmolLM2-135M-Instruct through llama.cpp).
 demo: $(STAMP)
 	$(VENV)/bin/widthdepth run --recipe recipes/demo.yaml
+	$(VENV)/bin/widthdepth report runs/demo
 
 # The whole suite. pytest's exit 5 ("no tests collected") counts as a failure.
 test: $(STAMP)
