@@ -76,7 +76,7 @@ def test_search_one_shot_guessing_is_modest():
     ("chain:foo=1", "unknown parameter 'foo'"),
     ("search:p=12", "not prime"),
     ("search:kind=maze", "unknown kind"),
-    ("nope:L=1", "unknown task family 'nope' (valid: chain, search, jsonl)"),
+    ("nope:L=1", "unknown task family 'nope' (valid: chain, search, mix, jsonl)"),
     ("jsonl:/does/not/exist.jsonl", "no such file"),
 ])
 def test_bad_task_specs(bad, fragment):

@@ -8,7 +8,9 @@ counts by `cell_cost`, so any sub-cell of a run can be priced without rerunning 
   when the backend really evaluates it once (``shares_prompt_prefix``), else once per sample.
 - ``generated_tokens``: tokens produced by the model over all attempts of the cell.
 - ``flops``: ~= 2 x parameters x tokens processed (prompt_tokens + generated_tokens), the usual
-  forward-pass estimate; attention's context-length term is ignored.
+  forward-pass estimate; attention's context-length term is ignored. Latent reasoners report
+  their exact FLOPs per attempt (one iteration and its readout), which are summed instead.
+  For them a "generated token" is one iteration of one trajectory, and serial tokens are iterations.
 - ``serial_tokens``: the longest dependent path in decode steps: rounds of one chain add up,
   parallel chains do not (the max over chains is taken). Prompt evaluation is one parallel
   forward pass and is not counted. The latency proxy.
@@ -70,6 +72,8 @@ class AttemptCost:
     completion_tokens: int
     serial_tokens: int
     wall_seconds: float
+    flops: float | None = None
+    """Exact FLOPs reported by the backend (latent reasoners); None: 2 x parameters x tokens."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,11 @@ def cell_cost(
 ) -> Cost:
     """Cost of one problem's cell: `attempts` are all attempts of w chains up to round d,
     `final_round` those at round d (their serial_tokens are cumulative along the chain)."""
+    attempts = list(attempts)
     seen_prompts: set[str] = set()
     prompt_tokens = generated = 0
     wall = 0.0
+    exact = [a.flops for a in attempts if a.flops is not None]
     for a in attempts:
         generated += a.completion_tokens
         wall += a.wall_seconds
@@ -104,7 +110,7 @@ def cell_cost(
     return Cost(
         prompt_tokens=prompt_tokens,
         generated_tokens=generated,
-        flops=attempt_flops(n_params, prompt_tokens + generated),
+        flops=sum(exact) if exact else attempt_flops(n_params, prompt_tokens + generated),
         serial_tokens=serial,
         verifier_tokens=verifier_tokens,
         verifier_flops=attempt_flops(verifier_params, verifier_tokens),

@@ -11,6 +11,7 @@ share work (round 1 of ``grid:8x2`` contains ``parallel:4``).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +25,10 @@ from widthdepth.tasks import Problem, TaskFamily, load_task
 from widthdepth.tasks.prompts import Prompt
 from widthdepth.trace import Attempt, Verification, attempt_key, attempt_seed
 from widthdepth.verifiers import Verifier, VerifyItem, check_verifier_name, load_verifier
+
+
+LATENT_CHUNK = 64
+"""Problems per batch for latent reasoners (fixed, so a resumed run recomputes the same batches)."""
 
 
 class Progress(Protocol):
@@ -96,6 +101,8 @@ class _PlanExecutor:
     def execute(self) -> PlanRun:
         chains: dict[str, list[list[Attempt]]] = {p.key: [[] for _ in range(self.plan.chains)] for p in self.problems}
         result = PlanRun(self.family, self.plan, self.problems, chains, self.verifier.name if self.verifier else None)
+        if self.backend.info.latent:
+            return self._execute_latent(result)
         first_raw: dict[str, str] = {}
         for d in range(1, self.plan.rounds + 1):
             self.progress.describe(f"{self.family.spec} {self.plan.spec} round {d}/{self.plan.rounds}")
@@ -170,7 +177,7 @@ class _PlanExecutor:
         settings = settings_json(self.config, prompt)
         seed = attempt_seed(self.config.seed, problem.key, item.d, w)
         failed = completion.finish_reason == "error"
-        answer = None if failed else self.family.parse(completion.text)
+        answer = None if failed else self.family.parse(completion.text, problem)
         final = answer if answer is not None or parent is None else parent.final_answer
         return Attempt(
             key=attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings, w, item.d, seed),
@@ -204,6 +211,71 @@ class _PlanExecutor:
         for _, verification in self.verifier.verify(items):
             self.store.put_verification(verification)
             result.verifications[verification.attempt_key] = verification
+
+
+    # -- latent reasoners: the whole W x D grid of a chunk of problems in one pass -----------------
+    def _execute_latent(self, result: PlanRun) -> PlanRun:
+        from widthdepth.verifiers.latent import LatentVerifier
+
+        latent_verifier = self.verifier if isinstance(self.verifier, LatentVerifier) else None
+        n, depth = self.plan.chains, self.plan.rounds
+        self.progress.describe(f"{self.family.spec} {self.plan.spec} ({n} trajectories x {depth} iterations)")
+        # Fixed chunks in problem order: a resumed run recomputes exactly the batches it lost.
+        for start in range(0, len(self.problems), LATENT_CHUNK):
+            chunk = self.problems[start:start + LATENT_CHUNK]
+            plan = {(p.key, w, d): self._latent_key(p, w, d) for p in chunk for w in range(n) for d in range(1, depth + 1)}
+            stored = {k: self.store.get_attempt(key) for k, key in plan.items()}
+            complete = all(a is not None and not a.failed for a in stored.values()) and (
+                latent_verifier is None or all(self.store.get_verification(a.key, latent_verifier.name)
+                                               for a in stored.values() if a is not None))
+            grid = None if complete else self._sample_latent(chunk)
+            for i, problem in enumerate(chunk):
+                for w in range(n):
+                    parent = None
+                    for d in range(1, depth + 1):
+                        attempt = stored[(problem.key, w, d)]
+                        if attempt is None or attempt.failed:
+                            assert grid is not None
+                            attempt = self._latent_attempt(problem, w, d, grid[0][i][w][d - 1], grid[1], parent)
+                            self.store.put_attempt(attempt)
+                            self.generated += 1
+                        else:
+                            self.reused += 1
+                        if latent_verifier is not None and grid is not None:
+                            latent_verifier.record(attempt.key, grid[0][i][w][d - 1].score)
+                        result.chains[problem.key][w].append(attempt)
+                        parent = attempt
+                self.progress.advance(n * depth, n * depth)
+            if self.verifier is not None:
+                for d in range(1, depth + 1):
+                    self._verify(d, {p.key: result.chains[p.key] for p in chunk}, result)
+        return result
+
+    def _latent_key(self, problem: Problem, w: int, d: int) -> str:
+        prompt = Prompt(text=problem.question)
+        return attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings_json(self.config, prompt), w,
+                           d, attempt_seed(self.config.seed, problem.key, d, w))
+
+    def _sample_latent(self, chunk: list[Problem]) -> tuple[list, float]:
+        seeds = [[attempt_seed(self.config.seed, p.key, 1, w) for w in range(self.plan.chains)] for p in chunk]
+        start = time.perf_counter()
+        grid = self.backend.sample_grid([p.structure for p in chunk], self.plan.chains, self.plan.rounds, seeds)
+        per_attempt = (time.perf_counter() - start) / (len(chunk) * self.plan.chains * self.plan.rounds)
+        return grid, per_attempt
+
+    def _latent_attempt(self, problem: Problem, w: int, d: int, sampled, seconds: float,  # noqa: ANN001
+                        parent: Attempt | None) -> Attempt:
+        prompt = Prompt(text=problem.question)
+        settings = settings_json(self.config, prompt)
+        answer = sampled.answer or None
+        return Attempt(
+            key=self._latent_key(problem, w, d), model=self.backend.info.id, task=self.family.spec,
+            problem_key=problem.key, w=w, d=d, mode="" if d == 1 else "latent",
+            parent_key=parent.key if parent else None, seed=attempt_seed(self.config.seed, problem.key, d, w),
+            prompt=prompt.identity(), prompt_key=stable_hash(prompt.identity()), settings=settings,
+            text=sampled.text, answer=answer, final_answer=answer, correct=self.family.check(problem, answer),
+            finish_reason="stop", status="ok", error=None, prompt_tokens=len(problem.question.split()),
+            completion_tokens=1, serial_tokens=d, wall_seconds=seconds, created_at=now(), flops=float(sampled.flops))
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:
@@ -260,6 +332,9 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress) -> RunResult:
                                   f"{backend.info.id} cannot do; use mode=revise")
     verifiers = {f.spec: load_verifier(config.verifier, f, backend) for f in prepared.families}
     problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
+    if backend.info.latent:
+        for family in prepared.families:
+            backend.check_task(problems[family.spec][0].structure)  # type: ignore[attr-defined]
     store = Store.open(config.out)  # only now: bad input above never touches a store
     try:
         save_config(config, config.out)

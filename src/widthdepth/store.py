@@ -64,9 +64,19 @@ def _m002_run_specs(db: sqlite3.Connection) -> None:
     """)
 
 
+def _m003_latent(db: sqlite3.Connection) -> None:
+    # Latent reasoners: exact FLOPs per attempt (NULL: derived from tokens, see cost.py), and the
+    # models table says which models are latent.
+    db.executescript("""
+        ALTER TABLE attempts ADD COLUMN flops REAL;
+        ALTER TABLE models ADD COLUMN latent INTEGER NOT NULL DEFAULT 0;
+    """)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", _m001_initial),
     ("002_run_specs", _m002_run_specs),
+    ("003_latent", _m003_latent),
 ]
 
 
@@ -121,7 +131,8 @@ class Store:
                 "id": info.id, "n_params": info.n_params, "prompt_style": info.prompt_style,
                 "shares_prompt_prefix": int(info.shares_prompt_prefix),
                 "supports_raw_continuation": int(info.supports_raw_continuation),
-                "context_length": info.context_length, "description": info.description})
+                "context_length": info.context_length, "description": info.description,
+                "latent": int(info.latent)})
 
     def put_problems(self, problems: Iterable[Problem]) -> None:
         with self.db:
@@ -182,7 +193,8 @@ class Store:
         return ModelInfo(id=row["id"], n_params=row["n_params"], prompt_style=row["prompt_style"],
                          shares_prompt_prefix=bool(row["shares_prompt_prefix"]),
                          supports_raw_continuation=bool(row["supports_raw_continuation"]),
-                         context_length=row["context_length"], description=row["description"])
+                         context_length=row["context_length"], description=row["description"],
+                         latent=bool(row["latent"]))
 
     def attempts(self, **where: Any) -> Iterator[Attempt]:
         clause = " AND ".join(f"{k} = ?" for k in where) or "1"

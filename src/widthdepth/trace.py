@@ -47,6 +47,8 @@ class Attempt:
     """Decode steps from the start of the chain to the end of this attempt."""
     wall_seconds: float
     created_at: str
+    flops: float | None = None
+    """Exact FLOPs where the backend reports them (latent reasoners); None: derived from tokens."""
 
     @property
     def failed(self) -> bool:
@@ -59,7 +61,7 @@ class Attempt:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Attempt:
-        values = {f.name: row[f.name] for f in fields(cls)}
+        values = {f.name: row[f.name] for f in fields(cls) if f.name in row}
         values["correct"] = None if row["correct"] is None else bool(row["correct"])
         return cls(**values)
 

@@ -20,6 +20,8 @@ BACKENDS: dict[str, tuple[str, str]] = {
     # scheme: (module, one-line description)
     "llamacpp": ("widthdepth.backends.llamacpp", "GGUF models on the CPU through llama-cpp-python: "
                  "llamacpp:smollm2-135m | llamacpp:gemma3-270m | llamacpp:/path/model.gguf[,style=chat|fewshot]"),
+    "builtin": ("widthdepth.backends.builtin", "latent reasoners trained by widthdepth (torch): "
+                "builtin:reasoner[,checkpoint=PATH]; width = trajectories, depth = iterations"),
     "mock": ("widthdepth.backends.mock", "scripted test double for unit tests only (mock:answer=7,fail=0.1)"),
 }
 
@@ -56,6 +58,8 @@ def resolve_model(text: str, option: str = "--model") -> ModelSpec:
         else:
             target_parts.append(part)
     target = ",".join(target_parts).strip()
+    if scheme == "builtin" and target != "reasoner":
+        raise WidthdepthError(f"{option} {text!r}: unknown built-in model {target!r} (valid: reasoner)")
     if scheme == "llamacpp":
         if target in EMBEDDED:
             pass

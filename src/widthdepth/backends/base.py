@@ -68,6 +68,9 @@ class ModelInfo:
     """True when the backend can continue raw text (needed by extend mode)."""
     context_length: int = 0
     description: str = ""
+    latent: bool = False
+    """True for built-in latent reasoners: they answer problems (their structure), not text prompts,
+    and produce a whole grid of trajectories x iterations in one pass (`sample_grid`)."""
 
 
 class Backend(Protocol):

@@ -60,8 +60,9 @@ class TaskFamily(Protocol):
 
     def problems(self, count: int, seed: int) -> list[Problem]: ...
 
-    def parse(self, text: str) -> str | None:
-        """The canonical answer in model text, or None when there is none."""
+    def parse(self, text: str, problem: Problem | None = None) -> str | None:
+        """The canonical answer in model text, or None when there is none (`problem` is for families
+        whose answer form differs by problem, such as mix)."""
         ...
 
     def check(self, problem: Problem, answer: str | None) -> bool:

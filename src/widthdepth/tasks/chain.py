@@ -69,7 +69,7 @@ class ChainFamily:
             ))
         return out
 
-    def parse(self, text: str) -> str | None:
+    def parse(self, text: str, problem: Problem | None = None) -> str | None:
         return extract_number(text)
 
     def check(self, problem: Problem, answer: str | None) -> bool:

@@ -75,7 +75,7 @@ class JsonlFamily:
             ))
         return out
 
-    def parse(self, text: str) -> str | None:
+    def parse(self, text: str, problem: Problem | None = None) -> str | None:
         if self.numeric:
             return extract_number(text)
         region = answer_region(text)

@@ -56,7 +56,7 @@ class ModEqFamily:
             ))
         return out
 
-    def parse(self, text: str) -> str | None:
+    def parse(self, text: str, problem: Problem | None = None) -> str | None:
         return extract_number(text)
 
     def check(self, problem: Problem, answer: str | None) -> bool:
@@ -129,7 +129,7 @@ class SubsetFamily:
             ))
         return out
 
-    def parse(self, text: str) -> str | None:
+    def parse(self, text: str, problem: Problem | None = None) -> str | None:
         numbers = extract_number_list(text)
         return ",".join(map(str, sorted(numbers))) if numbers else None
 

@@ -3,7 +3,8 @@
     exact   the task family's gold-free checker (search); free
     self    LLM self-verification by the run's own model
     none    no verifier (the verifier best-of aggregator is then not reported)
-    auto    exact where the family has it, else none
+    latent  the built-in reasoner's verifier head (builtin: models only)
+    auto    exact where the family has it, else latent for built-in reasoners, else none
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ VERIFIERS = {
     "auto": "exact where the task family has a gold-free checker, else none",
     "exact": "the task family's own gold-free checker (search); costs nothing",
     "self": "LLM self-verification: the run's model judges each answer (P(yes) from log-probabilities)",
+    "latent": "the built-in reasoner's verifier head scores each trajectory (builtin: models only)",
     "none": "no verifier",
 }
 
@@ -28,8 +30,17 @@ def check_verifier_name(name: str, option: str = "--verifier") -> None:
 
 def load_verifier(name: str, family: TaskFamily, backend: Backend, option: str = "--verifier") -> Verifier | None:
     check_verifier_name(name, option)
+    latent = backend.info.latent
     if name == "auto":
-        name = "exact" if family.exact_checkable else "none"
+        name = "exact" if family.exact_checkable else ("latent" if latent else "none")
+    if name == "latent":
+        if not latent:
+            raise WidthdepthError(f"{option} latent: only built-in latent reasoners have a verifier head; "
+                                  "use --verifier self or exact")
+        from widthdepth.verifiers.latent import LatentVerifier
+        return LatentVerifier(backend.info.id)
+    if name == "self" and latent:
+        raise WidthdepthError(f"{option} self: {backend.info.id} reads problems, not text; use --verifier latent")
     if name == "none":
         return None
     if name == "exact":

@@ -1,0 +1,68 @@
+"""`builtin:` — latent reasoners trained by widthdepth itself (`widthdepth lab train`).
+
+    builtin:reasoner                          the checkpoint shipped in the package
+    builtin:reasoner,checkpoint=my.safetensors
+
+A latent model answers a problem from its `structure` (chain, or search with kind=subset), not from
+text: the runner asks it for a whole grid of W trajectories x D iterations at once (`sample_grid`);
+width is the number of trajectories, depth the number of iterations, and cost is counted in exact
+FLOPs (serial cost: iterations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample
+from widthdepth.errors import WidthdepthError
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "lab" / "checkpoints" / "reasoner.safetensors"
+
+
+class ReasonerBackend:
+    def __init__(self, checkpoint: Path, model_id: str, threads: int = 0) -> None:
+        import torch  # heavy: only when this backend is used
+
+        from widthdepth.lab.train import load_checkpoint
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model, self.metadata = load_checkpoint(checkpoint)
+        digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
+        self.info = ModelInfo(id=f"{model_id}@{digest}", n_params=self.model.n_params(), prompt_style="latent",
+                              shares_prompt_prefix=True, supports_raw_continuation=False, context_length=0,
+                              description=f"latent reasoner {checkpoint.name}", latent=True)
+
+    def sample_grid(self, structures: list[dict], chains: int, rounds: int, seeds: list[list[int]]):  # noqa: ANN201
+        from widthdepth.lab.sampling import sample_grid
+        from widthdepth.lab.tokens import encode_structure
+
+        return sample_grid(self.model, [encode_structure(s) for s in structures], chains, rounds, seeds)
+
+    def check_task(self, structure: dict) -> None:
+        from widthdepth.lab.tokens import encode_structure
+
+        encode_structure(structure)  # raises a WidthdepthError naming what the reasoner can answer
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[Sample]:
+        for index, request in enumerate(requests):
+            for i in range(request.n):
+                yield Sample(index, i, Completion("", 0, 0, "error",
+                                                  error="builtin:reasoner answers problems, not text prompts"))
+
+    def render_chat(self, messages: tuple[tuple[str, str], ...]) -> str:
+        raise WidthdepthError("builtin:reasoner reads problems, not chat messages")
+
+    def close(self) -> None:
+        pass
+
+
+def build(target: str, params: dict[str, str], options: object) -> ReasonerBackend:
+    unknown = sorted(set(params) - {"checkpoint"})
+    if unknown:
+        raise WidthdepthError(f"--model builtin:{target}: unknown setting {unknown[0]!r} (valid: checkpoint=PATH)")
+    checkpoint = Path(params["checkpoint"]).expanduser() if "checkpoint" in params else DEFAULT_CHECKPOINT
+    model_id = "builtin:reasoner" + (f",checkpoint={checkpoint.name}" if "checkpoint" in params else "")
+    return ReasonerBackend(checkpoint, model_id, getattr(options, "threads", 0))

@@ -1,0 +1,179 @@
+"""Training the latent reasoner on the CPU: random problems, random iteration counts, supervision at
+every iteration (and, for chains, at every position).
+
+    widthdepth lab train --family mix --steps 3000 --seed 0 --out reasoner.safetensors
+
+Deterministic given the seed and the step count (one torch thread for the same floating-point
+order on any machine). The checkpoint is safetensors with the model config, training config and
+final metrics in its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from widthdepth.errors import WidthdepthError
+from widthdepth.lab.model import Batch, LatentReasoner, ReasonerConfig
+from widthdepth.lab.tokens import PAD, Encoded, random_chain, random_subset
+
+FAMILIES = ("chain", "search", "mix")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    family: str = "mix"
+    """chain, search, or mix (half of each batch each)."""
+    steps: int = 3000
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    seed: int = 0
+    max_chain_length: int = 8
+    """Chains of 1..max_chain_length steps, modulo 10, add and multiply."""
+    min_items: int = 4
+    max_items: int = 12
+    """Subset-sum problems with min_items..max_items items."""
+    max_iterations: int = 10
+    """Each batch runs 1..max_iterations iterations (uniform), supervised at every one."""
+    d_model: int = 64
+    heads: int = 4
+    ffn: int = 256
+
+
+def encode_batch(problems: list[Encoded]) -> Batch:
+    size = max(len(p.tokens) for p in problems)
+    tokens = torch.full((len(problems), size), PAD, dtype=torch.long)
+    values = torch.full((len(problems), size), -1, dtype=torch.long)
+    for row, p in enumerate(problems):
+        tokens[row, :len(p.tokens)] = torch.tensor(p.tokens)
+        if p.values:
+            offset = 0 if p.family == "chain" else 1  # search bits belong to the item positions
+            values[row, offset:offset + len(p.values)] = torch.tensor(p.values)
+    family = torch.tensor([0 if p.family == "chain" else 1 for p in problems])
+    modulus = torch.tensor([p.modulus for p in problems])
+    return Batch(tokens, family, values, modulus)
+
+
+def random_batch(rng: random.Random, config: TrainConfig) -> Batch:
+    problems = []
+    for i in range(config.batch_size):
+        chain = config.family == "chain" or (config.family == "mix" and i % 2 == 0)
+        if chain:
+            problems.append(random_chain(rng, rng.randint(1, config.max_chain_length)))
+        else:
+            problems.append(random_subset(rng, rng.randint(config.min_items, config.max_items)))
+    return encode_batch(problems)
+
+
+def masked_value_logits(logits: torch.Tensor, modulus: torch.Tensor) -> torch.Tensor:
+    """Only classes below each row's modulus can be answered."""
+    allowed = torch.arange(logits.shape[-1])[None, :] < modulus[:, None].clamp(min=1)
+    return logits.masked_fill(~allowed[:, None, :], float("-inf"))
+
+
+def readout_correct(batch: Batch, value_logits: torch.Tensor, include_logits: torch.Tensor) -> torch.Tensor:
+    """Is the greedy readout right? chain: the final value; search: the chosen items hit the target."""
+    lengths = (batch.tokens != PAD).sum(1)
+    last = lengths - 1
+    rows = torch.arange(len(lengths))
+    chain_ok = value_logits[rows, last].argmax(-1) == batch.values[rows, last]
+    from widthdepth.lab.tokens import ITEM_BASE, TARGET_BASE
+
+    items = (batch.tokens - ITEM_BASE).clamp(min=0) * (batch.tokens >= ITEM_BASE)
+    chosen = (include_logits > 0) & (batch.tokens >= ITEM_BASE)
+    target = batch.tokens[:, 0] - TARGET_BASE
+    search_ok = ((items * chosen).sum(1) == target) & chosen.any(1)
+    return torch.where(batch.family == 0, chain_ok, search_ok)
+
+
+def loss_and_metrics(model: LatentReasoner, batch: Batch, iterations: int) -> tuple[torch.Tensor, dict[str, float]]:
+    readouts = model(batch.tokens, batch.family, iterations)
+    chain_rows, search_rows = batch.family == 0, batch.family == 1
+    total = torch.zeros(())
+    for readout in readouts:
+        logits = masked_value_logits(readout.value_logits, batch.modulus)
+        if chain_rows.any():
+            targets = batch.values[chain_rows]
+            total = total + F.cross_entropy(logits[chain_rows].reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                            ignore_index=-1)
+        if search_rows.any():
+            bits = batch.values[search_rows]
+            known = bits >= 0
+            total = total + F.binary_cross_entropy_with_logits(readout.include_logits[search_rows][known],
+                                                               bits[known].float())
+        correct = readout_correct(batch, logits.detach(), readout.include_logits.detach()).float()
+        total = total + 0.2 * F.binary_cross_entropy_with_logits(readout.score_logits, correct)
+    last = readouts[-1]
+    correct = readout_correct(batch, masked_value_logits(last.value_logits, batch.modulus), last.include_logits)
+    metrics = {"loss": float(total.detach()) / iterations}
+    for name, rows in (("chain", chain_rows), ("search", search_rows)):
+        if rows.any():
+            metrics[f"{name}_acc"] = float(correct[rows].float().mean())
+    return total / iterations, metrics
+
+
+def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None) -> tuple[LatentReasoner, dict]:
+    if config.family not in FAMILIES:
+        raise WidthdepthError(f"--family {config.family!r}: unknown (valid: {', '.join(FAMILIES)})")
+    torch.manual_seed(config.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same float order on any machine: training is deterministic given the seed
+    try:
+        model = LatentReasoner(ReasonerConfig(config.d_model, config.heads, config.ffn))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate,
+                                                       total_steps=config.steps, pct_start=0.05)
+        rng = random.Random(config.seed)
+        start = time.perf_counter()
+        metrics: dict[str, float] = {}
+        for step in range(1, config.steps + 1):
+            batch = random_batch(rng, config)
+            iterations = rng.randint(1, config.max_iterations)
+            loss, metrics = loss_and_metrics(model, batch, iterations)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            if on_step:
+                on_step(step, metrics)
+        summary = {"steps": config.steps, "seconds": round(time.perf_counter() - start, 1), "final": metrics}
+    finally:
+        torch.set_num_threads(threads)
+    return model, summary
+
+
+def save_checkpoint(model: LatentReasoner, path: str | Path, train_config: TrainConfig | None, summary: dict,
+                    command: str = "") -> Path:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"model_config": json.dumps(model.config.to_dict()),
+                "train_config": json.dumps(asdict(train_config) if train_config else {}),
+                "summary": json.dumps(summary), "command": command}
+    tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[LatentReasoner, dict[str, str]]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise WidthdepthError(f"no reasoner checkpoint at {path}: train one with `widthdepth lab train --out {path}`")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    model = LatentReasoner(ReasonerConfig(**json.loads(metadata["model_config"])))
+    model.load_state_dict(load_file(str(path)))
+    model.eval()
+    return model, metadata

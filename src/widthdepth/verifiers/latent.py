@@ -1,0 +1,31 @@
+"""`latent`: the built-in reasoner's own verifier head, which scores each trajectory as it is sampled.
+
+The runner hands the head's scores over as it builds the attempts (`record`); `verify` stores them.
+Its FLOPs are part of each iteration's FLOPs, so it adds no cost of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from widthdepth.store import now
+from widthdepth.trace import Verification
+from widthdepth.verifiers.base import VerifyItem
+
+
+class LatentVerifier:
+    n_params = 0
+
+    def __init__(self, model_id: str) -> None:
+        self.name = f"latent:{model_id}"
+        self.scores: dict[str, float] = {}
+
+    def record(self, attempt_key: str, score: float) -> None:
+        self.scores[attempt_key] = score
+
+    def verify(self, items: Sequence[VerifyItem]) -> Iterator[tuple[int, Verification]]:
+        for index, item in enumerate(items):
+            score = self.scores.get(item.attempt.key)
+            if score is None:
+                continue  # not sampled in this process: the runner resamples the chunk
+            yield index, Verification(item.attempt.key, self.name, round(score, 6), "scored", 0, 0, "", "", 0.0, now())

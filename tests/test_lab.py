@@ -1,0 +1,101 @@
+"""The latent reasoner: shapes, FLOPs arithmetic, per-iteration readout, determinism, and a short real
+training run that beats the untrained model."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from widthdepth.lab.evaluate import chain_accuracy
+from widthdepth.lab.model import LatentReasoner, ReasonerConfig
+from widthdepth.lab.sampling import sample_grid
+from widthdepth.lab.tokens import encode_structure, random_chain, random_subset
+from widthdepth.lab.train import TrainConfig, encode_batch, load_checkpoint, save_checkpoint, train
+from widthdepth.tasks import load_task
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return LatentReasoner(ReasonerConfig()).eval()
+
+
+def test_readout_after_every_iteration_has_the_right_shapes(model):
+    rng = random.Random(0)
+    batch = encode_batch([random_chain(rng, 3), random_subset(rng, 6), random_chain(rng, 1)])
+    readouts = model(batch.tokens, batch.family, 5, noise=[torch.zeros(3, 7, 64)] * 5)
+    assert len(readouts) == 5
+    for r in readouts:
+        assert r.value_logits.shape == (3, 7, 16) and r.include_logits.shape == (3, 7) and r.score_logits.shape == (3,)
+
+
+def test_the_first_d_iterations_do_not_depend_on_how_many_follow(model):
+    batch = encode_batch([random_chain(random.Random(1), 4)])
+    noise = [torch.randn(1, 5, 64, generator=torch.Generator().manual_seed(t)) for t in range(6)]
+    short = model(batch.tokens, batch.family, 3, noise=noise[:3])
+    long = model(batch.tokens, batch.family, 6, noise=noise)
+    for a, b in zip(short, long):
+        assert torch.equal(a.value_logits, b.value_logits)
+
+
+def test_chain_attention_reaches_one_position_per_iteration(model):
+    """Changing the first step cannot move the last position's readout before enough iterations."""
+    a = encode_batch([encode_structure({"family": "chain", "start": 1, "steps": [["add", 1]] * 4, "size": 10})])
+    b = encode_batch([encode_structure({"family": "chain", "start": 7, "steps": [["add", 1]] * 4, "size": 10})])
+    zeros = [torch.zeros(1, 5, 64)] * 5
+    ra, rb = model(a.tokens, a.family, 5, noise=zeros), model(b.tokens, b.family, 5, noise=zeros)
+    for t in range(3):  # after iteration k the start (position 0) has reached position k, not beyond
+        assert torch.equal(ra[t].value_logits[0, 4], rb[t].value_logits[0, 4])
+    assert not torch.equal(ra[3].value_logits[0, 4], rb[3].value_logits[0, 4])
+
+
+def test_iteration_flops_match_torch_flop_counter(model):
+    for tokens, family in (([4, 20, 25, 30, 40], 0), ([70, 100, 101, 105, 110, 112, 120], 1)):
+        t = torch.tensor([tokens])
+        fam = torch.tensor([family])
+        embedded, mask = model.encode(t), model._mask(t, fam)
+        with FlopCounterMode(display=False) as counter:
+            state = model.iterate(torch.zeros_like(embedded), embedded, mask, fam, None)
+            model.readout(state, t)
+        s, d = len(tokens), model.config.d_model
+        with FlopCounterMode(display=False) as attention:  # what the attention computes, as explicit products
+            q = torch.randn(1, 4, s, d // 4)
+            (torch.softmax(q @ q.transpose(-1, -2), -1) @ q)
+        assert model.iteration_flops(s) == counter.get_total_flops() + attention.get_total_flops()
+    assert model.encoding_flops(9) == 0
+
+
+def test_sampling_is_deterministic_per_trajectory(model):
+    problems = [encode_structure(p.structure) for p in load_task("chain:L=3").problems(3, seed=0)]
+    seeds = [[10 * i + w for w in range(4)] for i in range(3)]
+    grid = sample_grid(model, problems, 4, 3, seeds)
+    again = sample_grid(model, problems[1:2], 2, 2, [seeds[1][:2]])
+    for w in range(2):
+        assert [x.answer for x in again[0][w]] == [x.answer for x in grid[1][w][:2]]
+    assert all(x.flops == model.iteration_flops(4) for x in grid[0][0])
+
+
+def test_unsupported_problems_are_refused():
+    with pytest.raises(Exception, match="search:kind=subset"):
+        encode_structure(load_task("search").problems(1, seed=0)[0].structure)
+
+
+def test_short_training_beats_the_untrained_model_and_is_deterministic(tmp_path):
+    config = TrainConfig(family="chain", steps=300, batch_size=128, max_chain_length=1, max_iterations=2, seed=3,
+                         learning_rate=3e-3)
+    untrained = LatentReasoner(ReasonerConfig()).eval()
+    trained, summary = train(config)
+    trained.eval()
+    before = chain_accuracy(untrained, 1, 200, 2, seed=5)[-1]
+    after = chain_accuracy(trained, 1, 200, 2, seed=5)[-1]
+    assert after > before + 0.2, (before, after)
+    again, _ = train(config)
+    for (name, a), (_, b) in zip(trained.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    path = save_checkpoint(trained, tmp_path / "r.safetensors", config, summary, command="test")
+    loaded, metadata = load_checkpoint(path)
+    assert metadata["command"] == "test"
+    assert chain_accuracy(loaded, 1, 200, 2, seed=5)[-1] == after
