@@ -5,7 +5,8 @@ Per problem, round d's attempts of the chains that reached it are the sample; ea
 the exact average over all w-subsets of them (`widthdepth.analysis.estimators`), so no cell is ever
 generated separately. Costs follow `widthdepth.cost`: generated tokens, wall seconds and verifier
 tokens are w times the per-chain mean; the round-1 prompt is counted once where the backend shares
-it; serial tokens are the expected longest chain of a w-subset.
+it; serial tokens are the expected longest chain of a w-subset; FLOPs are exact where the backend
+reported them (latent reasoners), else 2 x parameters x tokens.
 
     surface = estimate_surface(load_grid_traces(store))
     surface.frame()          # one row per (task, plan, w, d, aggregator)
@@ -124,9 +125,11 @@ def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int) -> tuple[dic
             prompt = mean_at_k([sum(a.prompt_tokens for a in c) for c in chains], w)
         generated = mean_at_k([sum(a.completion_tokens for a in c) for c in chains], w)
         verifier_tokens = mean_at_k([v.prompt_tokens + v.completion_tokens if v else 0 for v in verifications], w)
+        exact = [sum(a.flops for a in c) for c in chains if all(a.flops is not None for a in c)]
+        flops = mean_at_k(exact, w) if chains and len(exact) == len(chains) else \
+            attempt_flops(trace.n_params, prompt + generated)
         cost[w] = {
-            "prompt_tokens": prompt, "generated_tokens": generated,
-            "flops": attempt_flops(trace.n_params, prompt + generated),
+            "prompt_tokens": prompt, "generated_tokens": generated, "flops": flops,
             "serial_tokens": expected_max_at_k([a.serial_tokens for a in final], w),
             "wall_seconds": mean_at_k([sum(a.wall_seconds for a in c) for c in chains], w),
             "verifier_tokens": verifier_tokens,

@@ -92,7 +92,7 @@ def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampl
     for a in matching:
         if a.d == 1 and a.seed == attempt_seed(seed, a.problem_key, 1, a.w):
             first[(a.problem_key, a.w)] = a
-        elif a.parent_key is not None and a.mode == plan.mode:
+        elif a.parent_key is not None and a.mode in (plan.mode, "latent"):  # latent: one more iteration
             children[a.parent_key].append(a)
     problems = []
     for row in store.problems(task):

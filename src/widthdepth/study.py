@@ -1,0 +1,124 @@
+"""`widthdepth study`: the main job. The standard suite (chain at several L, search at several sizes,
+and a mix) under grid plans sized by a preset, on one model; the store, the report, and the verdict
+table (per structure: the winner at low, medium and high budget, and where the winner changes).
+
+    result = run_study(StudyConfig(preset="quick", out="runs/study"))
+    print_verdict_table(result)     # (the CLI does this)
+
+The default model is the built-in latent reasoner (width = trajectories, depth = iterations, cost in
+FLOPs); any other model runs the same study with text prompts (cost in generated tokens).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from widthdepth.backends import resolve_model
+from widthdepth.config import RunConfig, make_config
+from widthdepth.errors import WidthdepthError
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "latent": {
+        "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
+                            "search:kind=subset,n=8", "search:kind=subset,n=10", "mix:L=4,n=8"],
+                  "plans": ["grid:16x8"], "problems": 64},
+        "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=3", "chain:L=4", "chain:L=6", "chain:L=8",
+                           "search:kind=subset,n=6", "search:kind=subset,n=8", "search:kind=subset,n=10",
+                           "search:kind=subset,n=12", "mix:L=4,n=8", "mix:L=8,n=10"],
+                 "plans": ["grid:32x12"], "problems": 256},
+    },
+    "text": {
+        "quick": {"tasks": ["chain:L=1", "chain:L=4", "search", "mix:L=2,kind=modeq,p=13"], "plans": ["grid:4x2"],
+                  "problems": 8, "max_tokens": 160},
+        "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=8", "search", "search:p=29",
+                           "mix:L=4,kind=modeq,p=13"], "plans": ["grid:8x4"], "problems": 30, "max_tokens": 256},
+    },
+}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    model: str = "builtin:reasoner"
+    preset: str = "quick"
+    out: str = "runs/study"
+    seed: int = 0
+    threads: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Any RunConfig setting, applied over the preset (e.g. problems=16)."""
+
+
+def study_run_config(study: StudyConfig) -> RunConfig:
+    spec = resolve_model(study.model)
+    kind = "latent" if spec.scheme == "builtin" else "text"
+    if study.preset not in PRESETS[kind]:
+        raise WidthdepthError(f"--preset {study.preset!r}: unknown (valid: {', '.join(PRESETS[kind])})")
+    values = {**PRESETS[kind][study.preset], "model": study.model, "out": study.out, "seed": study.seed,
+              "threads": study.threads, **study.overrides}
+    return make_config(values)
+
+
+@dataclass
+class VerdictRow:
+    task: str
+    structure: float
+    winners: dict[str, str]
+    """"low" | "medium" | "high" -> the judgement's sentence head, e.g. "width (16×1 best_of, 0.81)"."""
+    crossover: str
+
+
+@dataclass
+class StudyResult:
+    config: RunConfig
+    unit: str
+    rows: list[VerdictRow]
+    paths: dict[str, Path]
+    sentences: list[str]
+
+
+def _winner(judgement) -> str:  # noqa: ANN001
+    if judgement.winner in ("none", "tie"):
+        cell = judgement.cells.get(judgement.runner_up or "", next(iter(judgement.cells.values())))
+        return f"{'single attempt' if judgement.winner == 'none' else 'tie'} ({cell}, {max(judgement.accuracy.values()):.2f})"
+    star = "*" if judgement.significant else ""
+    return f"{judgement.winner}{star} ({judgement.cells[judgement.winner]}, {judgement.accuracy[judgement.winner]:.2f})"
+
+
+def run_study(study: StudyConfig, progress: Any = None) -> StudyResult:
+    from widthdepth.analysis.surface import estimate_surface
+    from widthdepth.analysis.traces import load_grid_traces
+    from widthdepth.analysis.verdict import build_verdict
+    from widthdepth.report import write_report
+    from widthdepth.runner import prepare, run
+    from widthdepth.store import Store
+
+    config = study_run_config(study)
+    prepared = prepare(config)
+    run(prepared, progress=progress)
+    paths = write_report(config.out)
+    store = Store.open(config.out, create=False)
+    try:
+        traces = [t for t in load_grid_traces(store) if t.model.startswith(config.model.split(",")[0])
+                  and t.plan.spec in [p.spec for p in prepared.plans]]
+    finally:
+        store.close()
+    latent = config.model.startswith("builtin:")
+    unit = "flops" if latent else "generated_tokens"
+    verdict = build_verdict(estimate_surface(traces), unit)
+    rows = []
+    for trace in traces:
+        judged = [j for j in verdict.judgements if j.task == trace.task and j.plan == trace.plan.spec]
+        if not judged:
+            continue
+        picks = {"low": judged[min(1, len(judged) - 1)], "medium": judged[len(judged) // 2], "high": judged[-1]}
+        crossings = [c.sentence() for c in verdict.crossovers if c.kind == "budget" and c.where == trace.task]
+        rows.append(VerdictRow(trace.task, judged[0].structure, {k: _winner(j) for k, j in picks.items()},
+                               "; ".join(crossings) or "none within the measured budgets"))
+    structure = [c.sentence() for c in verdict.crossovers if c.kind == "structure"]
+    return StudyResult(config, unit, rows, paths, structure)
+
+
+def fmt_structure(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:g}"
