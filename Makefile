@@ -15,11 +15,15 @@ LLAMA_CMAKE_ARGS_x86_64 := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML
 	-DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 LLAMA_CMAKE_ARGS := $(LLAMA_CMAKE_ARGS_$(ARCH))
 
-.PHONY: demo test bench install clean
+# torch is installed first and pinned: a CPU wheel of 2.13.0 lies on this platform's disk, while an
+# unpinned torch pulls a multi-GB CUDA build (pyproject keeps torch>=2.2 for users elsewhere).
+
+.PHONY: demo demo-llm test bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install torch==2.13.0
 	@if ! ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
 	  echo "building llama-cpp-python $(LLAMA_CPP_VERSION) from source once (several minutes; kept in $(WHEELS))"; \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --quiet --no-deps --no-cache-dir -w $(WHEELS) \
@@ -30,8 +34,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on the embedded default model (SmolLM2-135M-Instruct through llama.cpp).
+# The main job on the embedded default: the quick study on the built-in latent reasoner.
 demo: $(STAMP)
+	$(VENV)/bin/widthdepth study --preset quick --out runs/study
+
+# The same kind of run on the embedded LLM (SmolLM2-135M-Instruct through llama.cpp), about 10 minutes.
+demo-llm: $(STAMP)
 	$(VENV)/bin/widthdepth run --recipe recipes/demo.yaml
 	$(VENV)/bin/widthdepth report runs/demo
 

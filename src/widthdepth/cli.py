@@ -150,7 +150,7 @@ app.add_typer(lab, name="lab")
 def lab_train(
     out: Annotated[str, typer.Option(help="checkpoint path (.safetensors)")],
     family: Annotated[str, typer.Option(help="chain | search | mix")] = "mix",
-    steps: Annotated[int, typer.Option(help="optimizer steps")] = 2400,
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 3000,
     seed: Annotated[int, typer.Option(help="seed: the same seed and steps give the same checkpoint")] = 0,
     batch_size: Annotated[int, typer.Option(help="problems per step")] = 256,
 ) -> None:
