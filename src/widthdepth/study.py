@@ -82,8 +82,12 @@ def _winner(judgement) -> str:  # noqa: ANN001
     if judgement.winner in ("none", "tie"):
         cell = judgement.cells.get(judgement.runner_up or "", next(iter(judgement.cells.values())))
         return f"{'single attempt' if judgement.winner == 'none' else 'tie'} ({cell}, {max(judgement.accuracy.values()):.2f})"
-    star = "*" if judgement.significant else ""
-    return f"{judgement.winner}{star} ({judgement.cells[judgement.winner]}, {judgement.accuracy[judgement.winner]:.2f})"
+    best = f"{judgement.cells[judgement.winner]}, {judgement.accuracy[judgement.winner]:.2f}"
+    if judgement.significant:
+        return f"{judgement.winner}* ({best})"
+    second = judgement.runner_up or ""
+    return (f"{judgement.winner} ≈ {second} ({best} vs {judgement.cells[second]}, "
+            f"{judgement.accuracy[second]:.2f})")
 
 
 def run_study(study: StudyConfig, progress: Any = None) -> StudyResult:

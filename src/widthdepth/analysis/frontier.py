@@ -107,7 +107,7 @@ def frontier(ts: TraceSurface, unit: str = "generated_tokens", budgets: list[flo
             best = best_within(candidates, budget, strategy)
             low = high = math.nan
             if best is not None:
-                low, high = ts.interval(ts.accuracy[(best.w, best.d, best.aggregator)])
+                low, high = ts.cell_interval(best.w, best.d, best.aggregator)
             points.append(FrontierPoint(budget, strategy, best, low, high))
     return points
 

@@ -40,6 +40,22 @@ class TraceSurface:
     cost: dict[tuple[int, int], dict[str, np.ndarray]] = field(default_factory=dict)
     resamples: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
     """Bootstrap problem indices, shared by every cell so differences are paired."""
+    _intervals: dict[tuple[int, int, str], tuple[float, float]] = field(default_factory=dict, repr=False)
+    _rows: list[dict] | None = field(default=None, repr=False)
+
+    @property
+    def family(self) -> str:
+        return _family(self.trace.task)
+
+    @property
+    def structure(self) -> float:
+        return _structure_value(self.trace)
+
+    def cell_interval(self, w: int, d: int, aggregator: str) -> tuple[float, float]:
+        key = (w, d, aggregator)
+        if key not in self._intervals:
+            self._intervals[key] = self.interval(self.accuracy[key])
+        return self._intervals[key]
 
     @property
     def aggregators(self) -> tuple[str, ...]:
@@ -58,16 +74,21 @@ class TraceSurface:
         return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
     def rows(self) -> list[dict]:
+        if self._rows is None:
+            self._rows = self._make_rows()
+        return self._rows
+
+    def _make_rows(self) -> list[dict]:
         out = []
         t = self.trace
         for (w, d), costs in self.cost.items():
             cost_means = {c: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for c, v in costs.items()}
             for aggregator in self.aggregators:
                 values = self.accuracy[(w, d, aggregator)]
-                low, high = self.interval(values)
+                low, high = self.cell_interval(w, d, aggregator)
                 out.append({
                     "model": t.model, "task": t.task, "plan": t.plan.spec, "mode": t.plan.mode,
-                    "family": _family(t.task), "structure": _structure_value(t), "w": w, "d": d,
+                    "family": self.family, "structure": self.structure, "w": w, "d": d,
                     "aggregator": aggregator, "accuracy": self.mean(w, d, aggregator), "ci_low": low,
                     "ci_high": high, "problems": int(np.isfinite(values).sum()), **cost_means})
         return out
@@ -111,27 +132,32 @@ def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int) -> tuple[dic
     verifications = [trace.verifications.get(a.key) for a in final]
     scores = [v.score if v else None for v in verifications]
     accuracy, cost = {}, {}
-    shared_prompt = trace.shares_prompt_prefix
+    # per-chain totals up to round d (they do not depend on w)
+    later_prompts = [sum(a.prompt_tokens for a in c[1:]) for c in chains]
+    all_prompts = [sum(a.prompt_tokens for a in c) for c in chains]
+    generated_per_chain = [sum(a.completion_tokens for a in c) for c in chains]
+    wall_per_chain = [sum(a.wall_seconds for a in c) for c in chains]
+    exact = [sum(a.flops for a in c) for c in chains if all(a.flops is not None for a in c)]
+    serial = [a.serial_tokens for a in final]
+    verifier_per_chain = [v.prompt_tokens + v.completion_tokens if v else 0 for v in verifications]
+    first_prompt = chains[0][0].prompt_tokens if chains else 0
     for w in range(1, trace.plan.chains + 1):
         accuracy[(w, "majority")] = majority_at_k(answers, problem.gold, w)
         accuracy[(w, "coverage")] = pass_at_k(correct, w)
         if trace.verifier:
             accuracy[(w, "best_of")] = best_of_at_k(scores, correct, w)
-        later_prompts = [sum(a.prompt_tokens for a in c[1:]) for c in chains]
-        first_prompt = chains[0][0].prompt_tokens if chains else 0
-        if shared_prompt:
+        if trace.shares_prompt_prefix:
             prompt = (first_prompt if len(chains) >= w else math.nan) + mean_at_k(later_prompts, w)
         else:
-            prompt = mean_at_k([sum(a.prompt_tokens for a in c) for c in chains], w)
-        generated = mean_at_k([sum(a.completion_tokens for a in c) for c in chains], w)
-        verifier_tokens = mean_at_k([v.prompt_tokens + v.completion_tokens if v else 0 for v in verifications], w)
-        exact = [sum(a.flops for a in c) for c in chains if all(a.flops is not None for a in c)]
+            prompt = mean_at_k(all_prompts, w)
+        generated = mean_at_k(generated_per_chain, w)
+        verifier_tokens = mean_at_k(verifier_per_chain, w)
         flops = mean_at_k(exact, w) if chains and len(exact) == len(chains) else \
             attempt_flops(trace.n_params, prompt + generated)
         cost[w] = {
             "prompt_tokens": prompt, "generated_tokens": generated, "flops": flops,
-            "serial_tokens": expected_max_at_k([a.serial_tokens for a in final], w),
-            "wall_seconds": mean_at_k([sum(a.wall_seconds for a in c) for c in chains], w),
+            "serial_tokens": expected_max_at_k(serial, w),
+            "wall_seconds": mean_at_k(wall_per_chain, w),
             "verifier_tokens": verifier_tokens,
             "verifier_flops": attempt_flops(trace.verifier_params, verifier_tokens),
         }

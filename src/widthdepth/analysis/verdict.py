@@ -73,7 +73,8 @@ class Judgement:
 @dataclass(frozen=True)
 class Crossover:
     kind: str
-    """"budget" (the winner changes as the budget grows) or "structure" (as the structure value grows)."""
+    """"budget" (the winner changes as the budget grows) or "structure" (as the structure value grows).
+    Only changes between significant winners count."""
     family: str
     unit: str
     where: str
@@ -150,9 +151,8 @@ def judge(ts: TraceSurface, unit: str, budget: float) -> Judgement | None:
             distinct.append(strategy)
     ranked = distinct
     first = ranked[0]
-    row = next(iter(ts.rows()), {})
-    common = dict(task=ts.trace.task, plan=ts.trace.plan.spec, family=row.get("family", ""),
-                  structure=row.get("structure", math.nan), unit=unit, budget=budget,
+    common = dict(task=ts.trace.task, plan=ts.trace.plan.spec, family=ts.family,
+                  structure=ts.structure, unit=unit, budget=budget,
                   accuracy={s: c.accuracy for s, c in present.items()},
                   cells={s: _label(c) for s, c in present.items()})
     if len(ranked) == 1:
@@ -180,23 +180,24 @@ def build_verdict(surface: Surface, unit: str = "generated_tokens") -> Verdict:
     for family, members in by_family.items():
         budgets = budgets_for([c.cost for ts in members for c in cells(ts, unit)], points=6)
         winners: dict[float, list[tuple[float, str]]] = defaultdict(list)
-        for ts in sorted(members, key=lambda t: t.rows()[0]["structure"] if t.rows() else 0):
+        for ts in sorted(members, key=lambda t: t.structure):
             previous: Judgement | None = None
             for budget in budgets:
                 judgement = judge(ts, unit, budget)
                 if judgement is None:
                     continue
                 verdict.judgements.append(judgement)
-                winners[budget].append((judgement.structure, judgement.winner))
-                if previous is not None and judgement.winner != previous.winner and not {"tie", "none"} & {
-                        judgement.winner, previous.winner}:
+                # only significant winners mark a crossover: a change inside the noise is not one
+                winners[budget].append((judgement.structure, judgement.winner if judgement.significant else ""))
+                if previous is not None and judgement.winner != previous.winner and judgement.significant \
+                        and previous.significant:
                     verdict.crossovers.append(Crossover("budget", family, unit, ts.trace.task, previous.winner,
                                                         judgement.winner, math.sqrt(previous.budget * budget)))
                 previous = judgement
         for budget, by_structure in winners.items():
             ordered = sorted((s, w) for s, w in by_structure if math.isfinite(s))
             for (s0, w0), (s1, w1) in zip(ordered, ordered[1:]):
-                if w0 != w1 and not {"tie", "none"} & {w0, w1}:
+                if w0 != w1 and "" not in (w0, w1):
                     verdict.crossovers.append(Crossover("structure", family, unit, _fmt_budget(budget, unit),
                                                         w0, w1, s1))
     return verdict

@@ -89,7 +89,7 @@ def heatmap_figure(ts: TraceSurface, aggregator: str, unit: str = "generated_tok
 
 
 def phase_figure(members: list[TraceSurface], unit: str = "generated_tokens") -> bytes:
-    members = sorted(members, key=lambda t: t.rows()[0]["structure"])
+    members = sorted(members, key=lambda t: t.structure)
     budgets = budgets_for([c.cost for ts in members for c in cells(ts, unit)], points=10)
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(members) + 2.5), 4.0))
     scatter = None
@@ -119,7 +119,7 @@ def selection_figure(ts: TraceSurface) -> bytes:
     for ax, d in zip(axes[0], rounds):
         for aggregator in ts.aggregators:
             means = [ts.mean(k, d, aggregator) for k in ks]
-            bands = [ts.interval(ts.accuracy[(k, d, aggregator)]) for k in ks]
+            bands = [ts.cell_interval(k, d, aggregator) for k in ks]
             ax.plot(ks, means, marker="o", ms=3, color=COLOURS[aggregator], label=NAMES[aggregator])
             ax.fill_between(ks, [b[0] for b in bands], [b[1] for b in bands], color=COLOURS[aggregator], alpha=0.12)
         ax.set_xscale("log", base=2)
