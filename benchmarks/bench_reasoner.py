@@ -21,13 +21,13 @@ from widthdepth.lab.tokens import random_chain, random_subset
 PROBLEMS, CHAINS, ROUNDS, REPEATS = 64, 16, 8, 5
 
 
-def matmul_flops_per_second(n: int = 1024, repeats: int = 20) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_flops_per_second(m: int = 1024, k: int = 1024, n: int = 1024, repeats: int = 20) -> float:
+    a, b = torch.randn(m, k), torch.randn(k, n)
     torch.matmul(a, b)
     start = time.perf_counter()
     for _ in range(repeats):
         torch.matmul(a, b)
-    return 2 * n**3 * repeats / (time.perf_counter() - start)
+    return 2 * m * k * n * repeats / (time.perf_counter() - start)
 
 
 def reasoner_flops_per_second(model: LatentReasoner) -> tuple[float, float]:
@@ -45,15 +45,19 @@ def reasoner_flops_per_second(model: LatentReasoner) -> tuple[float, float]:
 
 def main() -> dict:
     torch.manual_seed(0)
-    model = LatentReasoner(ReasonerConfig()).eval()
+    model = LatentReasoner(ReasonerConfig()).eval()  # FLOPs and speed do not depend on the weights
     matmul = matmul_flops_per_second()
     reasoner, seconds = reasoner_flops_per_second(model)
     matmul_after = matmul_flops_per_second()  # bracket: the machine's speed may drift
     reference = max(matmul, matmul_after)
+    # the model's own largest product: (trajectories x positions) x d_model @ d_model x ffn
+    same_shape = matmul_flops_per_second(PROBLEMS * CHAINS * 9, model.config.d_model, model.config.ffn, repeats=50)
     results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, torch {torch.__version__}, "
                f"{torch.get_num_threads()} threads", "grid": f"{PROBLEMS} problems x {CHAINS} trajectories x {ROUNDS} "
                "iterations", "grid_seconds": round(seconds, 4), "reasoner_gflops": round(reasoner / 1e9, 2),
-               "matmul_gflops": round(reference / 1e9, 2), "ratio": round(reasoner / reference, 3)}
+               "matmul_gflops": round(reference / 1e9, 2), "ratio": round(reasoner / reference, 3),
+               "same_shape_matmul_gflops": round(same_shape / 1e9, 2),
+               "ratio_to_same_shape": round(reasoner / same_shape, 3)}
     print(json.dumps(results, indent=2))
     return results
 

@@ -42,6 +42,8 @@ class GridTrace:
     problems: list[ProblemTrace]
     n_params: int
     shares_prompt_prefix: bool
+    latent: bool = False
+    """A built-in latent reasoner: compute is best compared in FLOPs (its "tokens" are iterations)."""
     verifier: str | None = None
     verifier_params: int = 0
     verifications: dict[str, Verification] = field(default_factory=dict)
@@ -110,7 +112,7 @@ def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampl
             problems.append(ProblemTrace(row["key"], row["idx"], frozenset(row["gold"]), row["structure"], chains))
     info = store.model_info(model)
     trace = GridTrace(model, task, plan, seed, sampling, problems, info.n_params if info else 0,
-                      info.shares_prompt_prefix if info else False)
+                      info.shares_prompt_prefix if info else False, latent=bool(info and info.latent))
     _attach_verifications(store, trace)
     return trace
 

@@ -65,9 +65,11 @@ class Judgement:
             return (f"{where}: no strategy wins; the best is {best} at {max(self.accuracy.values()):.2f}, "
                     "and more compute within this budget does not beat it.")
         sure = "significant" if self.significant else "not significant"
-        return (f"{where}: {self.winner} wins, {self.accuracy[self.winner]:.2f} vs {self.accuracy[self.runner_up]:.2f} "
-                f"for {self.runner_up} ({self.cells[self.winner]} vs {self.cells[self.runner_up]}; difference "
-                f"{self.difference:+.2f}, 95% CI {self.ci_low:+.2f} to {self.ci_high:+.2f}, {sure}).")
+        digits = 3 if abs(self.difference) < 0.01 else 2  # a tiny but significant difference must not read +0.00
+        return (f"{where}: {self.winner} wins, {self.accuracy[self.winner]:.{digits}f} vs "
+                f"{self.accuracy[self.runner_up]:.{digits}f} for {self.runner_up} ({self.cells[self.winner]} vs "
+                f"{self.cells[self.runner_up]}; difference {self.difference:+.{digits}f}, 95% CI "
+                f"{self.ci_low:+.{digits}f} to {self.ci_high:+.{digits}f}, {sure}).")
 
 
 @dataclass(frozen=True)

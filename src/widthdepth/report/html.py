@@ -16,7 +16,7 @@ from pathlib import Path
 from widthdepth.analysis.fits import fit_coverage, fit_depth
 from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
 from widthdepth.analysis.traces import load_grid_traces
-from widthdepth.analysis.verdict import build_verdict
+from widthdepth.analysis.verdict import UNIT_WORDS, build_verdict
 from widthdepth.cost import UNIT_DEFINITION
 from widthdepth.errors import WidthdepthError
 from widthdepth.report import figures
@@ -84,15 +84,20 @@ def _fits(ts: TraceSurface) -> str:
     return "<ul>" + "".join(items) + "</ul>"
 
 
-def _trace_section(ts: TraceSurface) -> str:
+def compute_unit(surface: Surface) -> str:
+    """FLOPs for latent reasoners (their "tokens" are iterations), generated tokens for LLMs."""
+    return "flops" if any(ts.trace.latent for ts in surface.traces) else "generated_tokens"
+
+
+def _trace_section(ts: TraceSurface, unit: str) -> str:
     t = ts.trace
     parts = [f"<h2>{html.escape(t.task)} — {html.escape(t.plan.spec)}</h2>",
              f"<p class='meta'>{len(t.problems)} problems; model {html.escape(t.model)}; verifier "
              f"{html.escape(t.verifier or 'none')}; sampling {html.escape(json.dumps(t.sampling))}; seed {t.seed}</p>",
-             _img(figures.frontier_figure(ts, "generated_tokens"), f"frontier {t.task}", GUIDE["frontier"])]
+             _img(figures.frontier_figure(ts, unit), f"frontier {t.task}", GUIDE["frontier"])]
     for aggregator in ts.aggregators:
         if aggregator != "coverage":
-            parts.append(_img(figures.heatmap_figure(ts, aggregator), f"heatmap {aggregator} {t.task}",
+            parts.append(_img(figures.heatmap_figure(ts, aggregator, unit), f"heatmap {aggregator} {t.task}",
                               GUIDE["heatmap"]))
     parts.append(_img(figures.selection_figure(ts), f"coverage vs selection {t.task}", GUIDE["selection"]))
     parts.append(_img(figures.latency_figure(ts), f"compute vs latency {t.task}", GUIDE["latency"]))
@@ -107,7 +112,8 @@ def _verdict_list(sentences: list[tuple[str, bool]]) -> str:
 
 
 def render(surface: Surface, store_path: str) -> tuple[str, dict]:
-    compute = build_verdict(surface, "generated_tokens")
+    unit = compute_unit(surface)
+    compute = build_verdict(surface, unit)
     latency = build_verdict(surface, "serial_tokens")
     families: dict[str, list[TraceSurface]] = defaultdict(list)
     for ts in surface.traces:
@@ -115,18 +121,18 @@ def render(surface: Surface, store_path: str) -> tuple[str, dict]:
     body = ["<h1>widthdepth report</h1>",
             f"<p class='meta'>store <code>{html.escape(store_path)}</code>; "
             f"{len(surface.traces)} task × plan experiments.</p>",
-            "<h2>Verdict at matched compute (generated tokens)</h2>",
+            f"<h2>Verdict at matched compute ({UNIT_WORDS[unit]})</h2>",
             _verdict_list(compute.summary()),
             "<h2>Verdict at matched latency (serial tokens)</h2>",
             _verdict_list(latency.summary()),
             f"<h2>Cost unit</h2><p>{html.escape(UNIT_DEFINITION)}.</p>"]
     for family, members in families.items():
         body.append(f"<h2>Phase diagram: {html.escape(family)}</h2>")
-        body.append(_img(figures.phase_figure(members), f"phase diagram {family}", GUIDE["phase"]))
-    body += [_trace_section(ts) for ts in surface.traces]
+        body.append(_img(figures.phase_figure(members, unit), f"phase diagram {family}", GUIDE["phase"]))
+    body += [_trace_section(ts, unit) for ts in surface.traces]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth report</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
-    return page, {"generated_tokens": compute.to_json(), "serial_tokens": latency.to_json()}
+    return page, {unit: compute.to_json(), "serial_tokens": latency.to_json()}
 
 
 def write_report(folder: str | Path) -> dict[str, Path]:
