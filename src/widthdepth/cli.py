@@ -121,8 +121,10 @@ def study(
     from widthdepth.config import parse_overrides
     from widthdepth.study import StudyConfig, fmt_structure, run_study, study_run_config
 
+    from widthdepth.runner import prepare
+
     config = StudyConfig(model, preset, out, seed, threads, parse_overrides(overrides or []))
-    study_run_config(config)  # validate before the progress bar
+    prepare(study_run_config(config))  # validate everything before the progress bar and the store
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("attempts"),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     start = time.perf_counter()

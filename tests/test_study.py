@@ -1,0 +1,40 @@
+"""`widthdepth study` on the shipped reasoner, shrunk by overrides so it runs in seconds."""
+
+from widthdepth.cli import main
+from widthdepth.errors import WidthdepthError
+from widthdepth.study import StudyConfig, run_study, study_run_config
+
+import pytest
+
+
+def test_study_runs_reports_and_prints_the_verdict_table(tmp_path, capsys):
+    out = tmp_path / "study"
+    code = main(["study", "--out", str(out), "problems=12", "plans=[grid:6x6]",
+                 'tasks=["chain:L=1", "chain:L=4", "search:kind=subset,n=6"]'])
+    assert code == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "who wins at low, medium and high budget (FLOPs per problem" in printed
+    for task in ("chain:L=1,m=10", "chain:L=4,m=10", "search:kind=subset,n=6"):
+        assert task in printed
+    assert (out / "report.html").exists() and (out / "verdict.json").exists()
+
+
+def test_study_finds_depth_for_long_chains(tmp_path):
+    result = run_study(StudyConfig(out=str(tmp_path / "s"), overrides={
+        "problems": 24, "plans": ["grid:4x6"], "tasks": ["chain:L=4"]}))
+    (row,) = result.rows
+    assert row.winners["medium"].startswith("depth*") or row.winners["low"].startswith("depth*")
+
+
+def test_bad_study_input_stops_before_anything_runs(tmp_path, capsys):
+    assert main(["study", "--out", str(tmp_path / "x"), "tasks=[chain:L=1,search:kind=subset,n=6]"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --tasks 'n=6': unknown task family") and "attempts" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_presets_and_bad_presets():
+    assert study_run_config(StudyConfig()).plans == ["grid:16x8"]
+    assert study_run_config(StudyConfig(model="llamacpp:smollm2-135m")).plans == ["grid:4x2"]
+    with pytest.raises(WidthdepthError, match="--preset 'huge': unknown \\(valid: quick, full\\)"):
+        study_run_config(StudyConfig(preset="huge"))
