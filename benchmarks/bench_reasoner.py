@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from widthdepth.lab.memory import keep_freed_memory
 from widthdepth.lab.model import LatentReasoner, ReasonerConfig
 from widthdepth.lab.sampling import sample_grid
 from widthdepth.lab.tokens import random_chain, random_subset
@@ -44,6 +45,7 @@ def reasoner_flops_per_second(model: LatentReasoner) -> tuple[float, float]:
 
 
 def main() -> dict:
+    keep_freed_memory()  # as the builtin:reasoner backend does
     torch.manual_seed(0)
     model = LatentReasoner(ReasonerConfig()).eval()  # FLOPs and speed do not depend on the weights
     matmul = matmul_flops_per_second()

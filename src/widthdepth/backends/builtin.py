@@ -25,8 +25,10 @@ class ReasonerBackend:
     def __init__(self, checkpoint: Path, model_id: str, threads: int = 0) -> None:
         import torch  # heavy: only when this backend is used
 
+        from widthdepth.lab.memory import keep_freed_memory
         from widthdepth.lab.train import load_checkpoint
 
+        keep_freed_memory()
         if threads:
             torch.set_num_threads(threads)
         self.model, self.metadata = load_checkpoint(checkpoint)

@@ -124,6 +124,9 @@ def loss_and_metrics(model: LatentReasoner, batch: Batch, iterations: int) -> tu
 def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None) -> tuple[LatentReasoner, dict]:
     if config.family not in FAMILIES:
         raise WidthdepthError(f"--family {config.family!r}: unknown (valid: {', '.join(FAMILIES)})")
+    from widthdepth.lab.memory import keep_freed_memory
+
+    keep_freed_memory()
     torch.manual_seed(config.seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)  # fixed, so the float order (and the checkpoint) is reproducible
