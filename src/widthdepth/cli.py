@@ -54,6 +54,13 @@ class RichProgress:
         self.progress.update(self.task, description=text)
 
 
+def attempt_progress() -> Progress:
+    """The bar of `run` and `study`: attempts done/total, generated tokens per second, elapsed, ETA."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("attempts"),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=errors, transient=False)
+
+
 def _fmt_flops(value: float) -> str:
     for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6)):
         if value >= scale:
@@ -98,9 +105,7 @@ def run(
                          seed=seed, out=out, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          verifier=verifier, threads=threads, context_length=context_length)
     prepared = prepare(config)  # all validation before the progress bar and before any store is touched
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("attempts"),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=errors, transient=False) as bar:
+    with attempt_progress() as bar:
         result = run_plans(prepared, progress=RichProgress(bar))
     print_closing_table(closing_table(result))
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
@@ -125,10 +130,8 @@ def study(
 
     config = StudyConfig(model, preset, out, seed, threads, parse_overrides(overrides or []))
     prepare(study_run_config(config))  # validate everything before the progress bar and the store
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("attempts"),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     start = time.perf_counter()
-    with Progress(*columns, console=errors, transient=False) as bar:
+    with attempt_progress() as bar:
         result = run_study(config, progress=RichProgress(bar))
     unit = {"flops": "FLOPs", "generated_tokens": "generated tokens"}[result.unit]
     table = Table(title=f"widthdepth study: who wins at low, medium and high budget ({unit} per problem; "
