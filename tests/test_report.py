@@ -33,6 +33,7 @@ def test_report_files(scripted_run):
     assert len(images) == 2 + 3 * 4 + 1  # search also has a verifier best-of heatmap
     assert "http://" not in page and "https://" not in page  # self-contained
     assert "width wins" in page and "Cost unit" in page
+    assert page.count("Iso-compute view") == 3
     verdict = json.loads(paths["verdict"].read_text())  # strict JSON: no NaN
     assert {"generated_tokens", "serial_tokens"} == set(verdict)
     assert all("sentence" in j for j in verdict["generated_tokens"]["judgements"])

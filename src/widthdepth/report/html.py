@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from widthdepth.analysis.fits import fit_coverage, fit_depth
+from widthdepth.analysis.frontier import cells, iso_cost_cells
 from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
 from widthdepth.analysis.traces import load_grid_traces
 from widthdepth.analysis.verdict import UNIT_WORDS, build_verdict
@@ -89,6 +90,22 @@ def compute_unit(surface: Surface) -> str:
     return "flops" if any(ts.trace.latent for ts in surface.traces) else "generated_tokens"
 
 
+def _iso_compute(ts: TraceSurface, unit: str) -> str:
+    """Iso-compute view: at a few budgets, every allocation of about that cost, from all-width to all-depth."""
+    costs = sorted(c.cost for c in cells(ts, unit))
+    if not costs:
+        return ""
+    budgets = sorted({costs[len(costs) // 4], costs[len(costs) // 2], costs[(3 * len(costs)) // 4]})
+    rows = []
+    for budget in budgets:
+        band = iso_cost_cells(ts, unit, budget)
+        entries = ", ".join(f"{c.w}×{c.d} {c.accuracy:.2f}" for c in band)
+        rows.append(f"<tr><td>{budget:,.3g}</td><td style='text-align:left'>{html.escape(entries)}</td></tr>")
+    return (f"<h3>Iso-compute view ({UNIT_WORDS[unit]})</h3><p class='meta'>Allocations whose cost is within a "
+            f"factor √2 of each budget, ordered from all width to all depth, best aggregator each.</p>"
+            f"<table><tr><th>budget</th><th>w×d accuracy</th></tr>{''.join(rows)}</table>")
+
+
 def _trace_section(ts: TraceSurface, unit: str) -> str:
     t = ts.trace
     parts = [f"<h2>{html.escape(t.task)} — {html.escape(t.plan.spec)}</h2>",
@@ -101,6 +118,7 @@ def _trace_section(ts: TraceSurface, unit: str) -> str:
                               GUIDE["heatmap"]))
     parts.append(_img(figures.selection_figure(ts), f"coverage vs selection {t.task}", GUIDE["selection"]))
     parts.append(_img(figures.latency_figure(ts), f"compute vs latency {t.task}", GUIDE["latency"]))
+    parts.append(_iso_compute(ts, unit))
     parts.append("<h3>Scaling fits</h3>" + _fits(ts))
     parts.append(_surface_table(ts))
     return "\n".join(parts)
