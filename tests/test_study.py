@@ -38,3 +38,13 @@ def test_presets_and_bad_presets():
     assert study_run_config(StudyConfig(model="llamacpp:smollm2-135m")).plans == ["grid:4x2"]
     with pytest.raises(WidthdepthError, match="--preset 'huge': unknown \\(valid: quick, full\\)"):
         study_run_config(StudyConfig(preset="huge"))
+
+
+def test_the_text_study_path_runs_on_any_backend(tmp_path):
+    """The LLM preset (text prompts, a mix with modular equations) end to end, on the scripted backend."""
+    result = run_study(StudyConfig(model="mock:", out=str(tmp_path / "t"), overrides={"problems": 4,
+                                                                                      "plans": ["grid:3x2"]}))
+    assert result.unit == "generated_tokens"
+    assert {row.task for row in result.rows} == {"chain:L=1,m=10", "chain:L=4,m=10", "search:kind=modeq,p=13",
+                                                 "mix:L=2,m=10,kind=modeq,p=13"}
+    assert (tmp_path / "t" / "report.html").exists()
