@@ -114,11 +114,12 @@ class _PlanExecutor:
                 self._verify(d, chains, result)
         return result
 
-    def _lookup(self, problem: Problem, d: int, w: int, prompt: Prompt, parent: Attempt | None) -> Attempt | None:
-        seed = attempt_seed(self.config.seed, problem.key, d, w)
-        key = attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings_json(self.config, prompt),
-                          w, d, seed)
-        stored = self.store.get_attempt(key)
+    def _key(self, problem: Problem, d: int, w: int, prompt: Prompt) -> str:
+        return attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings_json(self.config, prompt),
+                           w, d, attempt_seed(self.config.seed, problem.key, d, w))
+
+    def _lookup(self, problem: Problem, d: int, w: int, prompt: Prompt) -> Attempt | None:
+        stored = self.store.get_attempt(self._key(problem, d, w, prompt))
         return stored if stored is not None and not stored.failed else None
 
     def _plan_round(self, problem: Problem, d: int, chains: list[list[Attempt]],
@@ -131,7 +132,7 @@ class _PlanExecutor:
                     self.backend.render_chat(prompt.messages or ())
             missing = []
             for w in range(self.plan.chains):
-                stored = self._lookup(problem, 1, w, prompt, None)
+                stored = self._lookup(problem, 1, w, prompt)
                 if stored is not None:
                     chains[w].append(stored)
                     self.reused += 1
@@ -147,7 +148,7 @@ class _PlanExecutor:
                 continue
             prompt = self.plan.next_prompt(self.family, problem, self.style, first_raw.get(problem.key, ""),
                                            [a.text for a in chain])
-            stored = self._lookup(problem, d, w, prompt, chain[-1])
+            stored = self._lookup(problem, d, w, prompt)
             if stored is not None:
                 chain.append(stored)
                 self.reused += 1
@@ -180,7 +181,7 @@ class _PlanExecutor:
         answer = None if failed else self.family.parse(completion.text, problem)
         final = answer if answer is not None or parent is None else parent.final_answer
         return Attempt(
-            key=attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings, w, item.d, seed),
+            key=self._key(problem, item.d, w, prompt),
             model=self.backend.info.id, task=self.family.spec, problem_key=problem.key, w=w, d=item.d,
             mode="" if item.d == 1 else self.plan.mode, parent_key=parent.key if parent else None, seed=seed,
             prompt=prompt.identity(), prompt_key=stable_hash(prompt.identity()), settings=settings,
@@ -252,9 +253,7 @@ class _PlanExecutor:
         return result
 
     def _latent_key(self, problem: Problem, w: int, d: int) -> str:
-        prompt = Prompt(text=problem.question)
-        return attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings_json(self.config, prompt), w,
-                           d, attempt_seed(self.config.seed, problem.key, d, w))
+        return self._key(problem, d, w, Prompt(text=problem.question))
 
     def _sample_latent(self, chunk: list[Problem]) -> tuple[list, float]:
         seeds = [[attempt_seed(self.config.seed, p.key, 1, w) for w in range(self.plan.chains)] for p in chunk]
