@@ -15,6 +15,7 @@ reported them (latent reasoners), else 2 x parameters x tokens.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,12 +66,17 @@ class TraceSurface:
         values = self.accuracy[(w, d, aggregator)]
         return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
 
+    def bootstrap_means(self, values: np.ndarray) -> np.ndarray:
+        """The mean of `values` (one per problem, NaN where undefined) over every bootstrap resample."""
+        with warnings.catch_warnings():  # a resample of only undefined problems has no mean: dropped below
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            means = np.nanmean(values[self.resamples], axis=1)
+        return means[np.isfinite(means)]
+
     def interval(self, values: np.ndarray) -> tuple[float, float]:
         if not np.isfinite(values).any():
             return math.nan, math.nan
-        with np.errstate(all="ignore"), _quiet():
-            means = np.nanmean(values[self.resamples], axis=1)
-        means = means[np.isfinite(means)]
+        means = self.bootstrap_means(values)
         return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
     def rows(self) -> list[dict]:
@@ -92,18 +98,6 @@ class TraceSurface:
                     "aggregator": aggregator, "accuracy": self.mean(w, d, aggregator), "ci_low": low,
                     "ci_high": high, "problems": int(np.isfinite(values).sum()), **cost_means})
         return out
-
-
-class _quiet:
-    def __enter__(self) -> None:
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._catch.__exit__(*exc)
 
 
 def _family(task: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from widthdepth.analysis.frontier import Cell, best_within, budgets_for, cells
-from widthdepth.analysis.surface import Surface, TraceSurface, _quiet
+from widthdepth.analysis.surface import Surface, TraceSurface
 
 COMPARED = ("width", "depth", "hybrid")
 UNIT_WORDS = {"generated_tokens": "generated tokens", "flops": "FLOPs", "serial_tokens": "serial tokens"}
@@ -134,9 +134,7 @@ def paired_difference(ts: TraceSurface, a: Cell, b: Cell) -> tuple[float, float,
     diff = ts.accuracy[(a.w, a.d, a.aggregator)] - ts.accuracy[(b.w, b.d, b.aggregator)]
     if not np.isfinite(diff).any():
         return math.nan, math.nan, math.nan
-    with np.errstate(all="ignore"), _quiet():
-        means = np.nanmean(diff[ts.resamples], axis=1)
-    means = means[np.isfinite(means)]
+    means = ts.bootstrap_means(diff)
     return float(np.nanmean(diff)), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
