@@ -97,6 +97,8 @@ def run(
     verifier: Annotated[Optional[str], typer.Option(help="auto | exact | self | none")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (0: all)")] = None,
     context_length: Annotated[Optional[int], typer.Option(help="context window for llama.cpp")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="API key for openai: servers (else $WIDTHDEPTH_API_KEY, "
+                                                        "$OPENAI_API_KEY); never stored")] = None,
 ) -> None:
     """Run tasks x plans on a model; resumes from the store in --out."""
     from widthdepth.runner import prepare, run as run_plans
@@ -106,7 +108,7 @@ def run(
                          verifier=verifier, threads=threads, context_length=context_length)
     prepared = prepare(config)  # all validation before the progress bar and before any store is touched
     with attempt_progress() as bar:
-        result = run_plans(prepared, progress=RichProgress(bar))
+        result = run_plans(prepared, progress=RichProgress(bar), api_key=api_key)
     print_closing_table(closing_table(result))
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
                   f"reused {result.reused} from the store in {config.out}")
@@ -121,6 +123,7 @@ def study(
     seed: Annotated[int, typer.Option(help="seed for problems and sampling")] = 0,
     threads: Annotated[int, typer.Option(help="CPU threads (0: all)")] = 0,
     overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value settings over the preset")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="API key for openai: servers; never stored")] = None,
 ) -> None:
     """The main job: the standard suite under grid plans, the report, and the verdict table."""
     from widthdepth.config import parse_overrides
@@ -132,7 +135,7 @@ def study(
     prepare(study_run_config(config))  # validate everything before the progress bar and the store
     start = time.perf_counter()
     with attempt_progress() as bar:
-        result = run_study(config, progress=RichProgress(bar))
+        result = run_study(config, progress=RichProgress(bar), api_key=api_key)
     unit = {"flops": "FLOPs", "generated_tokens": "generated tokens"}[result.unit]
     table = Table(title=f"widthdepth study: who wins at low, medium and high budget ({unit} per problem; "
                         "* significant, paired bootstrap)")
@@ -155,7 +158,7 @@ app.add_typer(lab, name="lab")
 def lab_train(
     out: Annotated[str, typer.Option(help="checkpoint path (.safetensors)")],
     family: Annotated[str, typer.Option(help="chain | search | mix")] = "mix",
-    steps: Annotated[int, typer.Option(help="optimizer steps")] = 3000,
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 2000,
     seed: Annotated[int, typer.Option(help="seed: the same seed and steps give the same checkpoint")] = 0,
     batch_size: Annotated[int, typer.Option(help="problems per step")] = 256,
 ) -> None:
@@ -245,13 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:
         return exc.exit_code
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (typer's click) carry their own message and exit code
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             return 1
         raise
     return 0

@@ -306,15 +306,17 @@ def prepare(config: RunConfig) -> Prepared:
     return Prepared(config, families, plans)
 
 
-def run(config: RunConfig | Prepared, progress: Progress | None = None, backend: Backend | None = None) -> RunResult:
-    """Run every task x plan of `config` on its model, resuming from what the store already has."""
+def run(config: RunConfig | Prepared, progress: Progress | None = None, backend: Backend | None = None,
+        api_key: str | None = None) -> RunResult:
+    """Run every task x plan of `config` on its model, resuming from what the store already has.
+    `api_key` (for servers that need one) goes to the backend only: it is never stored."""
     prepared = config if isinstance(config, Prepared) else prepare(config)
     config = prepared.config
     progress = progress or NoProgress()
     own_backend = backend is None
     if backend is None:
         progress.describe(f"loading {config.model}")
-        backend = load_backend(config.model, BackendOptions(config.threads, config.context_length))
+        backend = load_backend(config.model, BackendOptions(config.threads, config.context_length, api_key))
     try:
         return _run(prepared, backend, progress)
     finally:

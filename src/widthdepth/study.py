@@ -90,7 +90,7 @@ def _winner(judgement) -> str:  # noqa: ANN001
             f"{judgement.accuracy[second]:.2f})")
 
 
-def run_study(study: StudyConfig, progress: Any = None) -> StudyResult:
+def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = None) -> StudyResult:
     from widthdepth.analysis.surface import estimate_surface
     from widthdepth.analysis.traces import load_grid_traces
     from widthdepth.analysis.verdict import build_verdict
@@ -100,7 +100,7 @@ def run_study(study: StudyConfig, progress: Any = None) -> StudyResult:
 
     config = study_run_config(study)
     prepared = prepare(config)
-    run(prepared, progress=progress)
+    run(prepared, progress=progress, api_key=api_key)
     paths = write_report(config.out)
     store = Store.open(config.out, create=False)
     try:

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from widthdepth.backends.base import Backend, Completion, GenerationRequest, ModelInfo, Sample
@@ -20,6 +20,9 @@ BACKENDS: dict[str, tuple[str, str]] = {
     # scheme: (module, one-line description)
     "llamacpp": ("widthdepth.backends.llamacpp", "GGUF models on the CPU through llama-cpp-python: "
                  "llamacpp:smollm2-135m | llamacpp:gemma3-270m | llamacpp:/path/model.gguf[,style=chat|fewshot]"),
+    "openai": ("widthdepth.backends.openai_api", "any OpenAI-compatible server (vLLM, SGLang, llama-server, Ollama): "
+               "openai:MODEL@URL[,endpoint=chat|completions,concurrency=16,timeout=120,retries=6,n=auto|native|split,"
+               "params=N]"),
     "builtin": ("widthdepth.backends.builtin", "latent reasoners trained by widthdepth (torch): "
                 "builtin:reasoner[,checkpoint=PATH]; width = trajectories, depth = iterations"),
     "mock": ("widthdepth.backends.mock", "scripted test double for unit tests only (mock:answer=7,fail=0.1)"),
@@ -32,6 +35,8 @@ class BackendOptions:
     """CPU threads for local backends (0: all cores)."""
     context_length: int = 4096
     """Context window for local backends, in tokens."""
+    api_key: str | None = field(default=None, repr=False)
+    """For servers that need one (`--api-key`); never stored."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,10 @@ def resolve_model(text: str, option: str = "--model") -> ModelSpec:
         else:
             target_parts.append(part)
     target = ",".join(target_parts).strip()
+    if scheme == "openai":
+        from widthdepth.backends.openai_api import parse_settings
+
+        parse_settings(target, params)  # shape only: the server is reached when the backend loads
     if scheme == "builtin" and target != "reasoner":
         raise WidthdepthError(f"{option} {text!r}: unknown built-in model {target!r} (valid: reasoner)")
     if scheme == "llamacpp":

@@ -5,17 +5,19 @@
     llamacpp:/path/model.gguf             any GGUF; chat if it has a chat template, else few-shot
     llamacpp:/path/model.gguf,style=fewshot
 
-How a request runs: the prompt is evaluated once from an empty KV cache, then each of its n samples
-decodes from that shared prompt state (the KV cache is cut back to the prompt between samples), so
-a shared prompt really is processed once. Sampling is done here, in numpy, with one generator per
-sample seeded by ``seed + i``: the same prompt, settings and seed give the same text in any process,
-whatever was generated before.
+    llamacpp:smollm2-135m,slots=32        decode up to 32 sequences together (default 16)
+
+How requests run (`llamacpp_batch.py`): up to `slots` sequences decode together, one token each per
+`llama_decode`; a request's prompt is evaluated once and its n samples share its KV cells; finished
+sequences hand their slot to the next sample or request (continuous batching), so the samples of a
+round, and the chains of a grid round by round, advance as batches. Sampling is done here, in numpy,
+with one generator per sample seeded by ``seed + i``: the same prompt, settings and seed give the same
+text in any process, whatever else is in the batch.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, S
 from widthdepth.backends.catalog import EMBEDDED
 from widthdepth.errors import WidthdepthError
 
+DEFAULT_SLOTS = 16
 _NUCLEUS_CANDIDATES = 1024  # top-p looks at this many best tokens first, the full vocabulary only if needed
 
 
@@ -52,16 +55,19 @@ def sample_token(logits: np.ndarray, temperature: float, top_p: float, rng: np.r
 
 class LlamaCppBackend:
     def __init__(self, path: Path, model_id: str, prompt_style: str | None, threads: int, context_length: int,
-                 description: str = "") -> None:
+                 description: str = "", slots: int = DEFAULT_SLOTS) -> None:
         import llama_cpp  # heavy: imported only when this backend is used
+
+        from widthdepth.backends.llamacpp_batch import BatchedDecoder
 
         self._llama_cpp = llama_cpp
         threads = threads or max(1, os.cpu_count() or 1)
-        try:
-            self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=context_length, n_threads=threads,
-                                       n_threads_batch=threads, n_batch=512, logits_all=False, verbose=False)
+        try:  # this context only tokenizes; decoding runs in the batched decoder's own context
+            self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_batch=64, n_threads=threads,
+                                       n_threads_batch=threads, logits_all=False, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise WidthdepthError(f"--model {model_id!r}: llama.cpp could not load {path} ({exc})") from None
+        self.context_length = context_length
         template = self.llm.metadata.get("tokenizer.chat_template")
         style = prompt_style or ("chat" if template else "fewshot")
         if style == "chat" and not template:
@@ -82,8 +88,12 @@ class LlamaCppBackend:
         self._ctypes = ctypes
         self.info = ModelInfo(
             id=model_id, n_params=int(self.llm._model.n_params()), prompt_style=style,
-            shares_prompt_prefix=True, supports_raw_continuation=True, context_length=self.llm.n_ctx(),
+            shares_prompt_prefix=True, supports_raw_continuation=True, context_length=context_length,
             description=description or path.name)
+        self.decoder = BatchedDecoder(
+            llama_cpp, self.llm._model, self.llm.n_vocab(), slots, kv_cells=slots * context_length,
+            n_batch=512, threads=threads, sample_token=sample_token, piece=self._piece, is_end=self._is_end,
+            top_logprobs=self._top_logprobs)
 
     # -- text and tokens ---------------------------------------------------------------------------
     def render_chat(self, messages: tuple[tuple[str, str], ...]) -> str:
@@ -113,55 +123,26 @@ class LlamaCppBackend:
     def _is_end(self, token: int) -> bool:
         return bool(self._llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
-    def _eval(self, tokens: list[int]) -> np.ndarray:
-        self.llm.eval(tokens)  # only the last position's logits are computed
-        return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).copy()
-
     # -- generation --------------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[Sample]:
-        for index, request in enumerate(requests):
+        from widthdepth.backends.llamacpp_batch import _Prompt
+
+        prompts: list[_Prompt] = []
+        for request in requests:
             text = request.prompt if request.prompt is not None else self.render_chat(request.messages or ())
             tokens = self._tokens(text)
-            room = self.info.context_length - len(tokens)
-            if room < 1:
-                error = (f"prompt of {len(tokens)} tokens does not fit the context of "
-                         f"{self.info.context_length}; raise --context-length")
+            prompts.append(_Prompt(tokens, min(request.max_tokens, max(self.context_length - len(tokens), 0))))
+        runnable = []
+        for index, (request, prompt) in enumerate(zip(requests, prompts)):
+            if prompt.room < 1:
+                error = (f"prompt of {len(prompt.tokens)} tokens does not fit the context of "
+                         f"{self.context_length}; raise --context-length")
                 for i in range(request.n):
-                    yield Sample(index, i, Completion("", len(tokens), 0, "error", error=error))
-                continue
-            start = time.perf_counter()
-            self.llm.reset()
-            prompt_logits = self._eval(tokens)
-            prompt_seconds = (time.perf_counter() - start) / request.n
-            for i in range(request.n):
-                yield Sample(index, i, self._sample(request, tokens, prompt_logits, request.seed + i,
-                                                    min(request.max_tokens, room), prompt_seconds))
-
-    def _sample(self, request: GenerationRequest, prompt: list[int], logits: np.ndarray, seed: int,
-                max_tokens: int, prompt_seconds: float) -> Completion:
-        start = time.perf_counter()
-        self.llm.n_tokens = len(prompt)  # the next eval cuts the KV cache back to the shared prompt
-        rng = np.random.default_rng(seed)
-        first_logprobs = self._top_logprobs(logits, request.logprobs) if request.logprobs else {}
-        pieces: list[bytes] = []
-        finish = "length"
-        for _ in range(max_tokens):
-            token = sample_token(logits, request.temperature, request.top_p, rng)
-            if self._is_end(token):
-                finish = "stop"
-                break
-            pieces.append(self._piece(token))
-            if request.stop and _find_stop(b"".join(pieces[-64:]), request.stop) is not None:
-                finish = "stop"
-                break
-            if len(pieces) < max_tokens:
-                logits = self._eval([token])
-        raw = b"".join(pieces).decode("utf-8", errors="ignore")
-        cut = _find_stop(raw.encode("utf-8"), request.stop) if request.stop else None
-        text = raw if cut is None else raw.encode("utf-8")[:cut].decode("utf-8", errors="ignore")
-        return Completion(text=text, prompt_tokens=len(prompt), completion_tokens=len(pieces),
-                          finish_reason=finish, seconds=prompt_seconds + time.perf_counter() - start,
-                          first_token_logprobs=first_logprobs)
+                    yield Sample(index, i, Completion("", len(prompt.tokens), 0, "error", error=error))
+            else:
+                runnable.append(index)
+        for sample in self.decoder.run([requests[i] for i in runnable], [prompts[i] for i in runnable]):
+            yield Sample(runnable[sample.request_index], sample.sample_index, sample.completion)
 
     def _top_logprobs(self, logits: np.ndarray, k: int) -> dict[str, float]:
         shifted = logits.astype(np.float64) - logits.max()
@@ -173,20 +154,18 @@ class LlamaCppBackend:
         return out
 
     def close(self) -> None:
+        self.decoder.close()
         self.llm.close()
 
 
-def _find_stop(data: bytes, stops: tuple[str, ...]) -> int | None:
-    """Byte offset where the first stop string begins in `data`, or None."""
-    found = [data.find(s.encode("utf-8")) for s in stops]
-    found = [f for f in found if f >= 0]
-    return min(found) if found else None
-
-
 def build(target: str, params: dict[str, str], options: object) -> LlamaCppBackend:
-    unknown = sorted(set(params) - {"style"})
+    unknown = sorted(set(params) - {"style", "slots"})
     if unknown:
-        raise WidthdepthError(f"--model llamacpp:{target}: unknown setting {unknown[0]!r} (valid: style=chat|fewshot)")
+        raise WidthdepthError(f"--model llamacpp:{target}: unknown setting {unknown[0]!r} "
+                              "(valid: style=chat|fewshot, slots=N)")
+    slots = params.get("slots", str(DEFAULT_SLOTS))
+    if not slots.isdigit() or not 1 <= int(slots) <= 256:
+        raise WidthdepthError(f"--model llamacpp:{target}: slots={slots!r} must be a whole number from 1 to 256")
     style = params.get("style")
     if style not in (None, "chat", "fewshot"):
         raise WidthdepthError(f"--model llamacpp:{target}: style={style!r} (valid: chat, fewshot)")
@@ -196,7 +175,7 @@ def build(target: str, params: dict[str, str], options: object) -> LlamaCppBacke
         entry = EMBEDDED[target]
         model_id = f"llamacpp:{target}" + (f",style={style}" if style else "")
         return LlamaCppBackend(entry.path(), model_id, style or entry.prompt_style, threads, context_length,
-                               entry.description)
+                               entry.description, int(slots))
     path = Path(target).expanduser().resolve()
     model_id = f"llamacpp:{path}" + (f",style={style}" if style else "")
-    return LlamaCppBackend(path, model_id, style, threads, context_length)
+    return LlamaCppBackend(path, model_id, style, threads, context_length, slots=int(slots))

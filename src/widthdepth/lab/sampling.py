@@ -1,9 +1,11 @@
 """Sampling W trajectories x D iterations of the latent reasoner for a batch of problems, in one pass.
 
-Row (problem p, trajectory w) draws its latent noise and its readout uniforms from two generators of
-its own, seeded from ``seeds[p][w]``, over its own (unpadded) length and in iteration order, so a
+Row (problem p, trajectory w) draws all its randomness, in iteration order, as uniforms from one
+generator of its own seeded from ``seeds[p][w]``: per iteration and position, `noise_rank` uniforms
+become the latent noise (through the inverse normal CDF) and one more samples the readout. So a
 trajectory's answers depend neither on which other problems or trajectories share the batch nor on
-D (the first d iterations of a longer run are the same).
+D (the first d iterations of a longer run are the same). Problems are batched by family and length,
+so no work is spent on padding and one attention mask serves the batch.
 
     grid = sample_grid(model, [encode_structure(s) for s in structures], chains=16, rounds=8, seeds=seeds)
     grid[p][w][d - 1].answer
@@ -11,69 +13,90 @@ D (the first d iterations of a longer run are the same).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple
+from typing import NamedTuple
 
 import torch
 
-from widthdepth.lab.model import LatentReasoner
+from widthdepth.lab.model import Batch, LatentReasoner
 from widthdepth.lab.tokens import Encoded
 from widthdepth.lab.train import encode_batch, masked_value_logits
 
-_UNIFORM_STREAM = 1 << 40  # offset between a row's noise seed and its uniforms seed
+_OPEN_INTERVAL = -1 + 2.0 ** -23  # keeps the inverse normal CDF finite at u = 0
 
 
-@dataclass(frozen=True)
-class LatentAnswer:
+class LatentAnswer(NamedTuple):
     answer: str
     """Canonical: chain, the final value; search, the chosen item values sorted and comma-joined."""
-    text: str
     score: float
     """Verifier head: estimated probability that the trajectory's readout is right."""
     flops: int
     """This iteration and its readout, for this problem's length (the first also the encoding)."""
+    iteration: int
+
+    @property
+    def text(self) -> str:
+        return f"iteration {self.iteration}: Answer: {self.answer.replace(',', ', ') if self.answer else 'none'}"
 
 
-def _draw(rows: list[Encoded], seeds: list[int], rounds: int, size: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    noise = torch.zeros(rounds, len(rows), size, width)
-    uniforms = torch.ones(rounds, len(rows), size)
-    for r, (problem, seed) in enumerate(zip(rows, seeds)):
-        length = len(problem.tokens)
-        noise[:, r, :length] = torch.randn(rounds, length, width, generator=torch.Generator().manual_seed(seed))
-        uniforms[:, r, :length] = torch.rand(rounds, length,
-                                             generator=torch.Generator().manual_seed(seed + _UNIFORM_STREAM))
-    return noise, uniforms
+def _draw(seeds: list[int], rounds: int, length: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise (rounds, rows, length, rank) and readout uniforms (rounds, rows, length)."""
+    uniforms = torch.empty(len(seeds), rounds, length, rank + 1)
+    generator = torch.Generator()
+    for row, seed in zip(uniforms, seeds):  # uniform_ fills in order, so a shorter draw is a prefix
+        row.uniform_(generator=generator.manual_seed(seed))
+    uniforms = uniforms.transpose(0, 1)
+    noise = (2 * uniforms[..., :rank] - 1).clamp(min=_OPEN_INTERVAL).erfinv_().mul_(2 ** 0.5)  # inverse normal CDF
+    return noise, uniforms[..., rank]
 
 
 @torch.no_grad()
 def sample_grid(model: LatentReasoner, problems: list[Encoded], chains: int, rounds: int,
                 seeds: list[list[int]]) -> list[list[list[LatentAnswer]]]:
-    rows = [p for p in problems for _ in range(chains)]
-    row_seeds = [int(seeds[i][w]) for i in range(len(problems)) for w in range(chains)]
-    batch = encode_batch(rows)
-    noise, uniforms = _draw(rows, row_seeds, rounds, batch.tokens.shape[1], model.config.d_model)
-    readouts = model(batch.tokens, batch.family, rounds, noise=list(noise))
-    lengths = torch.tensor([len(p.tokens) for p in rows])
-    index = torch.arange(len(rows))
-    is_item = torch.arange(batch.tokens.shape[1])[None, :].expand(len(rows), -1)
-    is_item = (is_item >= 1) & (is_item < lengths[:, None])
-    flops = [model.iteration_flops(len(p.tokens)) for p in problems]
-    encoding = [model.encoding_flops(len(p.tokens)) for p in problems]
     grid: list[list[list[LatentAnswer]]] = [[[] for _ in range(chains)] for _ in problems]
+    groups: dict[tuple[str, int], list[int]] = {}  # same family and length: no padding, one attention mask
+    for i, problem in enumerate(problems):
+        groups.setdefault((problem.family, len(problem.tokens)), []).append(i)
+    for indices in groups.values():
+        _sample_same_length(model, [problems[i] for i in indices], chains, rounds, [seeds[i] for i in indices],
+                            [grid[i] for i in indices])
+    return grid
+
+
+def _sample_same_length(model: LatentReasoner, problems: list[Encoded], chains: int, rounds: int,
+                        seeds: list[list[int]], grid: list[list[list[LatentAnswer]]]) -> None:
+    length = len(problems[0].tokens)
+    rows = [p for p in problems for _ in range(chains)]
+    batch = encode_batch(problems)
+    batch = Batch(*(field.repeat_interleave(chains, dim=0) for field in astuple(batch)))
+    noise, uniforms = _draw([int(seeds[i][w]) for i in range(len(problems)) for w in range(chains)], rounds,
+                            length, model.config.noise_rank)
+    readouts = model(batch.tokens, batch.family, rounds, noise=list(noise))
+    is_chain = (batch.family == 0).tolist()
+    powers = 2 ** torch.arange(length - 1)
+    iteration_flops = model.iteration_flops(length)
+    first_flops = iteration_flops + model.encoding_flops(length)
+    subsets: dict[tuple[int, int], str] = {}  # (problem, chosen-items bit mask) -> answer
     for t, readout in enumerate(readouts):
         # chain rows: sample the final value from the readout at the last position
-        logits = masked_value_logits(readout.value_logits, batch.modulus)[index, lengths - 1]
+        logits = masked_value_logits(readout.value_logits[:, -1:], batch.modulus)[:, 0]
         cumulative = torch.cumsum(torch.softmax(logits, -1), -1)
         values = torch.searchsorted(cumulative, (uniforms[t, :, 0] * cumulative[:, -1])[:, None]).squeeze(1)
         values = values.clamp(max=logits.shape[-1] - 1).tolist()
-        # search rows: each item in with its readout probability
-        chosen = ((uniforms[t] < torch.sigmoid(readout.include_logits)) & is_item).tolist()
+        # search rows: each item in with its readout probability (position 0 is the target)
+        chosen = ((uniforms[t, :, 1:] < torch.sigmoid(readout.include_logits[:, 1:])).long() @ powers).tolist()
         scores = torch.sigmoid(readout.score_logits).tolist()
-        for r, problem in enumerate(rows):
+        flops = first_flops if t == 0 else iteration_flops
+        for r in range(len(rows)):
             p, w = divmod(r, chains)
-            if problem.family == "chain":
+            if is_chain[r]:
                 answer = str(values[r])
             else:
-                answer = ",".join(map(str, sorted(v for v, c in zip(problem.items, chosen[r][1:]) if c)))
-            text = f"iteration {t + 1}: Answer: {answer.replace(',', ', ') if answer else 'none'}"
-            grid[p][w].append(LatentAnswer(answer, text, scores[r], flops[p] + (encoding[p] if t == 0 else 0)))
-    return grid
+                answer = subsets.get((p, chosen[r]))
+                if answer is None:
+                    answer = subsets[p, chosen[r]] = _subset(problems[p].items, chosen[r])
+            grid[p][w].append(LatentAnswer(answer, scores[r], flops, t + 1))
+
+
+def _subset(items: list[int], mask: int) -> str:
+    return ",".join(map(str, sorted(v for i, v in enumerate(items) if mask >> i & 1)))

@@ -1,7 +1,7 @@
 """Training the latent reasoner on the CPU: random problems, random iteration counts, supervision at
 every iteration (and, for chains, at every position).
 
-    widthdepth lab train --family mix --steps 3000 --seed 0 --out reasoner.safetensors
+    widthdepth lab train --family mix --steps 2000 --seed 0 --out reasoner.safetensors
 
 Deterministic given the seed, the step count and the thread count (fixed at 2 by default, whatever
 the machine has). The checkpoint is safetensors with the model config, training config and
@@ -31,7 +31,7 @@ FAMILIES = ("chain", "search", "mix")
 class TrainConfig:
     family: str = "mix"
     """chain, search, or mix (half of each batch each)."""
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 256
     learning_rate: float = 1e-3
     seed: int = 0
@@ -42,8 +42,8 @@ class TrainConfig:
     """Subset-sum problems with min_items..max_items items."""
     max_iterations: int = 10
     """Each batch runs 1..max_iterations iterations (uniform), supervised at every one."""
-    d_model: int = 64
-    ffn: int = 256
+    d_model: int = 128
+    ffn: int = 512
     heads: int = 4
     threads: int = 2
     """torch threads; results are deterministic for a given seed, step count and thread count."""

@@ -1,0 +1,243 @@
+"""Batched decoding for the llama.cpp backend: many sequences advance together in one `llama_decode`.
+
+A context with ``n_seq_max`` = slots and one unified KV cache holds up to `slots` sequences. A
+request's prompt is evaluated once, into the first slot that serves it; its other samples get the
+prompt by ``llama_memory_seq_cp`` (in a unified cache the cells are shared, not copied) and start from
+the stored prompt logits. Then every step decodes one token for each active sequence in one batch;
+a finished sequence (end of generation, a stop string, its token limit) frees its slot, which takes
+the next sample of the same request (cutting back to the prompt) or the next request's prompt, in the
+same batch as the other sequences' tokens (continuous batching).
+
+Sampling is per sequence, in numpy, with the generator of its sample (seed + i), so what a sample
+draws depends only on its own logits — not on which other sequences share the batch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from widthdepth.backends.base import Completion, GenerationRequest, Sample
+
+STOP_WINDOW = 64
+"""Stop strings are searched in the last STOP_WINDOW token pieces."""
+
+
+@dataclass
+class _Prompt:
+    tokens: list[int]
+    room: int
+    """Tokens this request may generate (its max_tokens, or less where the context is short)."""
+    logits: np.ndarray | None = None
+    """The prompt's last-position logits, once evaluated."""
+    next_sample: int = 0
+    done: int = 0
+    seconds: float = 0.0
+    """Compute time of the prompt evaluation (shared by the request's samples)."""
+
+
+@dataclass
+class _Sequence:
+    request: int
+    sample: int
+    rng: np.random.Generator
+    max_tokens: int
+    position: int
+    pieces: list[bytes] = field(default_factory=list)
+    token: int | None = None
+    """The token to feed at `position` in the next step (None while the prompt is evaluated)."""
+    first_logprobs: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    finish: str = ""
+
+
+class BatchedDecoder:
+    """Drives one llama.cpp context with `slots` sequences. `sample_token`, `piece`, `is_end`,
+    `top_logprobs` come from the backend, so both decoding paths sample identically."""
+
+    def __init__(self, llama_cpp, model, n_vocab: int, slots: int, kv_cells: int, n_batch: int,  # noqa: ANN001
+                 threads: int, sample_token: Callable, piece: Callable[[int], bytes],
+                 is_end: Callable[[int], bool], top_logprobs: Callable) -> None:
+        from llama_cpp import _internals
+
+        self._lib, self.n_vocab, self.slots, self.kv_cells, self.n_batch = llama_cpp, n_vocab, slots, kv_cells, n_batch
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = kv_cells, n_batch, n_batch
+        params.n_seq_max, params.kv_unified = slots, False
+        params.n_threads = params.n_threads_batch = threads
+        params.no_perf = True
+        self._context = _internals.LlamaContext(model=model, params=params, verbose=False)
+        self._ctx, self._memory = self._context.ctx, self._context.memory
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._sample_token, self._piece, self._is_end, self._top_logprobs = sample_token, piece, is_end, top_logprobs
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._lib.llama_batch_free(self._batch)
+            self._batch = None
+        self._context.close()
+
+    # -- the schedule ------------------------------------------------------------------------------
+    def run(self, requests: Sequence[GenerationRequest], prompts: list[_Prompt]) -> Iterator[Sample]:
+        """Yield every sample of every request, each as soon as it is finished."""
+        lib, memory = self._lib, self._memory
+        lib.llama_memory_clear(memory, True)
+        active: list[_Sequence | None] = [None] * self.slots
+        holds: list[int | None] = [None] * self.slots  # the request whose prompt begins a slot's cells
+        reserved = [0] * self.slots                      # KV cells a slot may occupy at most
+        queue = [r for r, request in enumerate(requests) if request.n > 0]
+        while queue or any(a is not None for a in active):
+            evaluating: list[tuple[int, int]] = []  # (slot, request): prompts evaluated in this step
+            for slot in range(self.slots):
+                if active[slot] is not None or not queue:
+                    continue
+                r = queue[0]
+                prompt, request = prompts[r], requests[r]
+                need = len(prompt.tokens) + prompt.room
+                if sum(reserved) - reserved[slot] + need > self.kv_cells:
+                    if not any(a is not None for a in active) and not evaluating:
+                        raise RuntimeError(f"a prompt of {len(prompt.tokens)} tokens with {prompt.room} to generate "
+                                           f"does not fit {self.kv_cells} KV cells")
+                    break  # wait until running sequences free their cells
+                if holds[slot] == r:  # this slot's last sample was of r: cut back to the prompt
+                    lib.llama_memory_seq_rm(memory, slot, len(prompt.tokens), -1)
+                else:
+                    source = next((s for s in range(self.slots) if holds[s] == r), None)
+                    if source is not None and prompt.logits is None:
+                        break  # r's prompt is evaluated in this very step: the rest fan out after it
+                    lib.llama_memory_seq_rm(memory, slot, -1, -1)
+                    if source is not None:  # copy the evaluated prompt (whole streams only), cut to it
+                        lib.llama_memory_seq_cp(memory, source, slot, -1, -1)
+                        lib.llama_memory_seq_rm(memory, slot, len(prompt.tokens), -1)
+                    else:
+                        evaluating.append((slot, r))
+                holds[slot], reserved[slot] = r, need
+                i = prompt.next_sample
+                prompt.next_sample += 1
+                if prompt.next_sample == request.n:
+                    queue.pop(0)
+                active[slot] = _Sequence(r, i, np.random.default_rng(request.seed + i), prompt.room, len(prompt.tokens))
+                if prompt.logits is not None:
+                    self._start(active[slot], request, prompt)
+            for slot in self._step(active, evaluating, requests, prompts):
+                sequence = active[slot]
+                assert sequence is not None
+                active[slot] = None
+                prompt = prompts[sequence.request]
+                if prompt.next_sample == requests[sequence.request].n:  # no more samples will need this slot
+                    lib.llama_memory_seq_rm(memory, slot, -1, -1)
+                    holds[slot], reserved[slot] = None, 0
+                yield Sample(sequence.request, sequence.sample,
+                             self._completion(sequence, requests[sequence.request], prompt))
+
+    def _start(self, sequence: _Sequence, request: GenerationRequest, prompt: _Prompt) -> None:
+        """The first token of a sample, drawn from the prompt's logits."""
+        assert prompt.logits is not None
+        if request.logprobs:
+            sequence.first_logprobs = self._top_logprobs(prompt.logits, request.logprobs)
+        self._accept(sequence, self._sample_token(prompt.logits, request.temperature, request.top_p, sequence.rng),
+                     request)
+
+    def _accept(self, sequence: _Sequence, token: int, request: GenerationRequest) -> None:
+        sequence.token = None
+        if self._is_end(token):
+            sequence.finish = "stop"
+            return
+        sequence.pieces.append(self._piece(token))
+        if request.stop and _find_stop(b"".join(sequence.pieces[-STOP_WINDOW:]), request.stop) is not None:
+            sequence.finish = "stop"
+        elif len(sequence.pieces) >= sequence.max_tokens:
+            sequence.finish = "length"
+        else:
+            sequence.token = token
+
+    def _step(self, active: list[_Sequence | None], evaluating: list[tuple[int, int]],
+              requests: Sequence[GenerationRequest], prompts: list[_Prompt]) -> list[int]:
+        """One llama_decode: the next token of every running sequence and the last token of every
+        prompt being evaluated (the rest of those prompts goes first, in batches of their own).
+        Returns the slots whose sequence is finished."""
+        finished = {s for s, a in enumerate(active) if a is not None and a.finish}
+        running = [s for s, a in enumerate(active) if a is not None and a.token is not None]
+        start = time.perf_counter()
+        n = 0
+        for slot, r in evaluating:  # prompt heads: no logits needed
+            for position, token in enumerate(prompts[r].tokens[:-1]):
+                if n == self.n_batch:
+                    self._decode(n)
+                    n = 0
+                n = self._put(n, token, position, slot, False)
+        if n:
+            self._decode(n)
+        head_seconds = (time.perf_counter() - start) / max(1, len(evaluating))
+        n = 0
+        for slot in running:
+            sequence = active[slot]
+            assert sequence is not None and sequence.token is not None
+            n = self._put(n, sequence.token, sequence.position, slot, True)
+        for slot, r in evaluating:
+            tokens = prompts[r].tokens
+            n = self._put(n, tokens[-1], len(tokens) - 1, slot, True)
+        if n == 0:
+            return sorted(finished)
+        start = time.perf_counter()
+        self._decode(n)
+        share = (time.perf_counter() - start) / n
+        for i, slot in enumerate(running):
+            sequence = active[slot]
+            assert sequence is not None
+            request = requests[sequence.request]
+            sequence.position += 1
+            sequence.seconds += share
+            self._accept(sequence, self._sample_token(self._logits(i), request.temperature, request.top_p,
+                                                      sequence.rng), request)
+            if sequence.finish:
+                finished.add(slot)
+        for i, (slot, r) in enumerate(evaluating, start=len(running)):
+            prompt = prompts[r]
+            prompt.logits = self._logits(i).copy()
+            prompt.seconds = head_seconds + share
+            sequence = active[slot]
+            assert sequence is not None
+            self._start(sequence, requests[r], prompt)
+            if sequence.finish:
+                finished.add(slot)
+        return sorted(finished)
+
+    def _put(self, n: int, token: int, position: int, slot: int, logits: bool) -> int:
+        batch = self._batch
+        batch.token[n] = token
+        batch.pos[n] = position
+        batch.n_seq_id[n] = 1
+        batch.seq_id[n][0] = slot
+        batch.logits[n] = logits
+        return n + 1
+
+    def _decode(self, n: int) -> None:
+        self._batch.n_tokens = n
+        status = self._lib.llama_decode(self._ctx, self._batch)
+        if status != 0:
+            raise RuntimeError(f"llama_decode failed with status {status} ({n} tokens in the batch)")
+
+    def _logits(self, i: int) -> np.ndarray:
+        pointer = self._lib.llama_get_logits_ith(self._ctx, i)
+        return np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,))
+
+    def _completion(self, sequence: _Sequence, request: GenerationRequest, prompt: _Prompt) -> Completion:
+        raw = b"".join(sequence.pieces)
+        cut = _find_stop(raw, request.stop) if request.stop else None
+        text = (raw if cut is None else raw[:cut]).decode("utf-8", errors="ignore")
+        return Completion(text=text, prompt_tokens=len(prompt.tokens), completion_tokens=len(sequence.pieces),
+                          finish_reason=sequence.finish or "length",
+                          seconds=prompt.seconds / max(1, request.n) + sequence.seconds,
+                          first_token_logprobs=sequence.first_logprobs)
+
+
+def _find_stop(data: bytes, stops: tuple[str, ...]) -> int | None:
+    """Byte offset where the first stop string begins in `data`, or None."""
+    found = [data.find(s.encode("utf-8")) for s in stops]
+    found = [f for f in found if f >= 0]
+    return min(found) if found else None
