@@ -1,7 +1,7 @@
 """Engine benchmarks on the embedded SmolLM2-135M, measured as ratios side by side in one run.
 
 1. decode loop: widthdepth's llama.cpp backend (numpy sampling, one generator per sample) against
-   llama-cpp-python's own create_completion, same prompt, greedy, same token count.
+   llama-cpp-python's own create_completion, same prompt, greedy, same token count, one sequence.
 2. shared prompt: 8 samples of one long few-shot prompt as one request (prompt evaluated once)
    against 8 single-sample requests (prompt evaluated 8 times).
 3. store: committing one attempt to SQLite against generating one attempt.
@@ -37,9 +37,14 @@ def decode_loop(backend) -> dict:
     request = GenerationRequest(prompt=prompt, max_tokens=tokens, temperature=0.0)
     ours_s, samples = timed(lambda: list(backend.generate([request])))
     ours_tokens = samples[0].completion.completion_tokens
-    llm = backend.llm
-    llm.reset()
+    import llama_cpp
+
+    from widthdepth.backends.catalog import EMBEDDED
+
+    llm = llama_cpp.Llama(model_path=str(EMBEDDED["smollm2-135m"].path()), n_ctx=2048, n_threads=THREADS,
+                          n_threads_batch=THREADS, verbose=False)
     theirs_s, out = timed(lambda: llm.create_completion(prompt, max_tokens=tokens, temperature=0.0))
+    llm.close()
     theirs_tokens = out["usage"]["completion_tokens"]
     ours, theirs = ours_tokens / ours_s, theirs_tokens / theirs_s
     return {"widthdepth_tok_s": round(ours, 1), "create_completion_tok_s": round(theirs, 1),

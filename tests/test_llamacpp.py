@@ -142,3 +142,27 @@ def test_self_verification_and_extend_mode_on_the_real_model(smollm2, tmp_path):
             assert v.score is None and v.verdict == "no answer"
         else:
             assert 0.0 <= v.score <= 1.0 and v.prompt_tokens > 0 and 1 <= v.completion_tokens <= 4
+
+
+@pytest.mark.parametrize("model,slots", [("smollm2-135m", 4), ("gemma3-270m", 1)])
+def test_a_sample_is_the_same_alone_and_in_any_batch(model, slots):
+    """Batched decoding (continuous, across requests, more samples than slots) gives every sample
+    exactly the text it gets alone: what a resumed run regenerates is what it would have got.
+    SmolLM2's Q4_1 weights take the same kernels at any batch size here; Gemma 3's Q4_K_M weights
+    do not (llama.cpp switches kernels with the number of rows), so for it exactness needs slots=1."""
+    backend = load_backend(f"llamacpp:{model},slots={slots}", BackendOptions(threads=2, context_length=512))
+    try:
+        prompt = "Question: what is 3 plus 4?\nAnswer:" if model.startswith("gemma") else None
+        messages = None if prompt else (("user", "Count to five, then name a colour."),)
+        other = GenerationRequest(prompt="Once upon a time" if prompt else None,
+                                  messages=None if prompt else (("user", "Tell a one-line story."),),
+                                  n=3, seed=9, max_tokens=20, temperature=1.0)
+        together = GenerationRequest(prompt=prompt, messages=messages, n=6, seed=50, max_tokens=24, temperature=1.0)
+        batch = {(s.request_index, s.sample_index): s.completion.text for s in backend.generate([other, together])}
+        assert len(batch) == 9
+        for i in (0, 4, 5):
+            alone = texts(backend, prompt=prompt, messages=messages, n=1, seed=50 + i, max_tokens=24, temperature=1.0)
+            assert alone == [batch[(1, i)]]
+        assert len({batch[(1, i)] for i in range(6)}) > 1
+    finally:
+        backend.close()

@@ -112,6 +112,9 @@ def run(
     print_closing_table(closing_table(result))
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
                   f"reused {result.reused} from the store in {config.out}")
+    if result.verification_failures:
+        console.print(f"{len(result.verification_failures)} verifications failed and were left unverified "
+                      f"(first: {result.verification_failures[0]}); rerun the command to retry them")
     console.print(f"cost: {UNIT_DEFINITION}", style="dim")
 
 

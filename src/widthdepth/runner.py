@@ -73,6 +73,8 @@ class RunResult:
     generated: int = 0
     """Attempts generated in this call (the rest were read back from the store)."""
     reused: int = 0
+    verification_failures: list[str] = field(default_factory=list)
+    """Reasons of verifications that failed for good in this call (left unverified; a rerun retries)."""
 
 
 def settings_json(config: RunConfig, prompt: Prompt) -> str:
@@ -318,20 +320,20 @@ def run(config: RunConfig | Prepared, progress: Progress | None = None, backend:
         progress.describe(f"loading {config.model}")
         backend = load_backend(config.model, BackendOptions(config.threads, config.context_length, api_key))
     try:
-        return _run(prepared, backend, progress)
+        return _run(prepared, backend, progress, api_key)
     finally:
         if own_backend:
             backend.close()
 
 
-def _run(prepared: Prepared, backend: Backend, progress: Progress) -> RunResult:
+def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str | None = None) -> RunResult:
     config = prepared.config
     if not backend.info.supports_raw_continuation:
         extend = [p.spec for p in prepared.plans if p.mode == "extend" and p.rounds > 1]
         if extend:
             raise WidthdepthError(f"--plan {extend[0]!r}: mode=extend continues raw text, which "
                                   f"{backend.info.id} cannot do; use mode=revise")
-    verifiers = {f.spec: load_verifier(config.verifier, f, backend) for f in prepared.families}
+    verifiers = {f.spec: load_verifier(config.verifier, f, backend, api_key=api_key) for f in prepared.families}
     problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
     if backend.info.latent:
         for family in prepared.families:
@@ -355,6 +357,7 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress) -> RunResult:
                 result.generated += executor.generated
                 result.reused += executor.reused
         store.finish_run(run_id)
+        result.verification_failures = [r for v in verifiers.values() for r in getattr(v, "failures", [])]
         return result
     finally:
         store.close()

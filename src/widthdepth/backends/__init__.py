@@ -23,6 +23,10 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "openai": ("widthdepth.backends.openai_api", "any OpenAI-compatible server (vLLM, SGLang, llama-server, Ollama): "
                "openai:MODEL@URL[,endpoint=chat|completions,concurrency=16,timeout=120,retries=6,n=auto|native|split,"
                "params=N]"),
+    "hf": ("widthdepth.backends.hf", "transformers on local files (logits, hooks): hf:/model/folder | "
+           "hf:/path/model.gguf | hf:smollm2-135m [,gguf_file=F,style=,dtype=,device=]"),
+    "vllm": ("widthdepth.backends.vllm_engine", "vLLM's offline engine on a GPU (extra: widthdepth[vllm]): "
+             "vllm:MODEL[,dtype=,gpu_memory_utilization=,max_model_len=,tensor_parallel_size=]"),
     "builtin": ("widthdepth.backends.builtin", "latent reasoners trained by widthdepth (torch): "
                 "builtin:reasoner[,checkpoint=PATH]; width = trajectories, depth = iterations"),
     "mock": ("widthdepth.backends.mock", "scripted test double for unit tests only (mock:answer=7,fail=0.1)"),
@@ -67,6 +71,9 @@ def resolve_model(text: str, option: str = "--model") -> ModelSpec:
         from widthdepth.backends.openai_api import parse_settings
 
         parse_settings(target, params)  # shape only: the server is reached when the backend loads
+    if scheme == "hf" and target not in EMBEDDED and not Path(target).expanduser().exists():
+        raise WidthdepthError(f"{option} {text!r}: no such model folder or .gguf file {target!r} "
+                              f"(hf: reads local files only; or one of {', '.join(EMBEDDED)})")
     if scheme == "builtin" and target != "reasoner":
         raise WidthdepthError(f"{option} {text!r}: unknown built-in model {target!r} (valid: reasoner)")
     if scheme == "llamacpp":

@@ -28,29 +28,50 @@ from widthdepth.backends.catalog import EMBEDDED
 from widthdepth.errors import WidthdepthError
 
 DEFAULT_SLOTS = 16
-_NUCLEUS_CANDIDATES = 1024  # top-p looks at this many best tokens first, the full vocabulary only if needed
+_BLOCK = 256
 
 
 def sample_token(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
-    """Greedy at temperature 0; else temperature, then nucleus (top-p) sampling, exactly."""
+    """Greedy at temperature 0; else temperature, then nucleus (top-p) sampling, exactly: the
+    nucleus is the smallest set of most likely tokens whose probability reaches top_p (ties by token
+    id), and one uniform draw picks from it by inverse CDF. Found without sorting the vocabulary:
+    candidates above a falling probability threshold until they hold top_p of the mass."""
     if temperature <= 0.0:
         return int(np.argmax(logits))
-    scaled = logits.astype(np.float64) / temperature
-    probs = np.exp(scaled - scaled.max())
-    probs /= probs.sum()
+    scaled = logits.astype(np.float64)
+    scaled *= 1.0 / temperature
+    scaled -= scaled.max()
+    probs = np.exp(scaled, out=scaled)
+    total = probs.sum()
     if top_p >= 1.0:
-        candidates = np.arange(probs.size)
-    else:
-        k = min(_NUCLEUS_CANDIDATES, probs.size - 1)
-        head = np.argpartition(-probs, k)[:k]
-        candidates = head[np.argsort(-probs[head], kind="stable")]
-        if probs[candidates].sum() < top_p:
-            candidates = np.argsort(-probs, kind="stable")
-        cut = int(np.searchsorted(np.cumsum(probs[candidates]), top_p)) + 1
-        candidates = candidates[:cut]
-    weights = np.cumsum(probs[candidates])
+        return _inverse_cdf(probs, rng.random() * total)
+    cutoff, mass = 1.0, 0.0
+    while True:
+        candidates = np.flatnonzero(probs >= cutoff)
+        mass = probs[candidates].sum()
+        if mass >= top_p * total or cutoff < 1e-300:
+            break
+        cutoff *= 1.0 / 64
+    order = candidates[np.argsort(-probs[candidates], kind="stable")]
+    cumulative = np.cumsum(probs[order])
+    cut = int(np.searchsorted(cumulative, top_p * total)) + 1
+    weights = cumulative[:cut]
     index = int(np.searchsorted(weights, rng.random() * weights[-1], side="right"))
-    return int(candidates[min(index, candidates.size - 1)])
+    return int(order[min(index, cut - 1)])
+
+
+def _inverse_cdf(weights: np.ndarray, target: float) -> int:
+    """The first index whose running sum of `weights` exceeds `target`, in two levels (blocks of
+    _BLOCK, then within the block): a full running sum over the vocabulary costs 4x more."""
+    size = weights.size
+    blocks = -(-size // _BLOCK)
+    padded = weights if size == blocks * _BLOCK else np.concatenate([weights, np.zeros(blocks * _BLOCK - size)])
+    block_sums = np.cumsum(padded.reshape(blocks, _BLOCK).sum(axis=1))
+    block = min(int(np.searchsorted(block_sums, target, side="right")), blocks - 1)
+    before = block_sums[block - 1] if block else 0.0
+    inside = np.cumsum(padded[block * _BLOCK:(block + 1) * _BLOCK])
+    index = block * _BLOCK + int(np.searchsorted(inside, target - before, side="right"))
+    return min(index, size - 1)
 
 
 class LlamaCppBackend:
@@ -91,7 +112,7 @@ class LlamaCppBackend:
             shares_prompt_prefix=True, supports_raw_continuation=True, context_length=context_length,
             description=description or path.name)
         self.decoder = BatchedDecoder(
-            llama_cpp, self.llm._model, self.llm.n_vocab(), slots, kv_cells=slots * context_length,
+            llama_cpp, self.llm._model, self.llm.n_vocab(), slots, context_length=context_length,
             n_batch=512, threads=threads, sample_token=sample_token, piece=self._piece, is_end=self._is_end,
             top_logprobs=self._top_logprobs)
 

@@ -1,9 +1,9 @@
 """Batched decoding for the llama.cpp backend: many sequences advance together in one `llama_decode`.
 
-A context with ``n_seq_max`` = slots and one unified KV cache holds up to `slots` sequences. A
-request's prompt is evaluated once, into the first slot that serves it; its other samples get the
-prompt by ``llama_memory_seq_cp`` (in a unified cache the cells are shared, not copied) and start from
-the stored prompt logits. Then every step decodes one token for each active sequence in one batch;
+A context with ``n_seq_max`` = slots holds up to `slots` sequences, each in a KV stream of its own
+(`context_length` cells). A request's prompt is evaluated once, into the first slot that serves it;
+its other samples get a copy of that prompt's KV (``llama_memory_seq_cp``, no recomputation) and
+start from the stored prompt logits. Then every step decodes one token for each active sequence in one batch;
 a finished sequence (end of generation, a stop string, its token limit) frees its slot, which takes
 the next sample of the same request (cutting back to the prompt) or the next request's prompt, in the
 same batch as the other sequences' tokens (continuous batching).
@@ -59,15 +59,19 @@ class BatchedDecoder:
     """Drives one llama.cpp context with `slots` sequences. `sample_token`, `piece`, `is_end`,
     `top_logprobs` come from the backend, so both decoding paths sample identically."""
 
-    def __init__(self, llama_cpp, model, n_vocab: int, slots: int, kv_cells: int, n_batch: int,  # noqa: ANN001
+    def __init__(self, llama_cpp, model, n_vocab: int, slots: int, context_length: int, n_batch: int,  # noqa: ANN001
                  threads: int, sample_token: Callable, piece: Callable[[int], bytes],
                  is_end: Callable[[int], bool], top_logprobs: Callable) -> None:
         from llama_cpp import _internals
 
-        self._lib, self.n_vocab, self.slots, self.kv_cells, self.n_batch = llama_cpp, n_vocab, slots, kv_cells, n_batch
+        self._lib, self.n_vocab, self.slots, self.n_batch = llama_cpp, n_vocab, slots, n_batch
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_ubatch = kv_cells, n_batch, n_batch
+        params.n_ctx, params.n_batch, params.n_ubatch = slots * context_length, n_batch, n_batch
+        # one KV stream per sequence (not unified): a sequence's attention then never sees other
+        # sequences' cells, which keeps its floats independent of the batch; flash attention skips
+        # masked cells, so streams of different lengths cost no more than their own length
         params.n_seq_max, params.kv_unified = slots, False
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         params.n_threads = params.n_threads_batch = threads
         params.no_perf = True
         self._context = _internals.LlamaContext(model=model, params=params, verbose=False)
@@ -88,7 +92,6 @@ class BatchedDecoder:
         lib.llama_memory_clear(memory, True)
         active: list[_Sequence | None] = [None] * self.slots
         holds: list[int | None] = [None] * self.slots  # the request whose prompt begins a slot's cells
-        reserved = [0] * self.slots                      # KV cells a slot may occupy at most
         queue = [r for r, request in enumerate(requests) if request.n > 0]
         while queue or any(a is not None for a in active):
             evaluating: list[tuple[int, int]] = []  # (slot, request): prompts evaluated in this step
@@ -97,12 +100,6 @@ class BatchedDecoder:
                     continue
                 r = queue[0]
                 prompt, request = prompts[r], requests[r]
-                need = len(prompt.tokens) + prompt.room
-                if sum(reserved) - reserved[slot] + need > self.kv_cells:
-                    if not any(a is not None for a in active) and not evaluating:
-                        raise RuntimeError(f"a prompt of {len(prompt.tokens)} tokens with {prompt.room} to generate "
-                                           f"does not fit {self.kv_cells} KV cells")
-                    break  # wait until running sequences free their cells
                 if holds[slot] == r:  # this slot's last sample was of r: cut back to the prompt
                     lib.llama_memory_seq_rm(memory, slot, len(prompt.tokens), -1)
                 else:
@@ -115,7 +112,7 @@ class BatchedDecoder:
                         lib.llama_memory_seq_rm(memory, slot, len(prompt.tokens), -1)
                     else:
                         evaluating.append((slot, r))
-                holds[slot], reserved[slot] = r, need
+                holds[slot] = r
                 i = prompt.next_sample
                 prompt.next_sample += 1
                 if prompt.next_sample == request.n:
@@ -130,7 +127,7 @@ class BatchedDecoder:
                 prompt = prompts[sequence.request]
                 if prompt.next_sample == requests[sequence.request].n:  # no more samples will need this slot
                     lib.llama_memory_seq_rm(memory, slot, -1, -1)
-                    holds[slot], reserved[slot] = None, 0
+                    holds[slot] = None
                 yield Sample(sequence.request, sequence.sample,
                              self._completion(sequence, requests[sequence.request], prompt))
 

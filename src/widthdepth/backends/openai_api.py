@@ -27,10 +27,8 @@ among its choices in proportion to those estimates.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import os
 import queue
-import random
 import re
 import threading
 import time
@@ -39,64 +37,14 @@ from dataclasses import dataclass
 
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample
 from widthdepth.errors import WidthdepthError
+from widthdepth.retry import FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, backoff_seconds, gave_up, retry_after_seconds
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-FATAL_STATUS = {401: "the server refused the API key (pass --api-key or set $WIDTHDEPTH_API_KEY)",
-                403: "the server refused access with this API key",
-                404: "the server has no such model or endpoint (check MODEL and URL, e.g. http://host:port/v1)"}
-BACKOFF_BASE, BACKOFF_CAP = 0.25, 20.0
-"""Retry k waits a uniform draw from [0, min(cap, base * 2**k)] seconds (full jitter), or what
-Retry-After asks for when the server says so (capped at 60 s)."""
-RETRY_AFTER_CAP = 60.0
 _DONE = object()
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    model: str
-    base_url: str
-    endpoint: str = "chat"
-    concurrency: int = 16
-    timeout: float = 120.0
-    retries: int = 6
-    n_mode: str = "auto"
-    n_params: int = 0
-    api_key_env: str = ""
-
-
-class RequestFailed(Exception):
-    """A call that retrying did not fix (or may not be retried); `reason` is stored with the attempt."""
-
-    def __init__(self, reason: str, fatal: bool = False) -> None:
-        super().__init__(reason)
-        self.reason, self.fatal = reason, fatal
 
 
 def estimate_tokens(text: str) -> int:
     """A local token estimate where the server reports no usage: words and punctuation marks."""
     return len(re.findall(r"\w+|[^\w\s]", text))
-
-
-def retry_after_seconds(headers: object) -> float | None:
-    """Seconds asked for by ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    get = getattr(headers, "get", None)
-    if get is None:
-        return None
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = get(name)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) / divisor)
-        except ValueError:
-            try:
-                parsed = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                continue
-            return max(0.0, parsed.timestamp() - time.time())
-    return None
 
 
 class OpenAIBackend:
@@ -198,7 +146,7 @@ class OpenAIBackend:
         retries = self.settings.retries if retries is None else retries
         reason = ""
         for attempt in range(retries + 1):
-            wait = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * random.random()
+            asked = None
             try:
                 return self._check_choices(await self._create(request, n, seed))
             except openai.APITimeoutError:
@@ -213,14 +161,11 @@ class OpenAIBackend:
                 if status not in RETRYABLE_STATUS:
                     raise RequestFailed(reason) from None
                 asked = retry_after_seconds(exc.response.headers)
-                if asked is not None:
-                    wait = min(asked, RETRY_AFTER_CAP)
             except (ValueError, TypeError, AttributeError, openai.APIResponseValidationError) as exc:
                 reason = f"malformed response ({type(exc).__name__}: {str(exc)[:80]})"
             if attempt < retries:
-                await asyncio.sleep(wait)
-        tries = retries + 1
-        raise RequestFailed(f"{reason} (gave up after {tries} tr{'y' if tries == 1 else 'ies'})")
+                await asyncio.sleep(backoff_seconds(attempt, asked))
+        raise gave_up(reason, retries + 1)
 
     async def _create(self, request: GenerationRequest, n: int, seed: int):  # noqa: ANN202
         common = {"model": self.settings.model, "n": n, "max_tokens": request.max_tokens,

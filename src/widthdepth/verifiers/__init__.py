@@ -5,6 +5,7 @@
     none    no verifier (the verifier best-of aggregator is then not reported)
     latent  the built-in reasoner's verifier head (builtin: models only)
     auto    exact where the family has it, else latent for built-in reasoners, else none
+    reward:URL[,format=json|tei,...]   a served reward model over HTTP (see reward.py)
 """
 
 from __future__ import annotations
@@ -20,17 +21,30 @@ VERIFIERS = {
     "self": "LLM self-verification: the run's model judges each answer (P(yes) from log-probabilities)",
     "latent": "the built-in reasoner's verifier head scores each trajectory (builtin: models only)",
     "none": "no verifier",
+    "reward:URL": "a served reward or process-reward model over HTTP: reward:URL[,format=json|tei,name=N,params=N]",
 }
 
 
 def check_verifier_name(name: str, option: str = "--verifier") -> None:
-    if name not in VERIFIERS:
+    if name.startswith("reward:"):
+        from widthdepth.verifiers.reward import parse_reward
+
+        parse_reward(name, option)
+        return
+    if name not in VERIFIERS or name == "reward:URL":
         raise WidthdepthError(f"{option} {name!r}: unknown verifier (valid: {', '.join(VERIFIERS)})")
 
 
-def load_verifier(name: str, family: TaskFamily, backend: Backend, option: str = "--verifier") -> Verifier | None:
+def load_verifier(name: str, family: TaskFamily, backend: Backend, option: str = "--verifier",
+                  api_key: str | None = None) -> Verifier | None:
     check_verifier_name(name, option)
     latent = backend.info.latent
+    if name.startswith("reward:"):
+        if latent:
+            raise WidthdepthError(f"{option} {name}: {backend.info.id} reads problems, not text; use --verifier latent")
+        from widthdepth.verifiers.reward import build
+
+        return build(name, api_key)
     if name == "auto":
         name = "exact" if family.exact_checkable else ("latent" if latent else "none")
     if name == "latent":

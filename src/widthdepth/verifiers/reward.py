@@ -1,0 +1,200 @@
+"""`reward:URL` — a served reward (or process-reward) model scores each (question, answer).
+
+    --verifier reward:http://127.0.0.1:9000/score                 widthdepth's JSON protocol
+    --verifier "reward:http://127.0.0.1:8080/predict,format=tei"   text-embeddings-inference
+    settings: name=NAME (stored with the scores; default the URL's host:port/path)  concurrency=8
+              timeout=60  retries=6  params=N (the reward model's parameter count, for verifier FLOPs)
+              api_key_env=NAME
+
+Protocols:
+- ``format=json`` (default): POST ``{"question": ..., "solution": ..., "answer": ...}``, answered by
+  ``{"score": x}`` (a process-reward server may answer ``{"scores": [per-step ...]}``: the minimum
+  step score is used, the usual PRM aggregate).
+- ``format=tei``: Hugging Face text-embeddings-inference's ``/predict`` for a sequence-classification
+  reward model: POST ``{"inputs": [[question, solution]]}``, answered by ``[{"score": x, ...}]``.
+
+A score outside [0, 1] (a reward model's logit) is mapped through the logistic function, which keeps
+the order best-of needs. Cost: the scored text's tokens (estimated locally: words and punctuation)
+as prompt tokens of a model of `params` parameters. The same retry rules as the openai: backend (`widthdepth/retry.py`); a
+verification that still fails is not stored — the attempt stays unverified, is counted in
+`failures`, and the next run of the same command asks again. A refused key or unknown URL stops the
+run with one line.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from widthdepth.backends.openai_api import estimate_tokens
+from widthdepth.errors import WidthdepthError
+from widthdepth.retry import FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, backoff_seconds, gave_up, \
+    retry_after_seconds
+from widthdepth.store import now
+from widthdepth.trace import Verification
+from widthdepth.verifiers.base import VerifyItem
+
+FORMATS = ("json", "tei")
+_SETTINGS = {"format", "name", "concurrency", "timeout", "retries", "params", "api_key_env"}
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    url: str
+    format: str = "json"
+    name: str = ""
+    concurrency: int = 8
+    timeout: float = 60.0
+    retries: int = 6
+    n_params: int = 0
+    api_key_env: str = ""
+
+
+def parse_reward(spec: str, option: str = "--verifier") -> RewardSettings:
+    """`reward:URL[,key=value...]` -> settings; raises WidthdepthError on bad input."""
+    rest = spec.partition(":")[2]
+    url, *parts = rest.split(",")
+    params: dict[str, str] = {}
+    for part in parts:
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise WidthdepthError(f"{option} {spec!r}: {part!r} is not key=value")
+        params[key.strip()] = value.strip()
+    for secret in ("api_key", "key", "token"):
+        if secret in params:
+            raise WidthdepthError(f"{option} {spec!r}: {secret}= would be stored with the run; pass --api-key or "
+                                  "set $WIDTHDEPTH_API_KEY (or api_key_env=NAME)")
+    unknown = sorted(set(params) - _SETTINGS)
+    if unknown:
+        raise WidthdepthError(f"{option} {spec!r}: unknown setting {unknown[0]!r} (valid: {', '.join(sorted(_SETTINGS))})")
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise WidthdepthError(f"{option} {spec!r}: expected reward:http://host:port/path")
+    fmt = params.get("format", "json")
+    if fmt not in FORMATS:
+        raise WidthdepthError(f"{option} {spec!r}: format={fmt!r} (valid: {', '.join(FORMATS)})")
+    numbers = {}
+    for key, default, low in (("concurrency", 8, 1), ("timeout", 60.0, 0.001), ("retries", 6, 0), ("params", 0, 0)):
+        text = params.get(key)
+        try:
+            value = default if text is None else type(default)(float(text))
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise WidthdepthError(f"{option} {spec!r}: {key}={text!r} must be a number ≥ {low:g}")
+        numbers[key] = value
+    name = params.get("name") or f"{parsed.netloc}{parsed.path}"
+    return RewardSettings(url=url, format=fmt, name=name, concurrency=int(numbers["concurrency"]),
+                          timeout=float(numbers["timeout"]), retries=int(numbers["retries"]),
+                          n_params=int(numbers["params"]), api_key_env=params.get("api_key_env", ""))
+
+
+def _unit(score: float) -> float:
+    return score if 0.0 <= score <= 1.0 else 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, score))))
+
+
+class RewardVerifier:
+    def __init__(self, settings: RewardSettings, api_key: str | None = None) -> None:
+        self.settings = settings
+        self.name = f"reward:{settings.name}"
+        self.n_params = settings.n_params
+        self._key = api_key or os.environ.get(settings.api_key_env or "WIDTHDEPTH_API_KEY") or \
+            os.environ.get("OPENAI_API_KEY")
+        self.failures: list[str] = []
+        """Reasons of the verifications that failed in this process (left unverified: a rerun retries)."""
+
+    def _body(self, item: VerifyItem) -> dict:
+        question, solution = item.problem.question, item.solution
+        if self.settings.format == "tei":
+            return {"inputs": [[question, solution]], "raw_scores": True}
+        return {"question": question, "solution": solution, "answer": item.attempt.final_answer}
+
+    def _score(self, payload: object) -> float:
+        if self.settings.format == "tei":
+            first = payload[0] if isinstance(payload, list) and payload else None
+            first = first[0] if isinstance(first, list) and first else first
+            value = first.get("score") if isinstance(first, dict) else None
+        else:
+            value = payload.get("score") if isinstance(payload, dict) else None
+            steps = payload.get("scores") if isinstance(payload, dict) else None
+            if value is None and isinstance(steps, list) and steps and all(isinstance(s, (int, float)) for s in steps):
+                value = min(steps)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise ValueError(f"no numeric score in {json.dumps(payload)[:80]}")
+        return _unit(float(value))
+
+    def _post(self, item: VerifyItem) -> tuple[float, str, float]:
+        body = json.dumps(self._body(item)).encode()
+        headers = {"Content-Type": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        start = time.perf_counter()
+        reason = ""
+        for attempt in range(self.settings.retries + 1):
+            asked = None
+            try:
+                request = urllib.request.Request(self.settings.url, data=body, headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=self.settings.timeout) as response:
+                    text = response.read().decode("utf-8", errors="replace")
+                return self._score(json.loads(text)), text[:200], time.perf_counter() - start
+            except urllib.error.HTTPError as exc:
+                reason = f"HTTP {exc.code}: {exc.reason}"
+                if exc.code in FATAL_STATUS:
+                    raise RequestFailed(f"{FATAL_STATUS[exc.code]} (HTTP {exc.code})", fatal=True) from None
+                if exc.code not in RETRYABLE_STATUS:
+                    raise RequestFailed(reason) from None
+                asked = retry_after_seconds(exc.headers)
+            except (TimeoutError, socket.timeout):
+                reason = f"no answer within {self.settings.timeout:g} s"
+            except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as exc:
+                cause = getattr(exc, "reason", exc)
+                reason = f"connection failed ({type(cause).__name__ if not isinstance(cause, str) else cause})"
+            except ValueError as exc:  # JSON that does not parse, or no score in it
+                reason = f"malformed response ({str(exc)[:80]})"
+            if attempt < self.settings.retries:
+                time.sleep(backoff_seconds(attempt, asked))
+        raise gave_up(reason, self.settings.retries + 1)
+
+    def verify(self, items: Sequence[VerifyItem]) -> Iterator[tuple[int, Verification]]:
+        with ThreadPoolExecutor(self.settings.concurrency) as pool:
+            futures = {}
+            for index, item in enumerate(items):
+                if item.attempt.final_answer is None:
+                    yield index, Verification(item.attempt.key, self.name, None, "no answer", 0, 0, "", "", 0.0, now())
+                else:
+                    futures[pool.submit(self._post, item)] = index
+            try:
+                for future in as_completed(futures):
+                    index = futures[future]
+                    item = items[index]
+                    try:
+                        score, text, seconds = future.result()
+                    except RequestFailed as exc:
+                        if exc.fatal:
+                            raise WidthdepthError(f"--verifier {self.name} at {self.settings.url}: {exc.reason}") \
+                                from None
+                        self.failures.append(exc.reason)
+                        continue  # left unverified: a rerun asks again
+                    yield index, Verification(
+                        attempt_key=item.attempt.key, verifier=self.name, score=score,
+                        verdict="yes" if score >= 0.5 else "no",
+                        prompt_tokens=estimate_tokens(item.problem.question + " " + item.solution), completion_tokens=0,
+                        prompt=json.dumps(self._body(item), sort_keys=True), text=text, wall_seconds=seconds,
+                        created_at=now())
+            finally:
+                for future in futures:
+                    future.cancel()
+
+
+def build(spec: str, api_key: str | None = None) -> RewardVerifier:
+    return RewardVerifier(parse_reward(spec), api_key)
