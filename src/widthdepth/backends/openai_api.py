@@ -42,6 +42,19 @@ from widthdepth.retry import FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, back
 _DONE = object()
 
 
+@dataclass(frozen=True)
+class ServerSettings:
+    model: str
+    base_url: str
+    endpoint: str = "chat"
+    concurrency: int = 16
+    timeout: float = 120.0
+    retries: int = 6
+    n_mode: str = "auto"
+    n_params: int = 0
+    api_key_env: str = ""
+
+
 def estimate_tokens(text: str) -> int:
     """A local token estimate where the server reports no usage: words and punctuation marks."""
     return len(re.findall(r"\w+|[^\w\s]", text))
