@@ -24,7 +24,9 @@ def smollm2():
 
 
 def texts(backend, **request):
-    return [s.completion.text for s in backend.generate([GenerationRequest(**request)])]
+    """Sample texts in sample order (the backend yields them as they finish)."""
+    samples = backend.generate([GenerationRequest(**request)])
+    return [s.completion.text for s in sorted(samples, key=lambda s: s.sample_index)]
 
 
 def test_parameter_count_is_read_from_the_model_file(smollm2):
@@ -166,3 +168,19 @@ def test_a_sample_is_the_same_alone_and_in_any_batch(model, slots):
         assert len({batch[(1, i)] for i in range(6)}) > 1
     finally:
         backend.close()
+
+
+def test_a_shared_long_prompt_gives_the_samples_that_separate_requests_give(smollm2):
+    """Prompts longer than a decode batch are evaluated alone, in chunks from position 0, so
+    n samples of one request equal n single-sample requests, however the prompts are scheduled."""
+    from widthdepth.tasks import load_task
+    from widthdepth.tasks.prompts import attempt_prompt
+
+    family = load_task("chain:L=4")
+    text = attempt_prompt(family, family.problems(1, seed=0)[0], "fewshot").text
+    text = text * 2  # > 512 tokens: more than one decode batch
+    shared = texts(smollm2, prompt=text, n=4, seed=1, max_tokens=12, temperature=0.8, top_p=0.95)
+    separate = [s.completion.text for s in sorted(smollm2.generate(
+        [GenerationRequest(prompt=text, n=1, seed=1 + i, max_tokens=12, temperature=0.8, top_p=0.95)
+         for i in range(4)]), key=lambda s: s.request_index)]
+    assert shared == separate

@@ -6,6 +6,7 @@
     llamacpp:/path/model.gguf,style=fewshot
 
     llamacpp:smollm2-135m,slots=32        decode up to 32 sequences together (default 16)
+    llamacpp:smollm2-135m,flash_attn=on   faster with mixed lengths; samples may then depend on the batch
 
 How requests run (`llamacpp_batch.py`): up to `slots` sequences decode together, one token each per
 `llama_decode`; a request's prompt is evaluated once and its n samples share its KV cells; finished
@@ -76,7 +77,7 @@ def _inverse_cdf(weights: np.ndarray, target: float) -> int:
 
 class LlamaCppBackend:
     def __init__(self, path: Path, model_id: str, prompt_style: str | None, threads: int, context_length: int,
-                 description: str = "", slots: int = DEFAULT_SLOTS) -> None:
+                 description: str = "", slots: int = DEFAULT_SLOTS, flash_attention: bool = False) -> None:
         import llama_cpp  # heavy: imported only when this backend is used
 
         from widthdepth.backends.llamacpp_batch import BatchedDecoder
@@ -114,7 +115,7 @@ class LlamaCppBackend:
         self.decoder = BatchedDecoder(
             llama_cpp, self.llm._model, self.llm.n_vocab(), slots, context_length=context_length,
             n_batch=512, threads=threads, sample_token=sample_token, piece=self._piece, is_end=self._is_end,
-            top_logprobs=self._top_logprobs)
+            top_logprobs=self._top_logprobs, flash_attention=flash_attention)
 
     # -- text and tokens ---------------------------------------------------------------------------
     def render_chat(self, messages: tuple[tuple[str, str], ...]) -> str:
@@ -180,10 +181,13 @@ class LlamaCppBackend:
 
 
 def build(target: str, params: dict[str, str], options: object) -> LlamaCppBackend:
-    unknown = sorted(set(params) - {"style", "slots"})
+    unknown = sorted(set(params) - {"style", "slots", "flash_attn"})
     if unknown:
         raise WidthdepthError(f"--model llamacpp:{target}: unknown setting {unknown[0]!r} "
-                              "(valid: style=chat|fewshot, slots=N)")
+                              "(valid: style=chat|fewshot, slots=N, flash_attn=on|off)")
+    flash = params.get("flash_attn", "off")
+    if flash not in ("on", "off"):
+        raise WidthdepthError(f"--model llamacpp:{target}: flash_attn={flash!r} (valid: on, off)")
     slots = params.get("slots", str(DEFAULT_SLOTS))
     if not slots.isdigit() or not 1 <= int(slots) <= 256:
         raise WidthdepthError(f"--model llamacpp:{target}: slots={slots!r} must be a whole number from 1 to 256")
@@ -196,7 +200,8 @@ def build(target: str, params: dict[str, str], options: object) -> LlamaCppBacke
         entry = EMBEDDED[target]
         model_id = f"llamacpp:{target}" + (f",style={style}" if style else "")
         return LlamaCppBackend(entry.path(), model_id, style or entry.prompt_style, threads, context_length,
-                               entry.description, int(slots))
+                               entry.description, int(slots), flash == "on")
     path = Path(target).expanduser().resolve()
     model_id = f"llamacpp:{path}" + (f",style={style}" if style else "")
-    return LlamaCppBackend(path, model_id, style, threads, context_length, slots=int(slots))
+    return LlamaCppBackend(path, model_id, style, threads, context_length, slots=int(slots),
+                           flash_attention=flash == "on")

@@ -61,17 +61,20 @@ class BatchedDecoder:
 
     def __init__(self, llama_cpp, model, n_vocab: int, slots: int, context_length: int, n_batch: int,  # noqa: ANN001
                  threads: int, sample_token: Callable, piece: Callable[[int], bytes],
-                 is_end: Callable[[int], bool], top_logprobs: Callable) -> None:
+                 is_end: Callable[[int], bool], top_logprobs: Callable, flash_attention: bool = False) -> None:
         from llama_cpp import _internals
 
         self._lib, self.n_vocab, self.slots, self.n_batch = llama_cpp, n_vocab, slots, n_batch
         params = llama_cpp.llama_context_default_params()
         params.n_ctx, params.n_batch, params.n_ubatch = slots * context_length, n_batch, n_batch
-        # one KV stream per sequence (not unified): a sequence's attention then never sees other
-        # sequences' cells, which keeps its floats independent of the batch; flash attention skips
-        # masked cells, so streams of different lengths cost no more than their own length
+        # One KV stream per sequence (not unified): a sequence's attention never sees other sequences'
+        # cells, which keeps its floats independent of the batch. No flash attention by default: its
+        # CPU kernel splits a long KV range across threads when few rows are decoded and not when
+        # many are, which makes samples depend on the batch at long contexts; it is faster when
+        # sequences of different lengths share a batch (`flash_attn=on`).
         params.n_seq_max, params.kv_unified = slots, False
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention
+                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         params.n_threads = params.n_threads_batch = threads
         params.no_perf = True
         self._context = _internals.LlamaContext(model=model, params=params, verbose=False)
@@ -160,15 +163,13 @@ class BatchedDecoder:
         finished = {s for s, a in enumerate(active) if a is not None and a.finish}
         running = [s for s, a in enumerate(active) if a is not None and a.token is not None]
         start = time.perf_counter()
-        n = 0
-        for slot, r in evaluating:  # prompt heads: no logits needed
-            for position, token in enumerate(prompts[r].tokens[:-1]):
-                if n == self.n_batch:
-                    self._decode(n)
-                    n = 0
-                n = self._put(n, token, position, slot, False)
-        if n:
-            self._decode(n)
+        for slot, r in evaluating:  # prompt heads, no logits: each prompt alone, in chunks from position 0,
+            head = prompts[r].tokens[:-1]  # so its KV is computed the same way whatever else is running
+            for begin in range(0, len(head), self.n_batch):
+                n = 0
+                for position in range(begin, min(begin + self.n_batch, len(head))):
+                    n = self._put(n, head[position], position, slot, False)
+                self._decode(n)
         head_seconds = (time.perf_counter() - start) / max(1, len(evaluating))
         n = 0
         for slot in running:
