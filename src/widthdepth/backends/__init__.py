@@ -19,13 +19,14 @@ from widthdepth.errors import WidthdepthError
 BACKENDS: dict[str, tuple[str, str]] = {
     # scheme: (module, one-line description)
     "llamacpp": ("widthdepth.backends.llamacpp", "GGUF models on the CPU through llama-cpp-python: "
-                 "llamacpp:smollm2-135m | llamacpp:gemma3-270m | llamacpp:/path/model.gguf[,style=chat|fewshot]"),
+                 "llamacpp:smollm2-135m | llamacpp:gemma3-270m | llamacpp:/path/model.gguf"
+                 "[,style=chat|fewshot,slots=16,flash_attn=off|on]"),
     "openai": ("widthdepth.backends.openai_api", "any OpenAI-compatible server (vLLM, SGLang, llama-server, Ollama): "
                "openai:MODEL@URL[,endpoint=chat|completions,concurrency=16,timeout=120,retries=6,n=auto|native|split,"
                "params=N]"),
     "hf": ("widthdepth.backends.hf", "transformers on local files (logits, hooks): hf:/model/folder | "
            "hf:/path/model.gguf | hf:smollm2-135m [,gguf_file=F,style=,dtype=,device=]"),
-    "vllm": ("widthdepth.backends.vllm_engine", "vLLM's offline engine on a GPU (extra: widthdepth[vllm]): "
+    "vllm": ("widthdepth.backends.vllm_engine", "vLLM's offline engine on a GPU (the vllm extra): "
              "vllm:MODEL[,dtype=,gpu_memory_utilization=,max_model_len=,tensor_parallel_size=]"),
     "builtin": ("widthdepth.backends.builtin", "latent reasoners trained by widthdepth (torch): "
                 "builtin:reasoner[,checkpoint=PATH]; width = trajectories, depth = iterations"),
