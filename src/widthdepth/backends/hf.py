@@ -77,6 +77,9 @@ class HFBackend:
         for index, request in enumerate(requests):
             text = request.prompt if request.prompt is not None else self.render_chat(request.messages or ())
             ids = self.tokenizer(text, add_special_tokens=request.prompt is not None)["input_ids"]
+            bos = self.tokenizer.bos_token_id
+            if bos is not None and len(ids) > 1 and ids[0] == ids[1] == bos:  # the text had its own BOS
+                ids = ids[1:]
             room = min(request.max_tokens, self.context_length - len(ids))
             if room < 1:
                 error = f"prompt of {len(ids)} tokens does not fit the context of {self.context_length}"
@@ -90,7 +93,7 @@ class HFBackend:
         torch = self._torch
         start = time.perf_counter()
         with torch.no_grad():
-            out = self.model(torch.tensor([ids], device=self.device), use_cache=True)
+            out = self.model(torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
             cache = out.past_key_values
             prompt_logits = out.logits[0, -1].float().cpu().numpy()
             if request.n > 1:

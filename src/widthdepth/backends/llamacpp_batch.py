@@ -171,36 +171,37 @@ class BatchedDecoder:
                     n = self._put(n, head[position], position, slot, False)
                 self._decode(n)
         head_seconds = (time.perf_counter() - start) / max(1, len(evaluating))
+        # one token per sequence, in slot order: with one KV stream per sequence llama.cpp keeps a
+        # batch whole only when its sequence ids increase
+        entries = sorted([(slot, None) for slot in running] + [(slot, r) for slot, r in evaluating])
         n = 0
-        for slot in running:
-            sequence = active[slot]
-            assert sequence is not None and sequence.token is not None
-            n = self._put(n, sequence.token, sequence.position, slot, True)
-        for slot, r in evaluating:
-            tokens = prompts[r].tokens
-            n = self._put(n, tokens[-1], len(tokens) - 1, slot, True)
+        for slot, r in entries:
+            if r is None:
+                sequence = active[slot]
+                assert sequence is not None and sequence.token is not None
+                n = self._put(n, sequence.token, sequence.position, slot, True)
+            else:
+                tokens = prompts[r].tokens
+                n = self._put(n, tokens[-1], len(tokens) - 1, slot, True)
         if n == 0:
             return sorted(finished)
         start = time.perf_counter()
         self._decode(n)
         share = (time.perf_counter() - start) / n
-        for i, slot in enumerate(running):
+        for i, (slot, r) in enumerate(entries):
             sequence = active[slot]
             assert sequence is not None
-            request = requests[sequence.request]
-            sequence.position += 1
-            sequence.seconds += share
-            self._accept(sequence, self._sample_token(self._logits(i), request.temperature, request.top_p,
-                                                      sequence.rng), request)
-            if sequence.finish:
-                finished.add(slot)
-        for i, (slot, r) in enumerate(evaluating, start=len(running)):
-            prompt = prompts[r]
-            prompt.logits = self._logits(i).copy()
-            prompt.seconds = head_seconds + share
-            sequence = active[slot]
-            assert sequence is not None
-            self._start(sequence, requests[r], prompt)
+            if r is None:
+                request = requests[sequence.request]
+                sequence.position += 1
+                sequence.seconds += share
+                self._accept(sequence, self._sample_token(self._logits(i), request.temperature, request.top_p,
+                                                          sequence.rng), request)
+            else:
+                prompt = prompts[r]
+                prompt.logits = self._logits(i).copy()
+                prompt.seconds = head_seconds + share
+                self._start(sequence, requests[r], prompt)
             if sequence.finish:
                 finished.add(slot)
         return sorted(finished)

@@ -27,6 +27,7 @@ among its choices in proportion to those estimates.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import queue
 import re
@@ -66,8 +67,9 @@ class OpenAIBackend:
 
         self._openai = openai
         self.settings = settings
-        key = (api_key or os.environ.get(settings.api_key_env or "WIDTHDEPTH_API_KEY")
-               or os.environ.get("OPENAI_API_KEY") or "EMPTY")  # local servers accept any key
+        key = (api_key or (os.environ.get(settings.api_key_env) if settings.api_key_env else None)
+               or os.environ.get("WIDTHDEPTH_API_KEY") or os.environ.get("OPENAI_API_KEY")
+               or "EMPTY")  # local servers accept any key
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="widthdepth-openai", daemon=True)
         self._thread.start()
@@ -125,14 +127,25 @@ class OpenAIBackend:
                             results: queue.Queue) -> None:
         missing = list(range(request.n))
         if request.n > 1 and self._native_n is not False:
+            probing = self._native_n is None  # auto, not yet known: one try, no retries
             async with slots:
-                samples = await self._samples(request, request.n, 0)
+                samples = await self._samples(request, request.n, 0, retries=0 if probing else None)
+            if probing and samples[0].error is not None:
+                self._native_n = False  # this server refuses n > 1 (llama-server does): split
+                samples = []
             for i, completion in enumerate(samples):
                 results.put(Sample(index, i, completion))
             missing = missing[len(samples):]
             if missing and self.settings.n_mode == "auto":
                 self._native_n = False  # this server ignores n: ask one by one from now on
-        await asyncio.gather(*(self._single(index, request, i, slots, results) for i in missing))
+            elif probing and not missing:
+                self._native_n = True
+        singles = [asyncio.ensure_future(self._single(index, request, i, slots, results)) for i in missing]
+        try:
+            await asyncio.gather(*singles)
+        finally:
+            for task in singles:  # after a fatal error: stop the rest
+                task.cancel()
 
     async def _single(self, index: int, request: GenerationRequest, i: int, slots: asyncio.Semaphore,
                       results: queue.Queue) -> None:
@@ -140,12 +153,14 @@ class OpenAIBackend:
             samples = await self._samples(request, 1, i)
         results.put(Sample(index, i, samples[0]))
 
-    async def _samples(self, request: GenerationRequest, n: int, offset: int) -> list[Completion]:
+    async def _samples(self, request: GenerationRequest, n: int, offset: int,
+                       retries: int | None = None) -> list[Completion]:
         """Samples offset..offset+n-1 of `request` (seed + offset), or n failed completions. A failed
-        call yields all n; a call that returns fewer choices yields what it returned."""
+        call yields all n; a call that returns fewer choices yields what it returned (never more)."""
         start = time.perf_counter()
         try:
-            choices, usage = await self._with_retries(request, n, request.seed + offset)
+            choices, usage = await self._with_retries(request, n, request.seed + offset, retries)
+            choices = choices[:n]
         except RequestFailed as exc:
             if exc.fatal:
                 raise WidthdepthError(f"--model {self.info.id}@{self.settings.base_url}: {exc.reason}") from None
@@ -161,7 +176,7 @@ class OpenAIBackend:
         for attempt in range(retries + 1):
             asked = None
             try:
-                return self._check_choices(await self._create(request, n, seed))
+                response = await self._create(request, n, seed)
             except openai.APITimeoutError:
                 reason = f"no answer within {self.settings.timeout:g} s"
             except openai.APIConnectionError as exc:
@@ -174,8 +189,13 @@ class OpenAIBackend:
                 if status not in RETRYABLE_STATUS:
                     raise RequestFailed(reason) from None
                 asked = retry_after_seconds(exc.response.headers)
-            except (ValueError, TypeError, AttributeError, openai.APIResponseValidationError) as exc:
+            except (ValueError, openai.APIResponseValidationError) as exc:  # JSON that does not parse
                 reason = f"malformed response ({type(exc).__name__}: {str(exc)[:80]})"
+            else:
+                try:
+                    return self._check_choices(response)
+                except (ValueError, TypeError, AttributeError) as exc:
+                    reason = f"malformed response ({type(exc).__name__}: {str(exc)[:80]})"
             if attempt < retries:
                 await asyncio.sleep(backoff_seconds(attempt, asked))
         raise gave_up(reason, retries + 1)
@@ -299,7 +319,8 @@ def parse_settings(target: str, params: dict[str, str]) -> ServerSettings:
         if text is None:
             return default
         try:
-            value = kind(float(text)) if kind is int else kind(text)
+            number = float(text)
+            value = kind(number) if math.isfinite(number) else None
         except ValueError:
             value = None
         if value is None or value < low:

@@ -2,7 +2,8 @@
 
     --verifier reward:http://127.0.0.1:9000/score                 widthdepth's JSON protocol
     --verifier "reward:http://127.0.0.1:8080/predict,format=tei"   text-embeddings-inference
-    settings: name=NAME (stored with the scores; default the URL's host:port/path)  concurrency=8
+    settings: scores=prob|logit (json default prob, tei default logit)
+              name=NAME (stored with the scores; default the URL's host:port/path)  concurrency=8
               timeout=60  retries=6  params=N (the reward model's parameter count, for verifier FLOPs)
               api_key_env=NAME
 
@@ -13,8 +14,9 @@ Protocols:
 - ``format=tei``: Hugging Face text-embeddings-inference's ``/predict`` for a sequence-classification
   reward model: POST ``{"inputs": [[question, solution]]}``, answered by ``[{"score": x, ...}]``.
 
-A score outside [0, 1] (a reward model's logit) is mapped through the logistic function, which keeps
-the order best-of needs. Cost: the scored text's tokens (estimated locally: words and punctuation)
+With ``scores=logit`` (the default for tei, which is asked for raw scores) every score goes through
+the logistic function, which keeps the order best-of needs; with ``scores=prob`` a score must lie in
+[0, 1] (else the response counts as malformed). Cost: the scored text's tokens (estimated locally: words and punctuation)
 as prompt tokens of a model of `params` parameters. The same retry rules as the openai: backend (`widthdepth/retry.py`); a
 verification that still fails is not stored — the attempt stays unverified, is counted in
 `failures`, and the next run of the same command asks again. A refused key or unknown URL stops the
@@ -28,6 +30,7 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -45,13 +48,14 @@ from widthdepth.trace import Verification
 from widthdepth.verifiers.base import VerifyItem
 
 FORMATS = ("json", "tei")
-_SETTINGS = {"format", "name", "concurrency", "timeout", "retries", "params", "api_key_env"}
+_SETTINGS = {"format", "scores", "name", "concurrency", "timeout", "retries", "params", "api_key_env"}
 
 
 @dataclass(frozen=True)
 class RewardSettings:
     url: str
     format: str = "json"
+    scores: str = "prob"
     name: str = ""
     concurrency: int = 8
     timeout: float = 60.0
@@ -83,24 +87,28 @@ def parse_reward(spec: str, option: str = "--verifier") -> RewardSettings:
     fmt = params.get("format", "json")
     if fmt not in FORMATS:
         raise WidthdepthError(f"{option} {spec!r}: format={fmt!r} (valid: {', '.join(FORMATS)})")
+    scores = params.get("scores", "logit" if fmt == "tei" else "prob")
+    if scores not in ("prob", "logit"):
+        raise WidthdepthError(f"{option} {spec!r}: scores={scores!r} (valid: prob, logit)")
     numbers = {}
     for key, default, low in (("concurrency", 8, 1), ("timeout", 60.0, 0.001), ("retries", 6, 0), ("params", 0, 0)):
         text = params.get(key)
         try:
-            value = default if text is None else type(default)(float(text))
+            number = default if text is None else float(text)
+            value = type(default)(number) if math.isfinite(number) else None
         except ValueError:
             value = None
         if value is None or value < low:
             raise WidthdepthError(f"{option} {spec!r}: {key}={text!r} must be a number ≥ {low:g}")
         numbers[key] = value
     name = params.get("name") or f"{parsed.netloc}{parsed.path}"
-    return RewardSettings(url=url, format=fmt, name=name, concurrency=int(numbers["concurrency"]),
+    return RewardSettings(url=url, format=fmt, scores=scores, name=name, concurrency=int(numbers["concurrency"]),
                           timeout=float(numbers["timeout"]), retries=int(numbers["retries"]),
                           n_params=int(numbers["params"]), api_key_env=params.get("api_key_env", ""))
 
 
-def _unit(score: float) -> float:
-    return score if 0.0 <= score <= 1.0 else 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, score))))
+def _logistic(score: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, score))))
 
 
 class RewardVerifier:
@@ -108,8 +116,9 @@ class RewardVerifier:
         self.settings = settings
         self.name = f"reward:{settings.name}"
         self.n_params = settings.n_params
-        self._key = api_key or os.environ.get(settings.api_key_env or "WIDTHDEPTH_API_KEY") or \
-            os.environ.get("OPENAI_API_KEY")
+        self._key = (api_key or (os.environ.get(settings.api_key_env) if settings.api_key_env else None)
+                     or os.environ.get("WIDTHDEPTH_API_KEY") or os.environ.get("OPENAI_API_KEY"))
+        self._stop = threading.Event()
         self.failures: list[str] = []
         """Reasons of the verifications that failed in this process (left unverified: a rerun retries)."""
 
@@ -131,7 +140,11 @@ class RewardVerifier:
                 value = min(steps)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise ValueError(f"no numeric score in {json.dumps(payload)[:80]}")
-        return _unit(float(value))
+        if self.settings.scores == "logit":
+            return _logistic(float(value))
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"score {value} outside [0, 1] (a logit? set scores=logit)")
+        return float(value)
 
     def _post(self, item: VerifyItem) -> tuple[float, str, float]:
         body = json.dumps(self._body(item)).encode()
@@ -156,44 +169,45 @@ class RewardVerifier:
                 asked = retry_after_seconds(exc.headers)
             except (TimeoutError, socket.timeout):
                 reason = f"no answer within {self.settings.timeout:g} s"
-            except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 cause = getattr(exc, "reason", exc)
                 reason = f"connection failed ({type(cause).__name__ if not isinstance(cause, str) else cause})"
             except ValueError as exc:  # JSON that does not parse, or no score in it
                 reason = f"malformed response ({str(exc)[:80]})"
-            if attempt < self.settings.retries:
-                time.sleep(backoff_seconds(attempt, asked))
+            if attempt < self.settings.retries and self._stop.wait(backoff_seconds(attempt, asked)):
+                raise RequestFailed("stopped")
         raise gave_up(reason, self.settings.retries + 1)
 
     def verify(self, items: Sequence[VerifyItem]) -> Iterator[tuple[int, Verification]]:
-        with ThreadPoolExecutor(self.settings.concurrency) as pool:
+        self._stop.clear()
+        pool = ThreadPoolExecutor(self.settings.concurrency)
+        try:
             futures = {}
             for index, item in enumerate(items):
                 if item.attempt.final_answer is None:
                     yield index, Verification(item.attempt.key, self.name, None, "no answer", 0, 0, "", "", 0.0, now())
                 else:
                     futures[pool.submit(self._post, item)] = index
-            try:
-                for future in as_completed(futures):
-                    index = futures[future]
-                    item = items[index]
-                    try:
-                        score, text, seconds = future.result()
-                    except RequestFailed as exc:
-                        if exc.fatal:
-                            raise WidthdepthError(f"--verifier {self.name} at {self.settings.url}: {exc.reason}") \
-                                from None
-                        self.failures.append(exc.reason)
-                        continue  # left unverified: a rerun asks again
-                    yield index, Verification(
-                        attempt_key=item.attempt.key, verifier=self.name, score=score,
-                        verdict="yes" if score >= 0.5 else "no",
-                        prompt_tokens=estimate_tokens(item.problem.question + " " + item.solution), completion_tokens=0,
-                        prompt=json.dumps(self._body(item), sort_keys=True), text=text, wall_seconds=seconds,
-                        created_at=now())
-            finally:
-                for future in futures:
-                    future.cancel()
+            for future in as_completed(futures):
+                index = futures[future]
+                item = items[index]
+                try:
+                    score, text, seconds = future.result()
+                except RequestFailed as exc:
+                    if exc.fatal:
+                        raise WidthdepthError(f"--verifier {self.name} at {self.settings.url}: {exc.reason}") \
+                            from None
+                    self.failures.append(exc.reason)
+                    continue  # left unverified: a rerun asks again
+                yield index, Verification(
+                    attempt_key=item.attempt.key, verifier=self.name, score=score,
+                    verdict="yes" if score >= 0.5 else "no",
+                    prompt_tokens=estimate_tokens(item.problem.question + " " + item.solution), completion_tokens=0,
+                    prompt=json.dumps(self._body(item), sort_keys=True), text=text, wall_seconds=seconds,
+                    created_at=now())
+        finally:  # after a fatal error or an early stop: no new requests, no more retries
+            self._stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def build(spec: str, api_key: str | None = None) -> RewardVerifier:
