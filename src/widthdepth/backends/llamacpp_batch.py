@@ -133,6 +133,25 @@ class BatchedDecoder:
                     holds[slot] = None
                 yield Sample(sequence.request, sequence.sample,
                              self._completion(sequence, requests[sequence.request], prompt))
+            if not queue:
+                self._compact(active, holds)
+
+    def _compact(self, active: list[_Sequence | None], holds: list[int | None]) -> None:
+        """With nothing left to admit, move the highest running sequences into the lowest free slots:
+        llama.cpp splits a step whose sequence ids have gaps into several passes over the weights.
+        A whole-stream copy, so the moved sequence's floats do not change."""
+        lib, memory = self._lib, self._memory
+        while True:
+            free = [s for s, a in enumerate(active) if a is None]
+            busy = [s for s, a in enumerate(active) if a is not None]
+            if not free or not busy or free[0] > busy[-1]:
+                return
+            low, high = free[0], busy[-1]
+            lib.llama_memory_seq_rm(memory, low, -1, -1)
+            lib.llama_memory_seq_cp(memory, high, low, -1, -1)
+            lib.llama_memory_seq_rm(memory, high, -1, -1)
+            active[low], active[high] = active[high], None
+            holds[low], holds[high] = holds[high], None
 
     def _start(self, sequence: _Sequence, request: GenerationRequest, prompt: _Prompt) -> None:
         """The first token of a sample, drawn from the prompt's logits."""
