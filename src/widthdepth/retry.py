@@ -4,12 +4,14 @@ Retried: timeouts, connection errors, malformed responses and HTTP 408/409/429/5
 uniform draw from [0, min(BACKOFF_CAP, BACKOFF_BASE * 2**k)] seconds (exponential backoff with full
 jitter), or what the server asks for in ``Retry-After`` / ``retry-after-ms`` (capped at
 RETRY_AFTER_CAP). Not retried: other 4xx; 401/403/404 stop the run (a key, model or URL that
-retrying cannot fix).
+retrying cannot fix). Also the checks of server settings in a spec (no secrets, no unknown names,
+finite numbers), shared by the openai: backend and the reward verifier.
 """
 
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 
@@ -57,3 +59,34 @@ class RequestFailed(Exception):
 
 def gave_up(reason: str, tries: int) -> RequestFailed:
     return RequestFailed(f"{reason} (gave up after {tries} tr{'y' if tries == 1 else 'ies'})")
+
+
+# -- settings shared by everything that talks to a server ------------------------------------------
+def check_server_settings(where: str, params: dict[str, str], valid: set[str]) -> None:
+    """Refuse secrets in a spec (it is stored with the run) and unknown settings, in one line."""
+    from widthdepth.errors import WidthdepthError
+
+    for secret in ("api_key", "key", "token"):
+        if secret in params:
+            raise WidthdepthError(f"{where}: {secret}= would be stored with the run; pass --api-key or set "
+                                  "$WIDTHDEPTH_API_KEY (or api_key_env=NAME)")
+    unknown = sorted(set(params) - valid)
+    if unknown:
+        raise WidthdepthError(f"{where}: unknown setting {unknown[0]!r} (valid: {', '.join(sorted(valid))})")
+
+
+def setting_number(where: str, params: dict[str, str], name: str, default: float, low: float) -> float:
+    """A finite number ≥ `low` from params[name] (or `default`), as the default's type."""
+    from widthdepth.errors import WidthdepthError
+
+    text = params.get(name)
+    if text is None:
+        return default
+    try:
+        number = float(text)
+        value = type(default)(number) if math.isfinite(number) else None
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        raise WidthdepthError(f"{where}: {name}={text!r} must be a number ≥ {low:g}")
+    return value

@@ -27,7 +27,6 @@ among its choices in proportion to those estimates.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import queue
 import re
@@ -38,7 +37,8 @@ from dataclasses import dataclass
 
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample
 from widthdepth.errors import WidthdepthError
-from widthdepth.retry import FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, backoff_seconds, gave_up, retry_after_seconds
+from widthdepth.retry import (FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, backoff_seconds, check_server_settings,
+                              gave_up, retry_after_seconds, setting_number)
 
 _DONE = object()
 
@@ -297,13 +297,7 @@ _SETTINGS = {"endpoint", "concurrency", "timeout", "retries", "n", "params", "ap
 
 def parse_settings(target: str, params: dict[str, str]) -> ServerSettings:
     spec = f"--model openai:{target}"
-    for secret in ("api_key", "key", "token"):
-        if secret in params:
-            raise WidthdepthError(f"{spec}: {secret}= would be stored with the run; pass --api-key or set "
-                                  "$WIDTHDEPTH_API_KEY (or api_key_env=NAME)")
-    unknown = sorted(set(params) - _SETTINGS)
-    if unknown:
-        raise WidthdepthError(f"{spec}: unknown setting {unknown[0]!r} (valid: {', '.join(sorted(_SETTINGS))})")
+    check_server_settings(spec, params, _SETTINGS)
     model, at, url = target.rpartition("@")
     if not at or not model or not re.match(r"https?://[^/]+", url):
         raise WidthdepthError(f"{spec}: expected openai:MODEL@URL, e.g. openai:my-model@http://127.0.0.1:8000/v1")
@@ -314,24 +308,12 @@ def parse_settings(target: str, params: dict[str, str]) -> ServerSettings:
     if n_mode not in ("auto", "native", "split"):
         raise WidthdepthError(f"{spec}: n={n_mode!r} (valid: auto, native, split)")
 
-    def number(name: str, default: float, kind: type, low: float) -> float:
-        text = params.get(name)
-        if text is None:
-            return default
-        try:
-            number = float(text)
-            value = kind(number) if math.isfinite(number) else None
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise WidthdepthError(f"{spec}: {name}={text!r} must be a number ≥ {low:g}")
-        return value
-
     return ServerSettings(model=model, base_url=url.rstrip("/"), endpoint=endpoint,
-                          concurrency=int(number("concurrency", 16, int, 1)),
-                          timeout=float(number("timeout", 120.0, float, 0.001)),
-                          retries=int(number("retries", 6, int, 0)), n_mode=n_mode,
-                          n_params=int(number("params", 0, int, 0)), api_key_env=params.get("api_key_env", ""))
+                          concurrency=int(setting_number(spec, params, "concurrency", 16, 1)),
+                          timeout=float(setting_number(spec, params, "timeout", 120.0, 0.001)),
+                          retries=int(setting_number(spec, params, "retries", 6, 0)), n_mode=n_mode,
+                          n_params=int(setting_number(spec, params, "params", 0, 0)),
+                          api_key_env=params.get("api_key_env", ""))
 
 
 def build(target: str, params: dict[str, str], options: object) -> OpenAIBackend:

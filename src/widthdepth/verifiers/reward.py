@@ -41,8 +41,8 @@ from urllib.parse import urlsplit
 
 from widthdepth.backends.openai_api import estimate_tokens
 from widthdepth.errors import WidthdepthError
-from widthdepth.retry import FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, backoff_seconds, gave_up, \
-    retry_after_seconds
+from widthdepth.retry import (FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, backoff_seconds, check_server_settings,
+                              gave_up, retry_after_seconds, setting_number)
 from widthdepth.store import now
 from widthdepth.trace import Verification
 from widthdepth.verifiers.base import VerifyItem
@@ -74,13 +74,8 @@ def parse_reward(spec: str, option: str = "--verifier") -> RewardSettings:
         if not eq:
             raise WidthdepthError(f"{option} {spec!r}: {part!r} is not key=value")
         params[key.strip()] = value.strip()
-    for secret in ("api_key", "key", "token"):
-        if secret in params:
-            raise WidthdepthError(f"{option} {spec!r}: {secret}= would be stored with the run; pass --api-key or "
-                                  "set $WIDTHDEPTH_API_KEY (or api_key_env=NAME)")
-    unknown = sorted(set(params) - _SETTINGS)
-    if unknown:
-        raise WidthdepthError(f"{option} {spec!r}: unknown setting {unknown[0]!r} (valid: {', '.join(sorted(_SETTINGS))})")
+    where = f"{option} {spec!r}"
+    check_server_settings(where, params, _SETTINGS)
     parsed = urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise WidthdepthError(f"{option} {spec!r}: expected reward:http://host:port/path")
@@ -90,17 +85,9 @@ def parse_reward(spec: str, option: str = "--verifier") -> RewardSettings:
     scores = params.get("scores", "logit" if fmt == "tei" else "prob")
     if scores not in ("prob", "logit"):
         raise WidthdepthError(f"{option} {spec!r}: scores={scores!r} (valid: prob, logit)")
-    numbers = {}
-    for key, default, low in (("concurrency", 8, 1), ("timeout", 60.0, 0.001), ("retries", 6, 0), ("params", 0, 0)):
-        text = params.get(key)
-        try:
-            number = default if text is None else float(text)
-            value = type(default)(number) if math.isfinite(number) else None
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise WidthdepthError(f"{option} {spec!r}: {key}={text!r} must be a number ≥ {low:g}")
-        numbers[key] = value
+    numbers = {key: setting_number(where, params, key, default, low)
+               for key, default, low in (("concurrency", 8, 1), ("timeout", 60.0, 0.001), ("retries", 6, 0),
+                                         ("params", 0, 0))}
     name = params.get("name") or f"{parsed.netloc}{parsed.path}"
     return RewardSettings(url=url, format=fmt, scores=scores, name=name, concurrency=int(numbers["concurrency"]),
                           timeout=float(numbers["timeout"]), retries=int(numbers["retries"]),
