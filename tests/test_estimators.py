@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from widthdepth.analysis.estimators import (best_of_at_k, expected_max_at_k, majority_at_k, mean_at_k,
+from widthdepth.analysis.estimators import (best_of_at_k, best_of_with_fixed, expected_max_at_k,
+                                            expected_max_with_fixed, majority_at_k, majority_with_fixed, mean_at_k,
                                             pass_at_k)
 
 
@@ -96,3 +97,58 @@ def test_majority_scales_to_large_n():
     answers = ["1"] * 40 + ["2"] * 30 + [None] * 10 + [str(i) for i in range(3, 23)]
     value = majority_at_k(answers, {"1"}, 32)
     assert 0.5 < value <= 1.0
+
+
+# -- with some attempts always in the subset (an adaptive plan's probe) ------------------------------
+answer = st.sampled_from(["a", "b", "c", None])
+score = st.sampled_from([None, 0.1, 0.5, 0.9])
+
+
+def brute_with_fixed(fixed, pool, k, judge):
+    runs = [judge(list(fixed) + [pool[i] for i in s]) for s in subsets(len(pool), k)]
+    return sum(runs) / len(runs)
+
+
+def majority_of(gold):
+    def judge(answers):
+        votes = Counter(a for a in answers if a is not None)
+        if not votes:
+            return 0.0
+        top = max(votes.values())
+        tied = [a for a, v in votes.items() if v == top]
+        return sum(a in gold for a in tied) / len(tied)
+    return judge
+
+
+def best_of_judge(items):
+    scored = [(s, c) for s, c in items if s is not None]
+    if not scored:
+        return 0.0
+    top = max(s for s, _ in scored)
+    tied = [c for s, c in scored if s == top]
+    return sum(tied) / len(tied)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(answer, max_size=3), st.lists(answer, min_size=1, max_size=7), st.data())
+def test_majority_with_fixed(fixed, pool, data):
+    k = data.draw(st.integers(0 if fixed else 1, len(pool)))
+    gold = data.draw(st.sampled_from([{"a"}, {"b"}, {"a", "b"}]))
+    assert majority_with_fixed(fixed, pool, gold, k) == pytest.approx(brute_with_fixed(fixed, pool, k, majority_of(gold)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(score, st.booleans()), max_size=3), st.lists(st.tuples(score, st.booleans()), min_size=1,
+                                                                        max_size=7), st.data())
+def test_best_of_with_fixed(fixed, pool, data):
+    k = data.draw(st.integers(0 if fixed else 1, len(pool)))
+    value = best_of_with_fixed([s for s, _ in fixed], [c for _, c in fixed], [s for s, _ in pool], [c for _, c in pool], k)
+    assert value == pytest.approx(brute_with_fixed(fixed, pool, k, best_of_judge))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 5), st.lists(st.integers(0, 5), min_size=1, max_size=7), st.data())
+def test_expected_max_with_fixed(fixed_max, values, data):
+    k = data.draw(st.integers(0, len(values)))
+    assert expected_max_with_fixed(fixed_max, values, k) == pytest.approx(
+        brute_with_fixed([fixed_max], values, k, max))

@@ -81,13 +81,28 @@ def print_closing_table(rows: list[CellRow]) -> None:
     console.print(table)
 
 
+def print_allocations(runs: list) -> None:  # list[AdaptiveRun]
+    from collections import Counter
+
+    table = Table(title="adaptive plans: accuracy and mean cost per problem (probe included), plans chosen")
+    for name in ("task", "plan", "problems", "accuracy", "mean cost", "plans chosen (problems)"):
+        table.add_column(name, justify="left" if name in ("task", "plan", "plans chosen (problems)") else "right")
+    for r in runs:
+        fmt = _fmt_flops if r.unit == "flops" else (lambda v: f"{v:,.1f}")
+        chosen = Counter(f"{d['w']}x{d['d']} {d['aggregator']}" for d in r.decisions)
+        table.add_row(r.task, r.plan, str(len(r.decisions)), f"{r.accuracy:.3f}", f"{fmt(r.mean_cost)} {r.unit}",
+                      ", ".join(f"{k} ({v})" for k, v in sorted(chosen.items())))
+    console.print(table)
+
+
 @app.command()
 def run(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value settings that override the recipe")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="YAML recipe with the run's settings")] = None,
     model: Annotated[Optional[str], typer.Option(help="model, e.g. llamacpp:smollm2-135m (see `models`)")] = None,
     tasks: Annotated[Optional[list[str]], typer.Option(help="task spec; repeat for several (see `tasks`)")] = None,
-    plan: Annotated[Optional[list[str]], typer.Option(help="plan spec: parallel:N, sequential:D, grid:NxD; repeatable")] = None,
+    plan: Annotated[Optional[list[str]], typer.Option(help="plan spec: parallel:N, sequential:D, grid:NxD, "
+                                                           "adaptive:POLICY.json@BUDGET; repeatable")] = None,
     problems: Annotated[Optional[int], typer.Option(help="problems per task")] = None,
     seed: Annotated[Optional[int], typer.Option(help="seed for problems and sampling")] = None,
     out: Annotated[Optional[str], typer.Option(help="output folder (store + config.yaml)")] = None,
@@ -109,7 +124,11 @@ def run(
     prepared = prepare(config)  # all validation before the progress bar and before any store is touched
     with attempt_progress() as bar:
         result = run_plans(prepared, progress=RichProgress(bar), api_key=api_key)
-    print_closing_table(closing_table(result))
+    rows = closing_table(result)
+    if rows or not result.allocations:
+        print_closing_table(rows)
+    if result.allocations:
+        print_allocations(result.allocations)
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
                   f"reused {result.reused} from the store in {config.out}")
     if result.verification_failures:
@@ -203,6 +222,117 @@ def lab_eval(
         console.print(f"chain L={length}  accuracy at iterations 1..10: " + " ".join(f"{a:.2f}" for a in accuracy))
     for n, coverage in report["search_coverage_by_k"].items():
         console.print(f"search n={n}  coverage at k=1,2,4,8,16: " + " ".join(f"{coverage[k - 1]:.2f}" for k in (1, 2, 4, 8, 16)))
+
+
+allocate = typer.Typer(no_args_is_help=True, help="Adaptive allocation: a width/depth plan per predicted difficulty, "
+                                                   "fitted on some problems and judged on others.")
+app.add_typer(allocate, name="allocate")
+
+FolderArg = Annotated[str, typer.Argument(help="a run folder with a grid run (e.g. --plan grid:16x8)")]
+TaskOpt = Annotated[Optional[list[str]], typer.Option("--task", help="tasks to pool (default: every task of the grid)")]
+PlanOpt = Annotated[Optional[str], typer.Option(help="the grid run to use (default: the one with most problems)")]
+ModelOpt = Annotated[Optional[str], typer.Option(help="the model whose runs to use (default: the one with most problems)")]
+PredictorOpt = Annotated[str, typer.Option(help="auto | agreement | confidence | verifier (auto: confidence "
+                                                "where the model reports it, else agreement)")]
+ProbeOpt = Annotated[int, typer.Option(help="attempts in the probe (0: 1 for confidence/verifier, 4 for agreement)")]
+BinsOpt = Annotated[int, typer.Option(help="predicted-difficulty bins (quantiles of the training problems)")]
+UnitOpt = Annotated[str, typer.Option(help="auto | flops | generated_tokens | serial_tokens")]
+
+
+def _print_evaluation(evaluation) -> None:  # noqa: ANN001
+    from widthdepth.analysis.policy import BASELINES
+
+    unit = evaluation.unit
+    how = f"{evaluation.folds}-fold cross-validation" if evaluation.folds else "all held out"
+    table = Table(title=f"adaptive allocation ({evaluation.predictor}, probe {evaluation.probe}) on "
+                        f"{evaluation.problems} problems, {how}; cost in {unit} per problem")
+    for name in ("budget", "adaptive", "cost", "oracle-binned", "width needs", "best fixed needs", "plans by bin"):
+        table.add_column(name)
+    fmt = _fmt_flops if unit == "flops" else (lambda v: f"{v:,.0f}")
+
+    def times(value: float) -> str:
+        return "never reached" if value == float("inf") else f"{value:.2f}×"
+
+    for point, oracle, ratio in zip(evaluation.adaptive, evaluation.oracle or [None] * len(evaluation.adaptive),
+                                    evaluation.ratios):
+        plans = " | ".join(f"{w}x{d} {a}" for w, d, a in point.plans) if point.plans else "(per fold)"
+        table.add_row(fmt(point.budget), f"{point.accuracy:.3f} [{point.ci_low:.3f}, {point.ci_high:.3f}]",
+                      fmt(point.cost), f"{oracle.accuracy:.3f}" if oracle else "—", times(ratio["width"]),
+                      times(ratio["best_fixed"]), plans)
+    console.print(table)
+    for name in BASELINES:
+        curve = evaluation.baselines.get(name)
+        if curve:
+            console.print(f"{name:>15}: " + ", ".join(f"{p.accuracy:.3f} at {fmt(p.cost)} ({p.plans[0][0]}x{p.plans[0][1]})"
+                                                      for p in curve))
+    console.print("width needs / best fixed needs: the compute the best width-only (majority or verifier) / best "
+                  "fixed plan needs for adaptive's accuracy, over adaptive's (fixed plans picked on the same "
+                  "held-out problems: their best case).", style="dim")
+
+
+@allocate.command("fit")
+def allocate_fit(
+    folder: FolderArg,
+    out: Annotated[str, typer.Option(help="where to write the policy (JSON)")],
+    task: TaskOpt = None, plan: PlanOpt = None, model: ModelOpt = None, predictor: PredictorOpt = "auto",
+    probe: ProbeOpt = 0, bins: BinsOpt = 3, unit: UnitOpt = "auto",
+    holdout: Annotated[float, typer.Option(help="share of problems held out for `allocate eval` (0: fit on all)")] = 0.5,
+    seed: Annotated[int, typer.Option(help="seed of the held-out split")] = 0,
+) -> None:
+    """Fit a policy (difficulty bin x budget -> plan) on the training problems of a grid run."""
+    from widthdepth.analysis.policy import fit_from, select
+
+    selection = select(folder, task, plan, model, predictor, probe, unit)
+    policy, train, test = fit_from(selection, bins, holdout, seed)
+    policy.save(out)
+    fmt = _fmt_flops if policy.unit == "flops" else (lambda v: f"{v:,.0f}")
+    table = Table(title=f"policy {out}: {policy.predictor}, probe {policy.probe}, {policy.bins} bins "
+                        f"(edges {', '.join(f'{e:.3g}' for e in policy.edges) or 'none'}), fitted on {len(train)} problems")
+    for name in ("budget", "train accuracy", "train cost", "plans by bin (hardest first)"):
+        table.add_column(name)
+    for level in policy.levels:
+        table.add_row(fmt(level.budget), f"{level.train_accuracy:.3f}", fmt(level.train_cost),
+                      " | ".join(f"{w}x{d} {a}" for w, d, a in level.plans))
+    console.print(table)
+    console.print(f"{selection.model} {selection.grid} on {', '.join(selection.tasks)}; cost in {policy.unit}")
+    if test:
+        console.print(f"{len(test)} problems held out: judge the policy with "
+                      f"`widthdepth allocate eval {folder} --policy {out}`")
+
+
+@allocate.command("eval")
+def allocate_eval(
+    folder: FolderArg,
+    policy: Annotated[Optional[str], typer.Option(help="a policy from `allocate fit`: judged on the problems it "
+                                                       "was not fitted on")] = None,
+    folds: Annotated[int, typer.Option(help="without --policy: k-fold cross-validation with this many folds")] = 5,
+    task: TaskOpt = None, plan: PlanOpt = None, model: ModelOpt = None, predictor: PredictorOpt = "auto",
+    probe: ProbeOpt = 0, bins: BinsOpt = 3, unit: UnitOpt = "auto",
+    seed: Annotated[int, typer.Option(help="seed of the folds")] = 0,
+) -> None:
+    """Judge adaptive allocation on held-out problems against width-only, depth-only, the best fixed
+    hybrid and oracle-binned allocation; writes FOLDER/allocation.json and redraws the report."""
+    from widthdepth.analysis.policy import cross_validate, evaluate, load_policy, problem_records, save_evaluation, select
+    from widthdepth.report import write_report
+
+    if policy:
+        fitted = load_policy(policy)
+        selection = select(folder, task or None, plan or fitted.grid or None, model, fitted.predictor,
+                           fitted.probe, fitted.unit)
+        records = problem_records(selection.traces, fitted.probe, fitted.unit, fitted.predictor)
+        with console.status("judging the policy on held-out problems"):
+            evaluation = evaluate(fitted, records)
+    else:
+        selection = select(folder, task, plan, model, predictor, probe, unit)
+        records = problem_records(selection.traces, selection.probe, selection.unit, selection.predictor)
+        with console.status(f"{folds}-fold cross-validation over {len(records)} problems"):
+            evaluation = cross_validate(records, selection.predictor, selection.probe, bins, selection.unit,
+                                        folds, seed)
+    _print_evaluation(evaluation)
+    path = save_evaluation(evaluation, folder, policy or "")
+    paths = write_report(folder)
+    console.print(f"{selection.model} {selection.grid} on {', '.join(selection.tasks)}")
+    console.print(f"wrote {path} and {paths['report']}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ share work (round 1 of ``grid:8x2`` contains ``parallel:4``).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,6 +20,7 @@ from widthdepth.backends import Backend, BackendOptions, Completion, GenerationR
 from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
 from widthdepth.plans import GridPlan, load_plan
+from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.specs import stable_hash
 from widthdepth.store import Store, now
 from widthdepth.tasks import Problem, TaskFamily, load_task
@@ -75,6 +77,26 @@ class RunResult:
     reused: int = 0
     verification_failures: list[str] = field(default_factory=list)
     """Reasons of verifications that failed for good in this call (left unverified; a rerun retries)."""
+    allocations: list[AdaptiveRun] = field(default_factory=list)
+
+
+@dataclass
+class AdaptiveRun:
+    """What an adaptive plan did on one task: one decision per problem."""
+
+    task: str
+    plan: str
+    unit: str
+    decisions: list[dict]
+    """Per problem: problem_key, predicted, bin, w, d, aggregator, answer, correct, cost."""
+
+    @property
+    def accuracy(self) -> float:
+        return sum(bool(d["correct"]) for d in self.decisions) / max(1, len(self.decisions))
+
+    @property
+    def mean_cost(self) -> float:
+        return sum(d["cost"] for d in self.decisions) / max(1, len(self.decisions))
 
 
 def settings_json(config: RunConfig, prompt: Prompt) -> str:
@@ -192,7 +214,7 @@ class _PlanExecutor:
             finish_reason=completion.finish_reason, status="failed" if failed else "ok", error=completion.error,
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
             serial_tokens=(parent.serial_tokens if parent else 0) + completion.completion_tokens,
-            wall_seconds=completion.seconds, created_at=now())
+            wall_seconds=completion.seconds, created_at=now(), confidence=completion.mean_logprob)
 
     def _verify(self, d: int, chains: dict[str, list[list[Attempt]]], result: PlanRun) -> None:
         assert self.verifier is not None
@@ -276,7 +298,76 @@ class _PlanExecutor:
             prompt=prompt.identity(), prompt_key=stable_hash(prompt.identity()), settings=settings,
             text=sampled.text, answer=answer, final_answer=answer, correct=self.family.check(problem, answer),
             finish_reason="stop", status="ok", error=None, prompt_tokens=len(problem.question.split()),
-            completion_tokens=1, serial_tokens=d, wall_seconds=seconds, created_at=now(), flops=float(sampled.flops))
+            completion_tokens=1, serial_tokens=d, wall_seconds=seconds, created_at=now(), flops=float(sampled.flops),
+            confidence=round(float(sampled.log_probability), 6))
+
+
+class _AdaptiveExecutor:
+    """The probe for every problem, then each problem's plan, grouped so that problems with the same
+    plan go to the backend together; the decisions go to the store's allocations table."""
+
+    def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily, plan: AdaptivePlan,
+                 problems: list[Problem], verifier: Verifier | None, progress: Progress) -> None:
+        self.store, self.backend, self.config, self.family, self.plan = store, backend, config, family, plan
+        self.problems, self.verifier, self.progress = problems, verifier, progress
+        self.generated = self.reused = 0
+
+    def _grid(self, chains: int, rounds: int, problems: list[Problem]) -> PlanRun:
+        executor = _PlanExecutor(self.store, self.backend, self.config, self.family,
+                                 GridPlan(chains, rounds, self.plan.mode), problems, self.verifier, self.progress)
+        result = executor.execute()
+        self.generated += executor.generated
+        self.reused += executor.reused
+        return result
+
+    def execute(self) -> AdaptiveRun:
+        from widthdepth.analysis.policy import Pricing, aggregate, plan_cost, predictor_value, price_chains
+
+        policy, level = self.plan.policy, self.plan.policy.level_for(self.plan.budget)
+        probe = self._grid(policy.probe, 1, self.problems)
+        groups: dict[tuple[int, int, str], list[Problem]] = {}
+        predicted: dict[str, tuple[float, int]] = {}
+        for problem in self.problems:
+            head = [chain[0] for chain in probe.chains[problem.key] if chain]
+            if len(head) < policy.probe:
+                continue  # a probe attempt failed for good: the problem is left for a rerun
+            value = predictor_value(policy.predictor, [a.final_answer for a in head], [a.confidence for a in head],
+                                    [(probe.verifications.get(a.key).score if probe.verifications.get(a.key) else None)
+                                     for a in head])
+            if math.isnan(value):
+                raise WidthdepthError(f"--plan {self.plan.spec!r}: the policy predicts from {policy.predictor}, "
+                                      f"which {self.backend.info.id} does not report; fit a policy with "
+                                      "--predictor agreement")
+            b = policy.bin_of(value)
+            predicted[problem.key] = (value, b)
+            groups.setdefault(level.plans[b], []).append(problem)
+        pricing = Pricing(self.backend.info.n_params, self.backend.info.shares_prompt_prefix,
+                          self.verifier.n_params if self.verifier is not None else 0)
+        run_key = stable_hash(self.backend.info.id, self.family.spec, self.plan.spec, self.config.seed,
+                              self.config.max_tokens, self.config.temperature, self.config.top_p)
+        decisions = []
+        for (w, d, aggregator), members in sorted(groups.items()):
+            self.progress.add_total(len(members) * w * d)
+            grid = self._grid(w, d, members)
+            verifications = {**probe.verifications, **grid.verifications}
+            for problem in members:
+                chains = [c for c in grid.chains[problem.key] if len(c) == d and not any(a.failed for a in c)]
+                if len(chains) < w:
+                    continue  # an attempt failed for good: left for a rerun, not scored
+                leftover = [c[:1] for c in probe.chains[problem.key][w:policy.probe]]
+                priced, shared = price_chains(pricing, chains + leftover, verifications, policy.unit)
+                final = [c[-1] for c in chains]
+                scores = [verifications[a.key].score if a.key in verifications else None for a in final]
+                answer = aggregate([a.final_answer for a in final], scores, aggregator)
+                value, b = predicted[problem.key]
+                decision = {"problem_key": problem.key, "predicted": value, "bin": b, "w": w, "d": d,
+                            "aggregator": aggregator, "answer": answer,
+                            "correct": bool(self.family.check(problem, answer)),
+                            "cost": plan_cost(priced, shared, policy.probe, w, d, aggregator, policy.unit)}
+                self.store.put_allocation(run_key, self.family.spec, self.backend.info.id, self.plan.spec,
+                                          policy.predictor, policy.unit, decision)
+                decisions.append(decision)
+        return AdaptiveRun(self.family.spec, self.plan.spec, policy.unit, decisions)
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:
@@ -296,7 +387,7 @@ class Prepared:
 
     config: RunConfig
     families: list[TaskFamily]
-    plans: list[GridPlan]
+    plans: list[GridPlan | AdaptivePlan]
 
 
 def prepare(config: RunConfig) -> Prepared:
@@ -305,6 +396,9 @@ def prepare(config: RunConfig) -> Prepared:
     check_verifier_name(config.verifier)
     families = [load_task(t) for t in config.tasks]
     plans = [load_plan(p) for p in config.plans]
+    for plan in plans:
+        if isinstance(plan, AdaptivePlan) and plan.needs_verifier and config.verifier == "none":
+            raise WidthdepthError(f"--plan {plan.spec!r}: the policy uses verifier scores; drop --verifier none")
     return Prepared(config, families, plans)
 
 
@@ -351,6 +445,13 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
                            {v.name: v.n_params for v in verifiers.values() if v is not None}, [])
         for family in prepared.families:
             for plan in prepared.plans:
+                if isinstance(plan, AdaptivePlan):
+                    adaptive = _AdaptiveExecutor(store, backend, config, family, plan, problems[family.spec],
+                                                 verifiers[family.spec], progress)
+                    result.allocations.append(adaptive.execute())
+                    result.generated += adaptive.generated
+                    result.reused += adaptive.reused
+                    continue
                 executor = _PlanExecutor(store, backend, config, family, plan, problems[family.spec],
                                          verifiers[family.spec], progress)
                 result.plan_runs.append(executor.execute())
@@ -363,6 +464,6 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
         store.close()
 
 
-__all__ = ["PlanRun", "Progress", "RunResult", "prepare", "run", "settings_json"]
+__all__ = ["AdaptiveRun", "PlanRun", "Progress", "RunResult", "prepare", "run", "settings_json"]
 
 

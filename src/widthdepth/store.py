@@ -73,10 +73,26 @@ def _m003_latent(db: sqlite3.Connection) -> None:
     """)
 
 
+def _m004_allocation(db: sqlite3.Connection) -> None:
+    # The model's confidence per attempt (a difficulty predictor), and what an adaptive plan decided
+    # for each problem: its probe's predictor value and bin, the plan it chose, the answer and cost.
+    db.executescript("""
+        ALTER TABLE attempts ADD COLUMN confidence REAL;
+        CREATE TABLE allocations (
+            run_key TEXT NOT NULL, problem_key TEXT NOT NULL, task TEXT NOT NULL, model TEXT NOT NULL,
+            plan TEXT NOT NULL, predictor TEXT NOT NULL, predicted REAL, bin INTEGER NOT NULL,
+            w INTEGER NOT NULL, d INTEGER NOT NULL, aggregator TEXT NOT NULL, answer TEXT, correct INTEGER,
+            cost REAL NOT NULL, unit TEXT NOT NULL, created_at TEXT NOT NULL,
+            PRIMARY KEY (run_key, problem_key)
+        );
+    """)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", _m001_initial),
     ("002_run_specs", _m002_run_specs),
     ("003_latent", _m003_latent),
+    ("004_allocation", _m004_allocation),
 ]
 
 
@@ -149,6 +165,20 @@ class Store:
     def put_verification(self, verification: Verification) -> None:
         with self.db:
             self._insert("verifications", verification.to_row())
+
+    def put_allocation(self, run_key: str, task: str, model: str, plan: str, predictor: str, unit: str,
+                       decision: dict[str, Any]) -> None:
+        """What an adaptive plan decided for one problem; a rerun of the same command replaces it."""
+        with self.db:
+            self._insert("allocations", {
+                "run_key": run_key, "problem_key": decision["problem_key"], "task": task, "model": model, "plan": plan,
+                "predictor": predictor, "predicted": decision["predicted"], "bin": decision["bin"], "w": decision["w"],
+                "d": decision["d"], "aggregator": decision["aggregator"], "answer": decision["answer"],
+                "correct": int(decision["correct"]), "cost": decision["cost"], "unit": unit, "created_at": now()},
+                verb="INSERT OR REPLACE")
+
+    def allocations(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM allocations ORDER BY plan, task, problem_key")]
 
     def start_run(self, config: dict[str, Any], model: str, task_specs: list[str], plan_specs: list[str]) -> int:
         with self.db:

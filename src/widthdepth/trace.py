@@ -49,6 +49,9 @@ class Attempt:
     created_at: str
     flops: float | None = None
     """Exact FLOPs where the backend reports them (latent reasoners); None: derived from tokens."""
+    confidence: float | None = None
+    """The model's own confidence in this attempt where the backend reports it: mean token
+    log-probability (text), log-probability of the answer (latent reasoners)."""
 
     @property
     def failed(self) -> bool:

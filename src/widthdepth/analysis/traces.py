@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from widthdepth.plans import GridPlan, load_plan
+from widthdepth.plans import GridPlan, is_grid, load_plan
 from widthdepth.store import Store
 from widthdepth.trace import Attempt, Verification, attempt_seed
 
@@ -67,7 +67,7 @@ def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any],
         config = run["config"]
         sampling = {k: config.get(k) for k in SAMPLING_KEYS}
         for task in run["task_specs"]:
-            for plan in run["plan_specs"]:
+            for plan in filter(is_grid, run["plan_specs"]):  # an adaptive run's problems differ in shape
                 key = (run["model"], task, plan, config.get("seed", 0), json.dumps(sampling, sort_keys=True),
                        config.get("verifier", "auto"))
                 seen.setdefault(key, None)

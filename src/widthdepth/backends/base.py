@@ -45,6 +45,9 @@ class Completion:
     """Compute time of this sample, its share of a shared prompt evaluation included."""
     first_token_logprobs: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    mean_logprob: float | None = None
+    """Mean log-probability (temperature 1) of the generated tokens, where the backend has it: the
+    model's own confidence, a difficulty predictor (`widthdepth allocate`)."""
 
 
 @dataclass(frozen=True)

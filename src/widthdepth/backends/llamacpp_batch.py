@@ -15,6 +15,7 @@ draws depends only on its own logits — not on which other sequences share the 
 from __future__ import annotations
 
 import ctypes
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ class _Sequence:
     first_logprobs: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     finish: str = ""
+    logprob_sum: float = 0.0
+    """Log-probabilities (temperature 1) of the tokens drawn so far, the end token included."""
+    drawn: int = 0
 
 
 class BatchedDecoder:
@@ -158,8 +162,14 @@ class BatchedDecoder:
         assert prompt.logits is not None
         if request.logprobs:
             sequence.first_logprobs = self._top_logprobs(prompt.logits, request.logprobs)
-        self._accept(sequence, self._sample_token(prompt.logits, request.temperature, request.top_p, sequence.rng),
-                     request)
+        self._accept(sequence, self._draw(sequence, prompt.logits, request), request)
+
+    def _draw(self, sequence: _Sequence, logits: np.ndarray, request: GenerationRequest) -> int:
+        token = self._sample_token(logits, request.temperature, request.top_p, sequence.rng)
+        top = float(logits.max())
+        sequence.logprob_sum += float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
+        sequence.drawn += 1
+        return token
 
     def _accept(self, sequence: _Sequence, token: int, request: GenerationRequest) -> None:
         sequence.token = None
@@ -214,8 +224,7 @@ class BatchedDecoder:
                 request = requests[sequence.request]
                 sequence.position += 1
                 sequence.seconds += share
-                self._accept(sequence, self._sample_token(self._logits(i), request.temperature, request.top_p,
-                                                          sequence.rng), request)
+                self._accept(sequence, self._draw(sequence, self._logits(i), request), request)
             else:
                 prompt = prompts[r]
                 prompt.logits = self._logits(i).copy()
@@ -251,7 +260,8 @@ class BatchedDecoder:
         return Completion(text=text, prompt_tokens=len(prompt.tokens), completion_tokens=len(sequence.pieces),
                           finish_reason=sequence.finish or "length",
                           seconds=prompt.seconds / max(1, request.n) + sequence.seconds,
-                          first_token_logprobs=sequence.first_logprobs)
+                          first_token_logprobs=sequence.first_logprobs,
+                          mean_logprob=round(sequence.logprob_sum / sequence.drawn, 6) if sequence.drawn else None)
 
 
 def _find_stop(data: bytes, stops: tuple[str, ...]) -> int | None:

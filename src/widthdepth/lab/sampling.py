@@ -33,6 +33,8 @@ class LatentAnswer(NamedTuple):
     flops: int
     """This iteration and its readout, for this problem's length (the first also the encoding)."""
     iteration: int
+    log_probability: float = 0.0
+    """The readout's log-probability of this answer: the model's own confidence."""
 
     @property
     def text(self) -> str:
@@ -82,9 +84,14 @@ def _sample_same_length(model: LatentReasoner, problems: list[Encoded], chains: 
         logits = masked_value_logits(readout.value_logits[:, -1:], batch.modulus)[:, 0]
         cumulative = torch.cumsum(torch.softmax(logits, -1), -1)
         values = torch.searchsorted(cumulative, (uniforms[t, :, 0] * cumulative[:, -1])[:, None]).squeeze(1)
-        values = values.clamp(max=logits.shape[-1] - 1).tolist()
+        values = values.clamp(max=logits.shape[-1] - 1)
+        value_logp = torch.log_softmax(logits, -1).gather(1, values[:, None])[:, 0].tolist()
+        values = values.tolist()
         # search rows: each item in with its readout probability (position 0 is the target)
-        chosen = ((uniforms[t, :, 1:] < torch.sigmoid(readout.include_logits[:, 1:])).long() @ powers).tolist()
+        include = readout.include_logits[:, 1:]
+        taken = uniforms[t, :, 1:] < torch.sigmoid(include)
+        chosen = (taken.long() @ powers).tolist()
+        subset_logp = torch.nn.functional.logsigmoid(torch.where(taken, include, -include)).sum(1).tolist()
         scores = torch.sigmoid(readout.score_logits).tolist()
         flops = first_flops if t == 0 else iteration_flops
         for r in range(len(rows)):
@@ -95,7 +102,8 @@ def _sample_same_length(model: LatentReasoner, problems: list[Encoded], chains: 
                 answer = subsets.get((p, chosen[r]))
                 if answer is None:
                     answer = subsets[p, chosen[r]] = _subset(problems[p].items, chosen[r])
-            grid[p][w].append(LatentAnswer(answer, scores[r], flops, t + 1))
+            logp = value_logp[r] if is_chain[r] else subset_logp[r]
+            grid[p][w].append(LatentAnswer(answer, scores[r], flops, t + 1, logp))
 
 
 def _subset(items: list[int], mask: int) -> str:

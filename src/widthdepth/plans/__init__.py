@@ -3,6 +3,7 @@
     parallel:N              N independent attempts (grid:Nx1)
     sequential:D            one chain of D rounds (grid:1xD); sequential:D,mode=extend for budget forcing
     grid:NxD                N chains of D rounds; grid:NxD,mode=extend
+    adaptive:POLICY@BUDGET  a probe, then the plan a fitted policy gives the problem's predicted difficulty
 
 A new plan kind is one module plus one line in `PLANS`.
 
@@ -64,14 +65,27 @@ PLANS = {
     "parallel": (_parallel, "N independent attempts: parallel:N"),
     "sequential": (_sequential, "one chain of D rounds: sequential:D[,mode=revise|extend]"),
     "grid": (_grid, "N chains of D rounds: grid:NxD[,mode=revise|extend]"),
+    "adaptive": (lambda spec: _adaptive(spec), "per-problem plan from a policy (`allocate fit`): "
+                                               "adaptive:POLICY.json@BUDGET"),
 }
 
 
-def load_plan(text: str, option: str = "--plan") -> GridPlan:
+def _adaptive(spec: Spec):  # noqa: ANN202 - imported late: the policy module needs numpy and the analysis
+    from widthdepth.plans.adaptive import parse_adaptive
+
+    return parse_adaptive(spec)
+
+
+def is_grid(text: str) -> bool:
+    """A plan whose attempts form one grid (everything but adaptive plans)."""
+    return parse_spec(text).name != "adaptive"
+
+
+def load_plan(text: str, option: str = "--plan"):  # noqa: ANN201 - GridPlan | AdaptivePlan
     spec = parse_spec(text, option=option)
     if spec.name not in PLANS:
         raise WidthdepthError(f"{option} {text!r}: unknown plan {spec.name!r} (valid: {', '.join(PLANS)})")
     return PLANS[spec.name][0](spec)
 
 
-__all__ = ["PLANS", "GridPlan", "load_plan"]
+__all__ = ["PLANS", "GridPlan", "is_grid", "load_plan"]

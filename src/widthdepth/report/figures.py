@@ -162,3 +162,40 @@ def latency_figure(ts: TraceSurface) -> bytes:
     right.grid(alpha=0.3)
     fig.colorbar(points, ax=right, label="accuracy")
     return _png(fig)
+
+
+ALLOCATION_STYLE = {
+    "adaptive": ("#000000", "-", "adaptive (probe + policy)"),
+    "oracle": ("#9467bd", ":", "oracle-binned (gold difficulty, free)"),
+    "width_majority": ("#1f77b4", "-", "width only, majority"),
+    "width_best_of": ("#17becf", "-", "width only, verifier best-of"),
+    "depth": ("#d62728", "-", "depth only"),
+    "hybrid": ("#2ca02c", "-", "best fixed hybrid"),
+    "best_fixed": ("#7f7f7f", "--", "best fixed plan"),
+}
+
+
+def allocation_figure(evaluation: dict) -> bytes:
+    """Held-out accuracy against mean compute per problem: adaptive (with its 95% band), oracle-binned
+    allocation, and the Pareto curves of fixed plans (width, depth, hybrid, any)."""
+    fig, ax = plt.subplots(figsize=(6.8, 4.2))
+    curves = {"adaptive": evaluation["adaptive"], "oracle": evaluation["oracle"], **evaluation["baselines"]}
+    for name, points in curves.items():
+        if not points or name not in ALLOCATION_STYLE:
+            continue
+        colour, style, label = ALLOCATION_STYLE[name]
+        x = [p["cost"] for p in points]
+        y = [p["accuracy"] for p in points]
+        marker = "o" if name in ("adaptive", "oracle") else "."
+        ax.plot(x, y, color=colour, ls=style, marker=marker, ms=4, lw=2.2 if name == "adaptive" else 1.4, label=label)
+        if name == "adaptive":
+            ax.fill_between(x, [p["ci_low"] for p in points], [p["ci_high"] for p in points], color=colour, alpha=0.12)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"mean compute per problem ({UNIT_WORDS.get(evaluation['unit'], evaluation['unit'])}), probe included")
+    ax.set_ylabel("accuracy on held-out problems")
+    ax.set_ylim(-0.02, 1.02)
+    how = f"{evaluation['folds']}-fold cross-validation" if evaluation.get("folds") else "held-out split"
+    ax.set_title(f"adaptive allocation ({evaluation['predictor']}, probe {evaluation['probe']}; {how})", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)

@@ -34,6 +34,10 @@ GUIDE = {
              "allocation, log d / log(w·d): blue is width, red is depth; the label is the winning w × d.",
     "selection": "Coverage (some chain right: an oracle) beside what an aggregator actually picks (majority, "
                  "verifier best-of) on the same samples. The gap is the selection problem.",
+    "allocation": "Accuracy on problems the policy was not fitted on, against the mean compute actually spent "
+                  "per problem (the probe included). Adaptive: a probe predicts difficulty, its bin's plan spends the "
+                  "rest. Oracle-binned: bins from gold answers, no probe cost (upper reference). Fixed-plan curves "
+                  "are picked on the same held-out problems (their best case). Band: 95% bootstrap over problems.",
     "latency": "Left: best accuracy within a latency budget (serial tokens: rounds add up, parallel chains "
                "do not). Right: every cell's compute against its latency, coloured by accuracy.",
 }
@@ -129,7 +133,33 @@ def _verdict_list(sentences: list[tuple[str, bool]]) -> str:
     return f"<ul class='verdict'>{items}</ul>"
 
 
-def render(surface: Surface, store_path: str) -> tuple[str, dict]:
+def _allocation_section(evaluation: dict) -> str:
+    """From DIR/allocation.json (`widthdepth allocate eval`): the adaptive curve and its ratios."""
+    rows = []
+    oracle = evaluation.get("oracle") or [None] * len(evaluation["adaptive"])
+    for point, ref, ratio in zip(evaluation["adaptive"], oracle, evaluation["ratios"]):
+        def times(value: object) -> str:
+            return "never" if value == "inf" else ("—" if value is None else f"{value:.2f}×")
+        plans = " | ".join(f"{w}×{d} {a}" for w, d, a in point["plans"]) or "per fold"
+        rows.append(f"<tr><td>{point['budget']:,.3g}</td><td>{point['accuracy']:.3f} [{point['ci_low']:.3f}, "
+                    f"{point['ci_high']:.3f}]</td><td>{point['cost']:,.3g}</td>"
+                    f"<td>{'—' if ref is None else format(ref['accuracy'], '.3f')}</td>"
+                    f"<td>{times(ratio.get('width'))}</td><td>{times(ratio.get('best_fixed'))}</td>"
+                    f"<td style='text-align:left'>{html.escape(plans)}</td></tr>")
+    how = f"{evaluation['folds']}-fold cross-validation" if evaluation.get("folds") else "a held-out split"
+    return ("<h2>Adaptive allocation</h2>"
+            f"<p class='meta'>predictor {html.escape(evaluation['predictor'])}, probe of {evaluation['probe']} "
+            f"attempt(s), {evaluation['problems']} problems judged by {how}"
+            f"{'; policy ' + html.escape(evaluation['policy']) if evaluation.get('policy') else ''}. "
+            "“width needs”: the compute width-only sampling needs for adaptive's accuracy, over adaptive's "
+            "(never: no width-only plan reaches it).</p>"
+            + _img(figures.allocation_figure(evaluation), "adaptive allocation", GUIDE["allocation"])
+            + "<table><tr><th>budget</th><th>adaptive accuracy [95%]</th><th>spent</th><th>oracle-binned</th>"
+              "<th>width needs</th><th>best fixed needs</th><th>plans by bin (hardest first)</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def render(surface: Surface, store_path: str, allocation: dict | None = None) -> tuple[str, dict]:
     unit = compute_unit(surface)
     compute = build_verdict(surface, unit)
     latency = build_verdict(surface, "serial_tokens")
@@ -147,6 +177,8 @@ def render(surface: Surface, store_path: str) -> tuple[str, dict]:
     for family, members in families.items():
         body.append(f"<h2>Phase diagram: {html.escape(family)}</h2>")
         body.append(_img(figures.phase_figure(members, unit), f"phase diagram {family}", GUIDE["phase"]))
+    if allocation:
+        body.append(_allocation_section(allocation))
     body += [_trace_section(ts, unit) for ts in surface.traces]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth report</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
@@ -163,7 +195,9 @@ def write_report(folder: str | Path) -> dict[str, Path]:
     if not traces:
         raise WidthdepthError(f"{folder}: the store holds no finished attempts to report; run `widthdepth run --out {folder}`")
     surface = estimate_surface(traces)
-    page, verdict = render(surface, str(folder))
+    allocation_path = folder / "allocation.json"
+    allocation = json.loads(allocation_path.read_text()) if allocation_path.exists() else None
+    page, verdict = render(surface, str(folder), allocation)
     paths = {"report": folder / "report.html", "surface": folder / "surface.csv", "verdict": folder / "verdict.json"}
     paths["report"].write_text(page, encoding="utf-8")
     surface.frame().to_csv(paths["surface"], index=False)
