@@ -59,3 +59,24 @@ def test_report_renders_every_figure_without_console_errors(real_report, browser
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
     assert browser.save_screenshot(str(tmp_path / "report.png"))
+
+
+def test_the_adaptive_allocation_section_renders(browser, tmp_path):
+    """`allocate eval` adds its figure and table to the report of a built-in reasoner run."""
+    from widthdepth.cli import main
+    from widthdepth.config import RunConfig
+
+    out = tmp_path / "latent"
+    run(RunConfig(model="builtin:reasoner", tasks=["chain:L=1", "chain:L=4", "search:kind=subset,n=6"],
+                  plans=["grid:8x4"], problems=24, seed=2, out=str(out)))
+    assert main(["allocate", "eval", str(out), "--folds", "3"]) == 0
+    browser.get((out / "report.html").as_uri())
+    figure = browser.execute_script(
+        "const i = Array.from(document.images).find(i => i.alt === 'adaptive allocation');"
+        "return i ? [i.complete, i.naturalWidth, i.naturalHeight] : null;")
+    assert figure is not None and figure[0] and figure[1] > 300 and figure[2] > 200
+    heading = [h for h in browser.find_elements("css selector", "h2") if h.text == "Adaptive allocation"]
+    assert heading
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+    assert browser.save_screenshot(str(tmp_path / "allocation.png"))

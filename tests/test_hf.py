@@ -43,6 +43,9 @@ def test_stop_strings_length_and_logprobs(smollm2):
     completion = sample.completion
     assert completion.finish_reason == "stop" and " 7" not in completion.text and " 5" in completion.text
     assert 1 <= len(completion.first_token_logprobs) <= 5
+    # counting on greedily: the model is sure of every token (mean log-probability near 0), and its
+    # first token's log-probability is the best of the top alternatives
+    assert completion.mean_logprob is not None and -1.5 < completion.mean_logprob <= 0
     (sample,) = smollm2.generate([GenerationRequest(prompt="1, 2, 3, 4,", max_tokens=4, temperature=0.0)])
     assert sample.completion.finish_reason == "length" and sample.completion.completion_tokens == 4
 

@@ -83,6 +83,7 @@ def test_grid_2x2_run_traces_costs_and_store(smollm2, tmp_path):
     by_key = {a.key: a for a in attempts}
     for a in attempts:
         assert 0 < a.completion_tokens <= 48 and a.prompt_tokens > 20
+        assert a.confidence is not None and -30 < a.confidence < 0  # mean token log-probability
         assert a.correct == (a.final_answer in store.db.execute(
             "SELECT gold FROM problems WHERE key = ?", (a.problem_key,)).fetchone()[0].strip('[]"').split('", "'))
         if a.d == 2:
@@ -160,12 +161,15 @@ def test_a_sample_is_the_same_alone_and_in_any_batch(model, slots):
                                   messages=None if prompt else (("user", "Tell a one-line story."),),
                                   n=3, seed=9, max_tokens=20, temperature=1.0)
         together = GenerationRequest(prompt=prompt, messages=messages, n=6, seed=50, max_tokens=24, temperature=1.0)
-        batch = {(s.request_index, s.sample_index): s.completion.text for s in backend.generate([other, together])}
+        batch = {(s.request_index, s.sample_index): (s.completion.text, s.completion.mean_logprob)
+                 for s in backend.generate([other, together])}
         assert len(batch) == 9
         for i in (0, 4, 5):
-            alone = texts(backend, prompt=prompt, messages=messages, n=1, seed=50 + i, max_tokens=24, temperature=1.0)
-            assert alone == [batch[(1, i)]]
+            alone = backend.generate([GenerationRequest(prompt=prompt, messages=messages, n=1, seed=50 + i,
+                                                        max_tokens=24, temperature=1.0)])
+            assert [(s.completion.text, s.completion.mean_logprob) for s in alone] == [batch[(1, i)]]
         assert len({batch[(1, i)] for i in range(6)}) > 1
+        assert all(-30 < logprob < 0 for _, logprob in batch.values())  # the model's confidence, same alone
     finally:
         backend.close()
 

@@ -265,6 +265,11 @@ def _print_evaluation(evaluation) -> None:  # noqa: ANN001
         if curve:
             console.print(f"{name:>15}: " + ", ".join(f"{p.accuracy:.3f} at {fmt(p.cost)} ({p.plans[0][0]}x{p.plans[0][1]})"
                                                       for p in curve))
+    for m in evaluation.width_matched:
+        console.print(f"width-only {m['w']}x1 {m['aggregator']} reaches {m['accuracy']:.3f} at {fmt(m['cost'])}; "
+                      f"adaptive at {fmt(m['adaptive_cost'])}" + (
+                          f": width spends {m['ratio']:.2f}× as much" if m["adaptive_cost"] != float("inf") else
+                          ": adaptive never does"))
     console.print("width needs / best fixed needs: the compute the best width-only (majority or verifier) / best "
                   "fixed plan needs for adaptive's accuracy, over adaptive's (fixed plans picked on the same "
                   "held-out problems: their best case).", style="dim")

@@ -455,6 +455,9 @@ class Evaluation:
     ratios: list[dict[str, float]]
     """Per adaptive point: the compute each baseline needs for the same accuracy, over adaptive's."""
     folds: int = 0
+    width_matched: list[dict[str, Any]] = field(default_factory=list)
+    """Per width-only plan: its cost and accuracy, the compute adaptive needs for that accuracy, and
+    the ratio (the comparison at equal accuracy, finite wherever adaptive reaches width's accuracy)."""
 
     def to_json(self) -> dict[str, Any]:
         def points(curve: list[CurvePoint]) -> list[dict]:
@@ -463,7 +466,8 @@ class Evaluation:
 
         return {"unit": self.unit, "predictor": self.predictor, "probe": self.probe, "problems": self.problems,
                 "folds": self.folds, "adaptive": points(self.adaptive), "oracle": points(self.oracle),
-                "baselines": {k: points(v) for k, v in self.baselines.items()}, "ratios": self.ratios}
+                "baselines": {k: points(v) for k, v in self.baselines.items()}, "ratios": self.ratios,
+                "width_matched": self.width_matched}
 
 
 BASELINES = {
@@ -552,8 +556,16 @@ def _finish(unit: str, predictor: str, probe: int, test: list[ProblemRecord], bu
         width = [row[n] for n in ("width_majority", "width_best_of") if n in row]
         row["width"] = min(width) if width else math.nan
         ratios.append(row)
+    adaptive_front = _pareto(adaptive_curve)
+    width_front = _pareto([p for n in ("width_majority", "width_best_of") for p in baselines.get(n, [])])
+    matched = []
+    for point in width_front:
+        needs = needed_cost(adaptive_front, point.accuracy)
+        w, d, aggregator = point.plans[0]
+        matched.append({"w": w, "d": d, "aggregator": aggregator, "cost": point.cost, "accuracy": point.accuracy,
+                        "adaptive_cost": needs, "ratio": point.cost / needs})
     return Evaluation(unit, predictor, probe, len(test), adaptive_curve, _curve(budgets, oracle), baselines,
-                      ratios, folds)
+                      ratios, folds, matched)
 
 
 def evaluate(policy: Policy, records: list[ProblemRecord]) -> Evaluation:

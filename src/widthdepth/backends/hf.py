@@ -27,6 +27,7 @@ import numpy as np
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample
 from widthdepth.backends.catalog import EMBEDDED
 from widthdepth.backends.llamacpp import sample_token
+from widthdepth.backends.llamacpp_batch import token_logprob
 from widthdepth.backends.llamacpp_batch import STOP_WINDOW, _find_stop
 from widthdepth.errors import WidthdepthError
 
@@ -102,6 +103,7 @@ class HFBackend:
             rows = list(range(request.n))  # sample index of each live row of the batch
             rngs = [np.random.default_rng(request.seed + i) for i in rows]
             pieces: list[list[int]] = [[] for _ in rows]
+            logprobs: list[list[float]] = [[] for _ in rows]  # of every drawn token, the end token included
             seconds = [prompt_seconds] * request.n
             logits = [prompt_logits] * request.n
             first = self._top_logprobs(prompt_logits, request.logprobs) if request.logprobs else {}
@@ -110,6 +112,7 @@ class HFBackend:
                 feed, keep, done = [], [], []
                 for row, i in enumerate(rows):
                     token = sample_token(logits[row], request.temperature, request.top_p, rngs[i])
+                    logprobs[i].append(token_logprob(logits[row], token))
                     finish = ""
                     if token in self._eos:
                         finish = "stop"
@@ -126,7 +129,8 @@ class HFBackend:
                         keep.append(row)
                         feed.append(token)
                 for i, finish in done:
-                    yield i, self._completion(request, ids, pieces[i], finish, seconds[i], first)
+                    yield i, self._completion(request, ids, pieces[i], finish, seconds[i], first,
+                                              sum(logprobs[i]) / len(logprobs[i]))
                 if not keep:
                     break
                 if len(keep) < len(rows):
@@ -141,13 +145,14 @@ class HFBackend:
                     seconds[i] += share
 
     def _completion(self, request: GenerationRequest, ids: list[int], tokens: list[int], finish: str,
-                    seconds: float, first: dict[str, float]) -> Completion:
+                    seconds: float, first: dict[str, float], mean_logprob: float | None = None) -> Completion:
         text = self.tokenizer.decode(tokens, skip_special_tokens=False)
         cut = _find_stop(text.encode(), request.stop) if request.stop else None
         if cut is not None:
             text = text.encode()[:cut].decode("utf-8", errors="ignore")
         return Completion(text=text, prompt_tokens=len(ids), completion_tokens=len(tokens), finish_reason=finish,
-                          seconds=seconds, first_token_logprobs=first)
+                          seconds=seconds, first_token_logprobs=first,
+                          mean_logprob=None if mean_logprob is None else round(mean_logprob, 6))
 
     def _top_logprobs(self, logits: np.ndarray, k: int) -> dict[str, float]:
         shifted = logits.astype(np.float64) - logits.max()

@@ -166,8 +166,7 @@ class BatchedDecoder:
 
     def _draw(self, sequence: _Sequence, logits: np.ndarray, request: GenerationRequest) -> int:
         token = self._sample_token(logits, request.temperature, request.top_p, sequence.rng)
-        top = float(logits.max())
-        sequence.logprob_sum += float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
+        sequence.logprob_sum += token_logprob(logits, token)
         sequence.drawn += 1
         return token
 
@@ -262,6 +261,12 @@ class BatchedDecoder:
                           seconds=prompt.seconds / max(1, request.n) + sequence.seconds,
                           first_token_logprobs=sequence.first_logprobs,
                           mean_logprob=round(sequence.logprob_sum / sequence.drawn, 6) if sequence.drawn else None)
+
+
+def token_logprob(logits: np.ndarray, token: int) -> float:
+    """log softmax(logits)[token] at temperature 1: the model's own probability of what was drawn."""
+    top = float(logits.max())
+    return float(logits[token]) - top - math.log(float(np.exp(logits - top, dtype=np.float64).sum()))
 
 
 def _find_stop(data: bytes, stops: tuple[str, ...]) -> int | None:

@@ -146,6 +146,11 @@ def _allocation_section(evaluation: dict) -> str:
                     f"<td>{'—' if ref is None else format(ref['accuracy'], '.3f')}</td>"
                     f"<td>{times(ratio.get('width'))}</td><td>{times(ratio.get('best_fixed'))}</td>"
                     f"<td style='text-align:left'>{html.escape(plans)}</td></tr>")
+    matched = "".join(
+        f"<tr><td>{m['w']}×1 {html.escape(m['aggregator'])}</td><td>{m['accuracy']:.3f}</td><td>{m['cost']:,.3g}</td>"
+        f"<td>{'never' if m['adaptive_cost'] == 'inf' else format(m['adaptive_cost'], ',.3g')}</td>"
+        f"<td>{'—' if m['ratio'] in (None, 0) else format(m['ratio'], '.2f') + '×'}</td></tr>"
+        for m in evaluation.get("width_matched", []))
     how = f"{evaluation['folds']}-fold cross-validation" if evaluation.get("folds") else "a held-out split"
     return ("<h2>Adaptive allocation</h2>"
             f"<p class='meta'>predictor {html.escape(evaluation['predictor'])}, probe of {evaluation['probe']} "
@@ -156,7 +161,9 @@ def _allocation_section(evaluation: dict) -> str:
             + _img(figures.allocation_figure(evaluation), "adaptive allocation", GUIDE["allocation"])
             + "<table><tr><th>budget</th><th>adaptive accuracy [95%]</th><th>spent</th><th>oracle-binned</th>"
               "<th>width needs</th><th>best fixed needs</th><th>plans by bin (hardest first)</th></tr>"
-            + "".join(rows) + "</table>")
+            + "".join(rows) + "</table>"
+            + "<h3>Width-only against adaptive at equal accuracy</h3><table><tr><th>width-only plan</th>"
+              "<th>accuracy</th><th>its compute</th><th>adaptive needs</th><th>ratio</th></tr>" + matched + "</table>")
 
 
 def render(surface: Surface, store_path: str, allocation: dict | None = None) -> tuple[str, dict]:
