@@ -143,7 +143,7 @@ def test_adaptive_plan_reuses_the_grid_and_spends_what_the_estimate_says(grid_ru
         assert cell == tuple(level.plans[row["bin"]])
         accuracy, cost = record.adaptive[cell]
         assert row["cost"] == pytest.approx(cost)  # the same pricing as the estimate
-        if row["w"] in (1, 8):  # every chain fixed (the probe alone, or all chains): no subset to average
+        if row["w"] in (1, 8) and accuracy in (0.0, 1.0):  # every chain fixed and no tie: the estimate is exact
             assert row["correct"] == accuracy
     # the same command again decides the same, and the report of the folder still renders
     again = run(RunConfig(model="builtin:reasoner", tasks=TASKS, plans=[f"adaptive:{policy_path}@{level.budget}"],
@@ -189,6 +189,13 @@ def test_bad_adaptive_plans_stop_before_anything_is_stored(grid_run, tmp_path, c
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err, err
         assert not out.exists()
+    policy = load_policy(policy_path)
+    verified = next(level for level in policy.levels if any(a == "best_of" for _, _, a in level.plans))
+    assert main(["run", "--model", "builtin:reasoner", "--tasks", "chain:L=4", "--plan",
+                 f"adaptive:{policy_path}@{verified.budget}", "--verifier", "none", "--problems", "2",
+                 "--out", str(out)]) == 2
+    assert "the policy uses verifier scores" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_fit_refuses_what_it_cannot_fit(tmp_path, capsys):
@@ -196,3 +203,64 @@ def test_fit_refuses_what_it_cannot_fit(tmp_path, capsys):
     assert "no store" in capsys.readouterr().err
     with pytest.raises(WidthdepthError, match="--holdout 1.5"):
         split([], 1.5, 0)
+
+
+def chain(serial, cost, verify=(0.0, 0.0), answer="1"):
+    from widthdepth.analysis.policy import _Chain
+
+    return _Chain(answers=[answer, answer], correct=[True, True], scores=[0.5, 0.5], cost=list(cost),
+                  verify_cost=list(verify), serial=list(serial), confidence=-1.0)
+
+
+def test_an_adaptive_run_is_priced_as_it_runs():
+    """The probe goes first: chains beyond it start when its slowest attempt is done, are a request
+    of their own (a shared prompt evaluated again), and a verifier predictor pays for the probe's
+    verifications."""
+    from widthdepth.analysis.policy import plan_cost
+
+    probe = [chain((10, 25), (100, 250), verify=(7, 9)), chain((30, 40), (300, 400), verify=(5, 6))]
+    new = chain((5, 12), (50, 120), verify=(3, 4))
+    # latency: the slowest probe attempt (30), then the longest continuation (25 - 10, 40 - 30, 12)
+    assert plan_cost(probe + [new], 0.0, 2, 3, 2, "majority", "serial_tokens") == 30 + 15
+    assert plan_cost(probe, 0.0, 2, 1, 1, "majority", "serial_tokens") == 30  # stop after the probe
+    # compute: every chain to round 2, the shared prompt twice (two requests)
+    assert plan_cost(probe + [new], 1000.0, 2, 3, 2, "majority", "flops") == 2000 + 250 + 400 + 120
+    assert plan_cost(probe, 1000.0, 2, 2, 2, "majority", "flops") == 1000 + 250 + 400
+    # w = 1 after a probe of 2: chain 0 to round 2, chain 1 paid at round 1
+    assert plan_cost(probe[:1] + probe[1:], 0.0, 2, 1, 2, "majority", "generated_tokens") == 250 + 300
+    # best-of pays round d's verifications; a verifier predictor also the probe's (once at d = 1)
+    assert plan_cost(probe, 0.0, 2, 2, 2, "best_of", "generated_tokens") == 250 + 400 + 9 + 6
+    assert plan_cost(probe, 0.0, 2, 2, 2, "best_of", "generated_tokens", probe_verified=True) == \
+        250 + 400 + 9 + 6 + 7 + 5
+    assert plan_cost(probe, 0.0, 2, 2, 1, "best_of", "generated_tokens", probe_verified=True) == 100 + 300 + 7 + 5
+
+
+def test_failed_attempts_leave_problems_out_and_the_run_decides_as_estimated(tmp_path, capsys):
+    """Scripted failures (deterministic per prompt and seed): problems with a failed attempt in the
+    grid are left out of fitting, and an adaptive run on the others bins and prices them exactly as
+    the estimate does — the probe is chains 0..probe-1 on both sides."""
+    out = tmp_path / "mock"
+    base = dict(model="mock:fail=0.08", tasks=["chain:L=2"], problems=30, seed=1, out=str(out))
+    run(RunConfig(plans=["grid:8x2"], **base))
+    records = problem_records(select(out, predictor="agreement", probe=2).traces, 2, "generated_tokens", "agreement")
+    assert records.left_out > 0 and len(records) + records.left_out == 30
+    policy_path = tmp_path / "policy.json"
+    assert main(["allocate", "fit", str(out), "--out", str(policy_path), "--predictor", "agreement", "--probe", "2",
+                 "--bins", "2"]) == 0
+    assert "problems left out" in capsys.readouterr().out
+    policy = load_policy(policy_path)
+    by_key = {r.key: r for r in records}
+    for level in (policy.levels[0], policy.levels[-1]):
+        plan = f"adaptive:{policy_path}@{level.budget}"
+        result = run(RunConfig(plans=[plan], **base))
+        decisions = result.allocations[0].decisions
+        assert decisions and len(decisions) <= 30
+        for decision in decisions:
+            record = by_key.get(decision["problem_key"])
+            if record is None:
+                continue
+            assert decision["predicted"] == record.predictors["agreement"]
+            assert decision["bin"] == policy.bin_of(record.predictors["agreement"])
+            if decision["w"] <= 2 or decision["w"] == 8:  # nothing drawn: the estimate is this very run
+                cell = (decision["w"], decision["d"], decision["aggregator"])
+                assert decision["cost"] == pytest.approx(record.adaptive[cell][1])

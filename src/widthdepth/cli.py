@@ -288,7 +288,7 @@ def allocate_fit(
     from widthdepth.analysis.policy import fit_from, select
 
     selection = select(folder, task, plan, model, predictor, probe, unit)
-    policy, train, test = fit_from(selection, bins, holdout, seed)
+    policy, train, test, left_out = fit_from(selection, bins, holdout, seed)
     policy.save(out)
     fmt = _fmt_flops if policy.unit == "flops" else (lambda v: f"{v:,.0f}")
     table = Table(title=f"policy {out}: {policy.predictor}, probe {policy.probe}, {policy.bins} bins "
@@ -300,6 +300,9 @@ def allocate_fit(
                       " | ".join(f"{w}x{d} {a}" for w, d, a in level.plans))
     console.print(table)
     console.print(f"{selection.model} {selection.grid} on {', '.join(selection.tasks)}; cost in {policy.unit}")
+    if left_out:
+        console.print(f"{left_out} problems left out: a failed or missing attempt in their grid (rerun the grid "
+                      "to fill it)")
     if test:
         console.print(f"{len(test)} problems held out: judge the policy with "
                       f"`widthdepth allocate eval {folder} --policy {out}`")
@@ -334,6 +337,9 @@ def allocate_eval(
             evaluation = cross_validate(records, selection.predictor, selection.probe, bins, selection.unit,
                                         folds, seed)
     _print_evaluation(evaluation)
+    if records.left_out:
+        console.print(f"{records.left_out} problems left out: a failed or missing attempt in their grid (rerun "
+                      "the grid to fill it)")
     path = save_evaluation(evaluation, folder, policy or "")
     paths = write_report(folder)
     console.print(f"{selection.model} {selection.grid} on {', '.join(selection.tasks)}")

@@ -328,7 +328,7 @@ class _AdaptiveExecutor:
         groups: dict[tuple[int, int, str], list[Problem]] = {}
         predicted: dict[str, tuple[float, int]] = {}
         for problem in self.problems:
-            head = [chain[0] for chain in probe.chains[problem.key] if chain]
+            head = [chain[0] for chain in probe.chains[problem.key] if chain and not chain[0].failed]
             if len(head) < policy.probe:
                 continue  # a probe attempt failed for good: the problem is left for a rerun
             value = predictor_value(policy.predictor, [a.final_answer for a in head], [a.confidence for a in head],
@@ -363,7 +363,8 @@ class _AdaptiveExecutor:
                 decision = {"problem_key": problem.key, "predicted": value, "bin": b, "w": w, "d": d,
                             "aggregator": aggregator, "answer": answer,
                             "correct": bool(self.family.check(problem, answer)),
-                            "cost": plan_cost(priced, shared, policy.probe, w, d, aggregator, policy.unit)}
+                            "cost": plan_cost(priced, shared, policy.probe, w, d, aggregator, policy.unit,
+                                              probe_verified=policy.predictor == "verifier")}
                 self.store.put_allocation(run_key, self.family.spec, self.backend.info.id, self.plan.spec,
                                           policy.predictor, policy.unit, decision)
                 decisions.append(decision)
@@ -428,6 +429,13 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
             raise WidthdepthError(f"--plan {extend[0]!r}: mode=extend continues raw text, which "
                                   f"{backend.info.id} cannot do; use mode=revise")
     verifiers = {f.spec: load_verifier(config.verifier, f, backend, api_key=api_key) for f in prepared.families}
+    for plan in prepared.plans:
+        for spec, verifier in verifiers.items():
+            if isinstance(plan, AdaptivePlan) and plan.needs_verifier and verifier is None:
+                raise WidthdepthError(
+                    f"--plan {plan.spec!r}: the policy needs verifier scores (fitted with "
+                    f"{plan.policy.verifier or 'a verifier'}), and {spec} runs without a verifier; pass --verifier, "
+                    "or fit a policy with --predictor agreement on a run without one")
     problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
     if backend.info.latent:
         for family in prepared.families:

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from widthdepth.analysis.aggregators import best_of, majority
 from widthdepth.analysis.estimators import best_of_with_fixed, expected_max_with_fixed, majority_with_fixed
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
 from widthdepth.cost import attempt_flops
@@ -161,31 +162,32 @@ def predictor_value(name: str, answers: list[str | None], confidences: list[floa
 
 
 def aggregate(chains_answers: list[str | None], scores: list[float | None], aggregator: str) -> str | None:
-    """The answer a deployed plan gives: majority vote (ties: the earliest chain's answer among the
-    tied) or the best verifier score (ties: the earliest chain)."""
+    """The answer a deployed plan gives, by the run's own aggregators (`widthdepth.analysis.aggregators`)."""
     if aggregator == "best_of":
-        ranked = [(s, -i) for i, s in enumerate(scores) if s is not None]
-        return chains_answers[-max(ranked)[1]] if ranked else None
-    counts = Counter(a for a in chains_answers if a is not None)
-    if not counts:
-        return None
-    top = max(counts.values())
-    return next(a for a in chains_answers if a is not None and counts[a] == top)
+        return best_of(chains_answers, scores)
+    return majority(chains_answers)
 
 
-def plan_cost(chains: list[_Chain], shared: float, probe: int, w: int, d: int, aggregator: str, unit: str) -> float:
-    """What an adaptive run spent on one problem: chains 0..w-1 to round d (`chains` holds exactly
-    those, plus the probe's chains beyond w at round 1 when w < probe)."""
-    return _cell(chains, shared, max(probe, w), w, d, aggregator, unit, frozenset())[1]
+def plan_cost(chains: list[_Chain], shared: float, probe: int, w: int, d: int, aggregator: str, unit: str,
+              probe_verified: bool = False) -> float:
+    """What an adaptive run spent on one problem: `chains` are the w chains it ran to round d, then
+    the probe's chains it did not continue (at round 1), all realised (none drawn)."""
+    return _cell(chains, shared, probe, len(chains), w, d, aggregator, unit, frozenset(), probe_verified)[1]
 
 
-def _cell(chains: list[_Chain], shared: float, fixed_count: int, w: int, d: int, aggregator: str,
-          unit: str, gold: frozenset[str]) -> tuple[float, float]:
-    """Accuracy and cost of w chains to round d, the first min(w, fixed_count) chains fixed (the
-    probe), the rest a random subset of chains[fixed_count:]; probe chains beyond w paid at round 1."""
+def _cell(chains: list[_Chain], shared: float, probe: int, fixed_count: int, w: int, d: int, aggregator: str,
+          unit: str, gold: frozenset[str], probe_verified: bool = False) -> tuple[float, float]:
+    """Accuracy and cost of w chains to round d after a probe of the first `probe` chains (0: a fixed
+    plan, no probe). The first min(w, fixed_count) chains are fixed, the rest a random subset of
+    chains[fixed_count:]; probe chains beyond w are paid at round 1.
+
+    Costs follow what an adaptive run does: chains beyond the probe are a second request (a shared
+    prompt is evaluated again) and start when the whole probe is done (latency: the slowest probe
+    attempt, then the longest continuation); the probe's verifications are paid when the predictor
+    is the verifier; best-of pays for verifying round d."""
     kept = chains[:min(w, fixed_count)]
     pool = chains[fixed_count:]
-    leftover = chains[w:fixed_count]
+    leftover = chains[w:probe]
     drawn = w - len(kept)
     if drawn > len(pool):
         return math.nan, math.nan
@@ -200,8 +202,12 @@ def _cell(chains: list[_Chain], shared: float, fixed_count: int, w: int, d: int,
             1.0 - math.comb(len(pool) - sum(c.correct[i] for c in pool), drawn) / math.comb(len(pool), drawn)
             if drawn else 0.0)
     if unit == "serial_tokens":
-        fixed_max = max([c.serial[i] for c in kept] + [c.serial[0] for c in leftover], default=0.0)
-        return accuracy, expected_max_with_fixed(fixed_max, [c.serial[i] for c in pool], drawn)
+        if probe == 0:
+            fixed_max = max([c.serial[i] for c in kept], default=0.0)
+            return accuracy, expected_max_with_fixed(fixed_max, [c.serial[i] for c in pool], drawn)
+        slowest_probe = max(c.serial[0] for c in chains[:probe])
+        after = max([c.serial[i] - (c.serial[0] if j < probe else 0.0) for j, c in enumerate(kept)], default=0.0)
+        return accuracy, slowest_probe + expected_max_with_fixed(after, [c.serial[i] for c in pool], drawn)
 
     def spent(c: _Chain) -> float:
         return c.cost[i] + (c.verify_cost[i] if aggregator == "best_of" else 0.0)
@@ -209,14 +215,27 @@ def _cell(chains: list[_Chain], shared: float, fixed_count: int, w: int, d: int,
     cost = shared + sum(spent(c) for c in kept) + sum(c.cost[0] for c in leftover)
     if drawn:
         cost += drawn * float(np.mean([spent(c) for c in pool]))
+    if probe and w > probe:
+        cost += shared  # the chains beyond the probe are a request of their own
+    if probe and probe_verified:
+        paid = aggregator == "best_of" and d == 1  # round 1 of the kept probe chains is verified already
+        cost += sum(c.verify_cost[0] for j, c in enumerate(chains[:probe]) if not (paid and j < len(kept)))
     return accuracy, cost
 
 
-def problem_records(traces: list[GridTrace], probe: int, unit: str, predictor: str | None = None) -> list[ProblemRecord]:
-    """Every problem of `traces` (one grid shape), with its cells estimated for a probe of `probe` chains."""
+class Records(list):
+    """Problem records, and how many problems were left out for an incomplete grid."""
+
+    left_out: int = 0
+
+
+def problem_records(traces: list[GridTrace], probe: int, unit: str, predictor: str | None = None) -> Records:
+    """Every problem of `traces` (one grid shape), with its cells estimated for a probe of `probe`
+    chains (chains 0..probe-1, as an adaptive run probes). A problem with a failed or missing attempt
+    is left out (counted in `left_out`): every cell must be estimable on every problem."""
     if unit not in UNITS:
         raise WidthdepthError(f"--unit {unit!r}: unknown (valid: {', '.join(UNITS)})")
-    records = []
+    records = Records()
     for trace in traces:
         n, depth = trace.plan.chains, trace.plan.rounds
         if probe > n:
@@ -225,8 +244,9 @@ def problem_records(traces: list[GridTrace], probe: int, unit: str, predictor: s
         cells = [(w, d, a) for w in sizes(n, probe) for d in sizes(depth) for a in aggregators]
         for problem in trace.problems:
             chains, shared = _chains(trace, problem, unit)
-            if len(chains) < probe:
-                continue  # too few complete chains to show a probe: left out (failures; a rerun fills them)
+            if len(chains) < n:
+                records.left_out += 1  # a failed or missing attempt: a rerun of the grid fills it
+                continue
             head = chains[:probe]
             values = {name: predictor_value(name, [c.answers[0] for c in head], [c.confidence for c in head],
                                             [c.scores[0] for c in head]) for name in PREDICTORS}
@@ -239,8 +259,9 @@ def problem_records(traces: list[GridTrace], probe: int, unit: str, predictor: s
             records.append(ProblemRecord(
                 key=problem.key, task=trace.task, predictors=values,
                 oracle=float(np.mean([c.correct[0] for c in chains])),
-                adaptive={cell: _cell(chains, shared, probe, *cell, unit, problem.gold) for cell in cells},
-                fixed={cell: _cell(chains, shared, 0, *cell, unit, problem.gold) for cell in cells}))
+                adaptive={cell: _cell(chains, shared, probe, probe, *cell, unit, problem.gold,
+                                      probe_verified=predictor == "verifier") for cell in cells},
+                fixed={cell: _cell(chains, shared, 0, 0, *cell, unit, problem.gold) for cell in cells}))
     return records
 
 
@@ -269,6 +290,9 @@ class Policy:
     mode: str = "revise"
     model: str = ""
     tasks: list[str] = field(default_factory=list)
+    verifier: str = ""
+    """The verifiers of the runs it was fitted on, comma-separated (for the record: a run that uses
+    the policy needs a verifier when its plans use best-of or it predicts from verifier scores)."""
 
     @property
     def bins(self) -> int:
@@ -287,7 +311,8 @@ class Policy:
 
     def to_json(self) -> dict[str, Any]:
         return {"widthdepth_policy": POLICY_FORMAT, "model": self.model, "tasks": self.tasks, "grid": self.grid,
-                "mode": self.mode, "predictor": self.predictor, "probe": self.probe, "unit": self.unit,
+                "mode": self.mode, "verifier": self.verifier, "predictor": self.predictor, "probe": self.probe,
+                "unit": self.unit,
                 "bins": {"edges": self.edges, "weights": self.weights},
                 "levels": [{"budget": lv.budget, "train_accuracy": lv.train_accuracy, "train_cost": lv.train_cost,
                             "plans": [{"bin": b, "w": w, "d": d, "aggregator": a}
@@ -315,7 +340,8 @@ def load_policy(path: str | Path, option: str = "--policy") -> Policy:
         policy = Policy(str(data["predictor"]), int(data["probe"]), str(data["unit"]),
                         [float(e) for e in data["bins"]["edges"]], [float(x) for x in data["bins"]["weights"]],
                         levels, [str(k) for k in data["fitted_on"]], str(data.get("grid", "")),
-                        str(data.get("mode", "revise")), str(data.get("model", "")), list(data.get("tasks", [])))
+                        str(data.get("mode", "revise")), str(data.get("model", "")), list(data.get("tasks", [])),
+                        str(data.get("verifier") or ""))
     except (KeyError, TypeError, ValueError) as error:
         raise WidthdepthError(f"{option} {path}: a policy field is missing or malformed ({error!r})") from None
     if not policy.levels or any(len(lv.plans) != policy.bins for lv in policy.levels):
@@ -336,6 +362,8 @@ def quantile_edges(values: list[float], bins: int) -> list[float]:
     values = sorted(v for v in values if math.isfinite(v))
     if bins < 1:
         raise WidthdepthError(f"--bins {bins}: must be at least 1")
+    if not values:
+        raise WidthdepthError("no training problem has a predictor value to bin")
     edges: list[float] = []
     for q in range(1, bins):
         edge = values[min(len(values) - 1, math.ceil(q * len(values) / bins))] if values else 0.0
@@ -367,6 +395,8 @@ def allocate(tables: list[dict[Cell, tuple[float, float]]], weights: list[float]
     cost within the budget — greedy upgrades along each bin's hull, steepest first."""
     hulls = [_hull([(c, a, cell) for cell, (a, c) in table.items() if math.isfinite(a) and math.isfinite(c)])
              for table in tables]
+    if any(not hull for hull in hulls):
+        raise WidthdepthError("a difficulty bin has no plan estimable on all its problems; use fewer --bins")
     state = [0] * len(hulls)
     steps = []
     for b, hull in enumerate(hulls):
@@ -376,7 +406,7 @@ def allocate(tables: list[dict[Cell, tuple[float, float]]], weights: list[float]
     steps.sort()
     path = [list(state)]
     for _, b, i in steps:  # within a bin slopes fall, so its steps come in order
-        state[b] = i
+        state[b] = max(state[b], i)
         path.append(list(state))
     out = []
     for budget in budgets:
@@ -426,6 +456,8 @@ def fit_policy(records: list[ProblemRecord], predictor: str, probe: int, bins: i
     tables, weights = _bin_tables(records, bins_of, len(edges) + 1, "fixed" if oracle else "adaptive")
     levels = [Level(budget, plans, accuracy, cost) for budget, plans, accuracy, cost in
               allocate(tables, weights, budgets or budget_levels(records))]
+    if budgets is None:  # a saved policy only keeps levels it can keep (judging uses given budgets as they come)
+        levels = [level for level in levels if level.train_cost <= level.budget * (1 + 1e-9)]
     return Policy("oracle" if oracle else predictor, 0 if oracle else probe, unit, edges, weights, levels,
                   sorted(short_key(r.key) for r in records))
 
@@ -582,9 +614,11 @@ def evaluate(policy: Policy, records: list[ProblemRecord]) -> Evaluation:
     train = [r for r in records if short_key(r.key) in fitted]
     if train:
         oracle = _held_out(fit_policy(train, "oracle", 0, policy.bins, policy.unit, budgets, oracle=True), test)
-    else:
+    elif len(test) >= 2:
         oracle = _cross_validated(test, "oracle", 0, policy.bins, policy.unit, min(5, len(test)), 0, budgets,
                                   oracle=True)
+    else:
+        oracle = []
     return _finish(policy.unit, policy.predictor, policy.probe, test, budgets, _held_out(policy, test), oracle)
 
 
@@ -710,13 +744,15 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
 
 
 def fit_from(selection: Selection, bins: int = 3, holdout: float = 0.5,
-             seed: int = 0) -> tuple[Policy, list[ProblemRecord], list[ProblemRecord]]:
-    """Fit on the problems not held out; returns (policy, train, test)."""
+             seed: int = 0) -> tuple[Policy, list[ProblemRecord], list[ProblemRecord], int]:
+    """Fit on the problems not held out; returns (policy, train, test, problems left out for an
+    incomplete grid)."""
     records = problem_records(selection.traces, selection.probe, selection.unit, selection.predictor)
     train, test = (records, []) if holdout == 0 else split(records, holdout, seed)
     policy = fit_policy(train, selection.predictor, selection.probe, bins, selection.unit)
     policy.grid, policy.mode, policy.model, policy.tasks = selection.grid, selection.mode, selection.model, selection.tasks
-    return policy, train, test
+    policy.verifier = ", ".join(sorted({t.verifier for t in selection.traces if t.verifier}))
+    return policy, train, test, records.left_out
 
 
 def save_evaluation(evaluation: Evaluation, folder: str | Path, policy_path: str = "") -> Path:

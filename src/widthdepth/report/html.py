@@ -133,6 +133,15 @@ def _verdict_list(sentences: list[tuple[str, bool]]) -> str:
     return f"<ul class='verdict'>{items}</ul>"
 
 
+def _num(value: object, spec: str = ".3f") -> str:
+    """A number from allocation.json: null (undefined) and "inf" shown as words."""
+    if value is None:
+        return "—"
+    if value == "inf":
+        return "never"
+    return format(value, spec)
+
+
 def _allocation_section(evaluation: dict) -> str:
     """From DIR/allocation.json (`widthdepth allocate eval`): the adaptive curve and its ratios."""
     rows = []
@@ -141,14 +150,14 @@ def _allocation_section(evaluation: dict) -> str:
         def times(value: object) -> str:
             return "never" if value == "inf" else ("—" if value is None else f"{value:.2f}×")
         plans = " | ".join(f"{w}×{d} {a}" for w, d, a in point["plans"]) or "per fold"
-        rows.append(f"<tr><td>{point['budget']:,.3g}</td><td>{point['accuracy']:.3f} [{point['ci_low']:.3f}, "
-                    f"{point['ci_high']:.3f}]</td><td>{point['cost']:,.3g}</td>"
-                    f"<td>{'—' if ref is None else format(ref['accuracy'], '.3f')}</td>"
+        rows.append(f"<tr><td>{_num(point['budget'], ',.3g')}</td><td>{_num(point['accuracy'])} "
+                    f"[{_num(point['ci_low'])}, {_num(point['ci_high'])}]</td><td>{_num(point['cost'], ',.3g')}</td>"
+                    f"<td>{'—' if ref is None else _num(ref['accuracy'])}</td>"
                     f"<td>{times(ratio.get('width'))}</td><td>{times(ratio.get('best_fixed'))}</td>"
                     f"<td style='text-align:left'>{html.escape(plans)}</td></tr>")
     matched = "".join(
-        f"<tr><td>{m['w']}×1 {html.escape(m['aggregator'])}</td><td>{m['accuracy']:.3f}</td><td>{m['cost']:,.3g}</td>"
-        f"<td>{'never' if m['adaptive_cost'] == 'inf' else format(m['adaptive_cost'], ',.3g')}</td>"
+        f"<tr><td>{m['w']}×1 {html.escape(m['aggregator'])}</td><td>{_num(m['accuracy'])}</td>"
+        f"<td>{_num(m['cost'], ',.3g')}</td><td>{_num(m['adaptive_cost'], ',.3g')}</td>"
         f"<td>{'—' if m['ratio'] in (None, 0) else format(m['ratio'], '.2f') + '×'}</td></tr>"
         for m in evaluation.get("width_matched", []))
     how = f"{evaluation['folds']}-fold cross-validation" if evaluation.get("folds") else "a held-out split"
