@@ -72,7 +72,7 @@ def judge(folder: str, predictors: list[str], folds: int = 5) -> dict:
         selection = select(folder, predictor=predictor)
         records = problem_records(selection.traces, selection.probe, selection.unit, selection.predictor)
         cv = cross_validate(records, selection.predictor, selection.probe, 3, selection.unit, folds)
-        policy, _, _, _ = fit_from(selection, bins=3, holdout=0.5, seed=0)
+        policy, _, _, _ = fit_from(selection, bins=3, holdout=0.5, seed=0, records=records)
         held = evaluate(policy, records)
         out[predictor] = {"cross_validation": summarise(cv), "held_out_split": summarise(held)}
     return out

@@ -68,6 +68,10 @@ def _fmt_flops(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _cost_format(unit: str):  # noqa: ANN202 - a formatter for costs in `unit`
+    return _fmt_flops if unit == "flops" else (lambda value: f"{value:,.1f}")
+
+
 def print_closing_table(rows: list[CellRow]) -> None:
     table = Table(title="widthdepth: accuracy and mean cost per problem, per plan cell (w chains x d rounds)")
     for name in ("task", "plan", "w×d", "majority", "best-of", "coverage", "gen tok", "serial tok",
@@ -88,7 +92,7 @@ def print_allocations(runs: list) -> None:  # list[AdaptiveRun]
     for name in ("task", "plan", "problems", "accuracy", "mean cost", "plans chosen (problems)"):
         table.add_column(name, justify="left" if name in ("task", "plan", "plans chosen (problems)") else "right")
     for r in runs:
-        fmt = _fmt_flops if r.unit == "flops" else (lambda v: f"{v:,.1f}")
+        fmt = _cost_format(r.unit)
         chosen = Counter(f"{d['w']}x{d['d']} {d['aggregator']}" for d in r.decisions)
         table.add_row(r.task, r.plan, str(len(r.decisions)), f"{r.accuracy:.3f}", f"{fmt(r.mean_cost)} {r.unit}",
                       ", ".join(f"{k} ({v})" for k, v in sorted(chosen.items())))
@@ -248,7 +252,7 @@ def _print_evaluation(evaluation) -> None:  # noqa: ANN001
                         f"{evaluation.problems} problems, {how}; cost in {unit} per problem")
     for name in ("budget", "adaptive", "cost", "oracle-binned", "width needs", "best fixed needs", "plans by bin"):
         table.add_column(name)
-    fmt = _fmt_flops if unit == "flops" else (lambda v: f"{v:,.0f}")
+    fmt = _cost_format(unit)
 
     def times(value: float) -> str:
         return "never reached" if value == float("inf") else f"{value:.2f}×"
@@ -290,7 +294,7 @@ def allocate_fit(
     selection = select(folder, task, plan, model, predictor, probe, unit)
     policy, train, test, left_out = fit_from(selection, bins, holdout, seed)
     policy.save(out)
-    fmt = _fmt_flops if policy.unit == "flops" else (lambda v: f"{v:,.0f}")
+    fmt = _cost_format(policy.unit)
     table = Table(title=f"policy {out}: {policy.predictor}, probe {policy.probe}, {policy.bins} bins "
                         f"(edges {', '.join(f'{e:.3g}' for e in policy.edges) or 'none'}), fitted on {len(train)} problems")
     for name in ("budget", "train accuracy", "train cost", "plans by bin (hardest first)"):

@@ -331,9 +331,9 @@ class _AdaptiveExecutor:
             head = [chain[0] for chain in probe.chains[problem.key] if chain and not chain[0].failed]
             if len(head) < policy.probe:
                 continue  # a probe attempt failed for good: the problem is left for a rerun
+            checked = [probe.verifications.get(a.key) for a in head]
             value = predictor_value(policy.predictor, [a.final_answer for a in head], [a.confidence for a in head],
-                                    [(probe.verifications.get(a.key).score if probe.verifications.get(a.key) else None)
-                                     for a in head])
+                                    [v.score if v else None for v in checked])
             if math.isnan(value):
                 raise WidthdepthError(f"--plan {self.plan.spec!r}: the policy predicts from {policy.predictor}, "
                                       f"which {self.backend.info.id} does not report; fit a policy with "

@@ -105,18 +105,17 @@ def _chains(trace: GridTrace, problem: ProblemTrace, unit: str) -> tuple[list[_C
 def price_chains(pricing: GridTrace | Pricing, chains: list[list[Attempt]], verified: dict[str, Verification],
                  unit: str) -> tuple[list[_Chain], float]:
     """Chains of attempts as the estimators see them, and the cost counted once per problem."""
-    trace = pricing
     shared = 0.0
-    if unit == "flops" and trace.shares_prompt_prefix and chains and chains[0][0].flops is None:
-        shared = attempt_flops(trace.n_params, chains[0][0].prompt_tokens)
+    if unit == "flops" and pricing.shares_prompt_prefix and chains and chains[0][0].flops is None:
+        shared = attempt_flops(pricing.n_params, chains[0][0].prompt_tokens)
     out = []
     for chain in chains:
         verifications = [verified.get(a.key) for a in chain]
         out.append(_Chain(
             answers=[a.final_answer for a in chain], correct=[bool(a.correct) for a in chain],
             scores=[v.score if v else None for v in verifications],
-            cost=list(np.cumsum([_attempt_cost(trace, a, unit, first_prompt_shared=shared > 0) for a in chain])),
-            verify_cost=[_verify_cost(trace, v, unit) for v in verifications],
+            cost=list(np.cumsum([_attempt_cost(pricing, a, unit, first_prompt_shared=shared > 0) for a in chain])),
+            verify_cost=[_verify_cost(pricing, v, unit) for v in verifications],
             serial=[float(a.serial_tokens) for a in chain], confidence=chain[0].confidence))
     return out, shared
 
@@ -194,13 +193,9 @@ def _cell(chains: list[_Chain], shared: float, probe: int, fixed_count: int, w: 
     i = d - 1
     if aggregator == "majority":
         accuracy = majority_with_fixed([c.answers[i] for c in kept], [c.answers[i] for c in pool], gold, drawn)
-    elif aggregator == "best_of":
+    else:
         accuracy = best_of_with_fixed([c.scores[i] for c in kept], [c.correct[i] for c in kept],
                                       [c.scores[i] for c in pool], [c.correct[i] for c in pool], drawn)
-    else:  # coverage
-        accuracy = 1.0 if any(c.correct[i] for c in kept) else (
-            1.0 - math.comb(len(pool) - sum(c.correct[i] for c in pool), drawn) / math.comb(len(pool), drawn)
-            if drawn else 0.0)
     if unit == "serial_tokens":
         if probe == 0:
             fixed_max = max([c.serial[i] for c in kept], default=0.0)
@@ -743,11 +738,12 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
     return Selection(traces, chosen_model, grid, traces[0].plan.mode, unit, predictor, probe)
 
 
-def fit_from(selection: Selection, bins: int = 3, holdout: float = 0.5,
-             seed: int = 0) -> tuple[Policy, list[ProblemRecord], list[ProblemRecord], int]:
-    """Fit on the problems not held out; returns (policy, train, test, problems left out for an
-    incomplete grid)."""
-    records = problem_records(selection.traces, selection.probe, selection.unit, selection.predictor)
+def fit_from(selection: Selection, bins: int = 3, holdout: float = 0.5, seed: int = 0,
+             records: Records | None = None) -> tuple[Policy, list[ProblemRecord], list[ProblemRecord], int]:
+    """Fit on the problems not held out (the selection's records, unless given); returns (policy,
+    train, test, problems left out for an incomplete grid)."""
+    if records is None:
+        records = problem_records(selection.traces, selection.probe, selection.unit, selection.predictor)
     train, test = (records, []) if holdout == 0 else split(records, holdout, seed)
     policy = fit_policy(train, selection.predictor, selection.probe, bins, selection.unit)
     policy.grid, policy.mode, policy.model, policy.tasks = selection.grid, selection.mode, selection.model, selection.tasks
