@@ -264,3 +264,25 @@ def test_failed_attempts_leave_problems_out_and_the_run_decides_as_estimated(tmp
             if decision["w"] <= 2 or decision["w"] == 8:  # nothing drawn: the estimate is this very run
                 cell = (decision["w"], decision["d"], decision["aggregator"])
                 assert decision["cost"] == pytest.approx(record.adaptive[cell][1])
+
+
+def test_folds_never_share_a_problem(grid_run, tmp_path):
+    """The same problem twice (a rerun with another seed, or another verifier) stays in one fold."""
+    from widthdepth.analysis.policy import fold_assignment
+
+    keys = [f"p{i}" for i in range(30)] * 2 + ["p0"]
+    folds = fold_assignment(keys, 5, seed=0)
+    by_key: dict[str, set[int]] = {}
+    for key, fold in zip(keys, folds):
+        by_key.setdefault(key, set()).add(fold)
+    assert all(len(f) == 1 for f in by_key.values()) and set(folds) == set(range(5))
+    # a rerun of the grid with another verifier judges the same problems: no second copy of any
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(grid_run, copy)
+    run(RunConfig(model="builtin:reasoner", tasks=TASKS, plans=["grid:8x4"], problems=40, seed=3, out=str(copy),
+                  verifier="none"))
+    selection = select(copy)
+    records = problem_records(selection.traces, selection.probe, selection.unit, selection.predictor)
+    assert len(records) == len({r.key for r in records}) == 3 * 40

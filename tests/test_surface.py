@@ -155,3 +155,17 @@ def test_depth_fit_recovers_saturation_and_refuses_too_few_rounds():
     short = fit_depth(fake_surface({1: 0.2}, {1: 0.2, 2: 0.4}))
     assert not short.ok and "4 or more rounds" in short.reason
     assert math.isnan(short.predict(3))
+
+
+def test_a_rerun_with_another_verifier_is_the_same_experiment(make_config):
+    """The verifier is an analysis choice over the same attempts: a rerun with --verifier none (or
+    another verifier) must not make a second trace, or every surface row would appear twice."""
+    config = make_config(tasks=["search"], plans=["grid:3x2"], problems=4)
+    backend = MockBackend(script=lambda r, seed: f"Answer: {seed % 5}")
+    run(config, backend=backend)
+    run(config.model_copy(update={"verifier": "none"}), backend=backend)
+    traces = load_grid_traces(Store.open(config.out))
+    assert len(traces) == 1 and traces[0].verifier == "exact"
+    frame = estimate_surface(traces).frame()
+    assert not frame.duplicated(["task", "plan", "w", "d", "aggregator"]).any()
+    assert len(frame) == 3 * 2 * 3

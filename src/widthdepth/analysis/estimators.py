@@ -1,35 +1,58 @@
 """Unbiased estimators over subsets: what w of the N chains of one run would have scored.
 
-Each function takes one problem's N attempts (at one round) and a subset size k, and returns the
-exact average over all C(n, k) subsets of the attempts that exist (failed attempts are dropped
-first; NaN where fewer than k remain). Chains are exchangeable, so averaging over subsets also
-averages over the order of the chains: ties that the aggregators break by chain order are split
-evenly here, which is their average over orders.
+Each function takes one problem's N attempts (at one round) and a subset size k, and returns what
+the run's own aggregator (`widthdepth.analysis.aggregators`) scores on a random k-subset of them in
+a random chain order, exactly averaged over all subsets and orders (failed attempts are dropped
+first; NaN where fewer than k remain). Where the aggregator breaks a tie by chain order, the
+average over orders is what is computed, so a cell's estimate equals, case by case, the mean of the
+runtime rule over every way the run could have ordered its chains.
 
 - `pass_at_k` (coverage): 1 - C(n-c, k) / C(n, k).
-- `best_of_at_k` (verifier best-of): the rank formula — the subsets whose best-scored attempt lies
-  in a group of equal scores at ranks i..j number C(n-i+1, k) - C(n-j, k); the group's mean
-  correctness is what such a subset scores. Attempts without an answer or score rank last and score 0.
-- `majority_at_k`: exact, by dynamic programming over answer counts (multivariate hypergeometric):
-  for each correct answer class with t votes in the subset, count the ways the other classes stay
-  at or below t, tracking how many tie at t (a tie of T classes scores 1/T).
+- `majority_at_k`: the most frequent answer; a tie goes to the answer seen first (over orders: each
+  tied answer equally often). Exact by dynamic programming over answer counts (multivariate
+  hypergeometric): for each correct answer with t votes in the subset, count the ways every other
+  answer stays at or below t, tracking how many tie.
+- `best_of_at_k`: the highest verifier score; a tie on score goes to the answer with more votes in
+  the whole subset, then to the lowest chain (over orders: in proportion to the tied attempts). Per
+  score level S taken as the subset's top: the attempts above S are out, and a dynamic programme over
+  the other answers that reach S counts the ways each stays at or below the winner's votes, tracking
+  the tied attempts. Attempts without an answer or a score never win.
 - `expected_max_at_k`: E[max of k values] by the rank formula (serial tokens of the longest chain).
-- `*_with_fixed`: the same with some attempts always in the subset (an adaptive plan's probe) and
-  k drawn from the others; `majority_at_k` and `best_of_at_k` are these with nothing fixed.
+- `*_with_fixed`: the same with some attempts always in the subset and ahead of the drawn ones in
+  chain order, in the order given (an adaptive plan's probe: chains 0..p-1), and k drawn from the
+  others. `majority_at_k` and `best_of_at_k` are these with nothing fixed.
+- `*_curve`: every k = 0..n at once (what the surface needs), at the cost of about one k.
 
     >>> pass_at_k([True, False, False, False], 2)
     0.5
+    >>> best_of_at_k([None, "0", "1", None, "0"], [None, 1, 1, None, 0], {"0"}, 5)  # "0" has more votes
+    1.0
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+
+import numpy as np
 
 
 def _comb(n: int, k: int) -> int:
     return math.comb(n, k) if 0 <= k <= n else 0
+
+
+def _binomials(n: int) -> np.ndarray:
+    """C(n, j) for j = 0..n as floats."""
+    return np.array([math.comb(n, j) for j in range(n + 1)], dtype=float)
+
+
+def _normalise(numerators: np.ndarray, n: int, allow_zero: bool) -> np.ndarray:
+    """Divide the count of winning (subset, order) weights by C(n, k); NaN where k is not a size."""
+    out = numerators[: n + 1] / _binomials(n)
+    if not allow_zero:
+        out[0] = math.nan
+    return out
 
 
 def pass_at_k(correct: Sequence[bool], k: int) -> float:
@@ -39,42 +62,7 @@ def pass_at_k(correct: Sequence[bool], k: int) -> float:
     return 1.0 - _comb(n - c, k) / _comb(n, k)
 
 
-def best_of_at_k(scores: Sequence[float | None], correct: Sequence[bool], k: int) -> float:
-    return best_of_with_fixed([], [], scores, correct, k)
-
-
-def best_of_with_fixed(fixed_scores: Sequence[float | None], fixed_correct: Sequence[bool],
-                       scores: Sequence[float | None], correct: Sequence[bool], k: int) -> float:
-    """Verifier best-of over the fixed attempts plus a random k-subset of the others: the expected
-    correctness of the best-scored attempt, ties split evenly (unscored attempts rank last, score 0)."""
-    n = len(scores)
-    if k < 0 or n < k or (k == 0 and not fixed_scores):
-        return math.nan
-    top = max((s for s in fixed_scores if s is not None), default=-math.inf)
-    top_n = sum(1 for s in fixed_scores if s is not None and s == top)
-    top_correct = sum(bool(c) for s, c in zip(fixed_scores, fixed_correct) if s is not None and s == top)
-    ranked = sorted(((-math.inf if s is None else s, bool(c)) for s, c in zip(scores, correct)), key=lambda x: -x[0])
-    total, i = 0.0, 0
-    while i < n:  # score levels of the others, best first
-        j = i
-        while j + 1 < n and ranked[j + 1][0] == ranked[i][0]:
-            j += 1
-        level, g = ranked[i][0], j - i + 1
-        h = sum(c for _, c in ranked[i:j + 1])
-        if level == -math.inf:
-            break
-        if level > top:  # the subset's best lies in this group: C(n-i, k) - C(n-j-1, k) subsets
-            total += (_comb(n - i, k) - _comb(n - j - 1, k)) * h / g
-        elif level == top:  # tied with the fixed best: uniform over the fixed and the drawn tied ones
-            for drawn in range(1, min(g, k) + 1):
-                total += _comb(g, drawn) * _comb(n - j - 1, k - drawn) * (top_correct + drawn * h / g) / (top_n + drawn)
-        else:
-            break
-        i = j + 1
-    if top > -math.inf:  # nothing drawn at or above the fixed best: the fixed best group wins
-        total += _comb(sum(1 for s, _ in ranked if s < top), k) * top_correct / top_n
-    return total / _comb(n, k)
-
+# -- majority ------------------------------------------------------------------------------------------
 
 def majority_at_k(answers: Sequence[str | None], correct_answers: set[str] | frozenset[str], k: int) -> float:
     """Expected accuracy of majority vote over a random k-subset; None answers abstain."""
@@ -83,55 +71,186 @@ def majority_at_k(answers: Sequence[str | None], correct_answers: set[str] | fro
 
 def majority_with_fixed(fixed: Sequence[str | None], answers: Sequence[str | None],
                         correct_answers: set[str] | frozenset[str], k: int) -> float:
-    """Majority vote over the fixed answers plus a random k-subset of the others (exact): for each
-    correct answer class with t drawn votes, count the ways every other class stays at or below its
-    total, tracking how many tie (a tie of T classes scores 1/T; no votes at all scores 0)."""
+    """Majority vote over the fixed answers (first, in their order) plus a random k-subset of the
+    others in random order (exact)."""
+    return _at(majority_curve(answers, correct_answers, fixed), k)
+
+
+def majority_curve(answers: Sequence[str | None], correct_answers: set[str] | frozenset[str],
+                   fixed: Sequence[str | None] = ()) -> np.ndarray:
+    """`majority_with_fixed` for every k = 0..n (NaN at k = 0 when nothing is fixed)."""
     n = len(answers)
-    if k < 0 or n < k or (k == 0 and not fixed):
-        return math.nan
     counts = Counter(a for a in answers if a is not None)
     fixed_counts = Counter(a for a in fixed if a is not None)
+    first = _first_positions(fixed)
     abstain = n - sum(counts.values())
-    total = 0.0
-    for answer in set(counts) | set(fixed_counts):
-        if answer not in correct_answers:
-            continue
-        m_c, f_c = counts.get(answer, 0), fixed_counts.get(answer, 0)
-        others = [(counts.get(a, 0), fixed_counts.get(a, 0)) for a in set(counts) | set(fixed_counts) if a != answer]
-        for t in range(max(0, 1 - f_c), min(m_c, k) + 1):
-            votes = f_c + t
-            table = _others_table(others, votes, k - t)
-            if table is None:
-                continue  # a class beats this one on its fixed votes alone
-            for s in range(k - t + 1):
-                rest = k - t - s  # filled with abstentions
-                if rest > abstain:
-                    continue
-                for e, ways in enumerate(table[s]):
-                    if ways:
-                        total += _comb(m_c, t) * ways * _comb(abstain, rest) / (e + 1)
-    return total / _comb(n, k)
+    numerators = np.zeros(n + 1)
+    by_drawn = np.zeros(n + 1)  # weight of winning subsets by how many non-abstaining attempts they draw
+    for answer in (set(counts) | set(fixed_counts)) & set(correct_answers):
+        m_a, f_a = counts.get(answer, 0), fixed_counts.get(answer, 0)
+        others = [_Rival(counts.get(b, 0), 0, fixed_counts.get(b, 0), first.get(b)) for b in
+                  set(counts) | set(fixed_counts) if b != answer]
+        for t in range(max(0, 1 - f_a), m_a + 1):
+            table = _rival_table(others, f_a + t, first.get(answer), level=False)
+            for (s, e), ways in table.items():
+                win = 1.0 if answer in first else 1.0 / (e + 1)  # e tied answers, none seen in the fixed part
+                by_drawn[t + s] += math.comb(m_a, t) * ways * win
+    numerators += np.convolve(by_drawn, _binomials(abstain))[: n + 1]
+    return _normalise(numerators, n, allow_zero=bool(fixed))
 
 
-def _others_table(others: list[tuple[int, int]], votes: int, limit: int) -> list[list[int]] | None:
-    """table[s][e]: ways to draw s items from the other classes (drawn m, fixed f each) so that every
-    class ends at or below `votes`, with e classes exactly at it. None when a fixed count alone is over."""
-    table = [[0] * (len(others) + 1) for _ in range(limit + 1)]
-    table[0][0] = 1
-    for m, f in others:
-        if f > votes:
-            return None
-        new = [[0] * (len(others) + 1) for _ in range(limit + 1)]
-        for s in range(limit + 1):
-            for e in range(len(others) + 1):
-                ways = table[s][e]
-                if not ways:
+# -- verifier best-of ----------------------------------------------------------------------------------
+
+def best_of_at_k(answers: Sequence[str | None], scores: Sequence[float | None],
+                 correct_answers: set[str] | frozenset[str], k: int) -> float:
+    """Expected accuracy of verifier best-of (`aggregators.best_of`) over a random k-subset."""
+    return best_of_with_fixed([], [], answers, scores, correct_answers, k)
+
+
+def best_of_with_fixed(fixed_answers: Sequence[str | None], fixed_scores: Sequence[float | None],
+                       answers: Sequence[str | None], scores: Sequence[float | None],
+                       correct_answers: set[str] | frozenset[str], k: int) -> float:
+    """Verifier best-of over the fixed attempts (first, in their order) plus a random k-subset of the
+    others in random order (exact)."""
+    return _at(best_of_curve(answers, scores, correct_answers, fixed_answers, fixed_scores), k)
+
+
+def best_of_curve(answers: Sequence[str | None], scores: Sequence[float | None],
+                  correct_answers: set[str] | frozenset[str], fixed_answers: Sequence[str | None] = (),
+                  fixed_scores: Sequence[float | None] = ()) -> np.ndarray:
+    """`best_of_with_fixed` for every k = 0..n (NaN at k = 0 when nothing is fixed)."""
+    n = len(answers)
+    fixed = [(a, s) for a, s in zip(fixed_answers, fixed_scores)]
+    pool = list(zip(answers, scores))
+    fixed_top = max((s for a, s in fixed if a is not None and s is not None), default=None)
+    levels = {s for a, s in pool if a is not None and s is not None and (fixed_top is None or s > fixed_top)}
+    if fixed_top is not None:
+        levels.add(fixed_top)
+    fixed_counts = Counter(a for a in fixed_answers if a is not None)
+    numerators = np.zeros(n + 1)
+    at_level: dict[float, set[str]] = {}
+    for a, s in pool:
+        if a is not None and s is not None:
+            at_level.setdefault(s, set()).add(a)
+    if not fixed and all(len(answers_at) == 1 for answers_at in at_level.values()):
+        return _best_of_by_rank(at_level, pool, correct_answers)
+    for level in levels:  # the level taken as the subset's top score
+        at_top = [i for i, (a, s) in enumerate(pool) if a is not None and s is not None and s == level]
+        above = {i for i, (a, s) in enumerate(pool) if a is not None and s is not None and s > level}
+        g = Counter(pool[i][0] for i in at_top)
+        below = Counter(a for i, (a, s) in enumerate(pool) if a is not None and i not in above and
+                        (s is None or s < level))
+        first = _first_positions([a if s is not None and s == level else None for a, s in fixed]) \
+            if level == fixed_top else {}
+        candidates = set(g) | set(first)
+        filler = n - len(above) - sum(g[c] + below[c] for c in candidates)
+        by_drawn = np.zeros(n + 1)
+        for answer in candidates & set(correct_answers):
+            _best_of_answer(answer, candidates, g, below, fixed_counts, first, by_drawn)
+        numerators += np.convolve(by_drawn, _binomials(filler))[: n + 1]
+    return _normalise(numerators, n, allow_zero=bool(fixed_answers))
+
+
+def _best_of_by_rank(at_level: dict[float, set[str]], pool: list, correct_answers) -> np.ndarray:
+    """The common case (continuous scores): one answer per score level, so the top level's answer
+    wins whatever the votes. A subset's top lies in the level at ranks i..j (0-based, best first,
+    attempts without answer or score last) in C(n-i, k) - C(n-j-1, k) of its subsets."""
+    n = len(pool)
+    numerators, i = np.zeros(n + 1), 0
+    for level in sorted(at_level, reverse=True):
+        size = sum(1 for a, s in pool if a is not None and s is not None and s == level)
+        if next(iter(at_level[level])) in correct_answers:
+            numerators += _binomials_padded(n - i, n) - _binomials_padded(n - i - size, n)
+        i += size
+    return _normalise(numerators, n, allow_zero=False)
+
+
+def _binomials_padded(m: int, n: int) -> np.ndarray:
+    """C(m, k) for k = 0..n (zero beyond m)."""
+    out = np.zeros(n + 1)
+    out[: m + 1] = _binomials(m)[: n + 1]
+    return out
+
+
+def _best_of_answer(answer: str, candidates: set[str], g: Counter, below: Counter, fixed_counts: Counter,
+                    first: dict[str, int], by_drawn: np.ndarray) -> None:
+    """Add to by_drawn[m] the (subset, order) weight with which `answer` wins at this score level
+    drawing m attempts from the level's candidate answers (the rest is filler)."""
+    g_a, r_a, f_a = g.get(answer, 0), below.get(answer, 0), fixed_counts.get(answer, 0)
+    rivals = [_Rival(below.get(b, 0), g.get(b, 0), fixed_counts.get(b, 0), first.get(b)) for b in candidates
+              if b != answer]
+    tables: dict[int, dict] = {}
+    for x in range(0 if answer in first else 1, g_a + 1):  # the answer's own attempts at the top score
+        for y in range(r_a + 1):  # ... and below it
+            votes = f_a + x + y
+            if votes not in tables:
+                tables[votes] = _rival_table(rivals, votes, first.get(answer), level=True)
+            ways_a = math.comb(g_a, x) * math.comb(r_a, y)
+            for (s, e), ways in tables[votes].items():
+                # tied with answers that reach the top only in drawn attempts: the earliest drawn
+                # top attempt decides, each of the x + e equally likely to come first
+                win = 1.0 if answer in first else x / (x + e)
+                by_drawn[x + y + s] += ways_a * ways * win
+
+
+# -- the rivals' dynamic programme, shared by majority and best-of --------------------------------------
+
+class _Rival:
+    """Another answer: m attempts drawable below the top (majority: all its attempts), top attempts
+    drawable at the top score (best-of only), fixed votes, first fixed position at the top (or None)."""
+
+    __slots__ = ("m", "top", "fixed", "first")
+
+    def __init__(self, m: int, top: int, fixed: int, first: int | None):
+        self.m, self.top, self.fixed, self.first = m, top, fixed, first
+
+
+def _rival_table(rivals: list[_Rival], votes: int, own_first: int | None, level: bool) -> dict[tuple[int, int], int]:
+    """{(s, e): ways} to draw s attempts from the rivals so that the answer with `votes` votes wins the
+    tie-breaks decided by the fixed part, e counting the drawn top attempts (best-of; majority: the
+    answers) it ties with where chain order among drawn attempts decides. Empty when it cannot win.
+
+    A rival seen in the fixed part before the answer (or at all, when the answer is not there) wins
+    a tie, so it must stay below `votes`; one seen after it loses ties. With `level` (best-of), a
+    rival without a fixed top attempt competes only if at least one of its top attempts is drawn."""
+    table: dict[tuple[int, int], int] = {(0, 0): 1}
+    for rival in rivals:
+        beats = rival.first is not None and (own_first is None or rival.first < own_first)
+        cap = votes - 1 if beats else votes
+        tracks = own_first is None and rival.first is None  # ties with it are settled by drawn order
+        options: Counter = Counter()
+        must_compete = not level or rival.first is not None
+        for x in range(rival.top + 1):
+            for y in range(rival.m + 1):
+                competes = must_compete or x > 0
+                total = rival.fixed + x + y
+                if competes and total > cap:
                     continue
-                for x in range(min(m, votes - f, limit - s) + 1):
-                    new[s + x][e + (f + x == votes)] += ways * _comb(m, x)
-        table = new
+                tie = (x if level else 1) if competes and tracks and total == votes else 0
+                options[(x + y, tie)] += math.comb(rival.top, x) * math.comb(rival.m, y)
+        if not options:
+            return {}
+        merged: Counter = Counter()
+        for (s, e), ways in table.items():
+            for (ds, de), more in options.items():
+                merged[(s + ds, e + de)] += ways * more
+        table = merged
     return table
 
+
+def _first_positions(ordered: Sequence[Hashable | None]) -> dict:
+    first: dict = {}
+    for position, answer in enumerate(ordered):
+        if answer is not None:
+            first.setdefault(answer, position)
+    return first
+
+
+def _at(curve: np.ndarray, k: int) -> float:
+    return float(curve[k]) if 0 <= k < len(curve) else math.nan
+
+
+# -- costs ---------------------------------------------------------------------------------------------
 
 def expected_max_at_k(values: Sequence[float], k: int) -> float:
     n = len(values)

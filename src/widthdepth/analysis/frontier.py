@@ -57,24 +57,34 @@ def in_strategy(w: int, d: int, strategy: str) -> bool:
     return {"width": d == 1, "depth": w == 1, "hybrid": w >= 2 and d >= 2, "best": True}[strategy]
 
 
-def cell_cost(ts: TraceSurface, w: int, d: int, aggregator: str, unit: str) -> float:
+def _nanmean(values: np.ndarray) -> float:
+    return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+
+
+def cell_cost(ts: TraceSurface, w: int, d: int, aggregator: str, unit: str,
+              problems: np.ndarray | None = None) -> float:
+    """Mean cost of a cell per problem (over `problems`, indices into the trace's problems, if given)."""
     if unit not in UNITS:
         raise ValueError(f"unknown unit {unit!r} (valid: {', '.join(UNITS)})")
     costs = ts.cost[(w, d)]
-    value = float(np.nanmean(costs[unit])) if np.isfinite(costs[unit]).any() else math.nan
+    pick = (lambda v: v) if problems is None else (lambda v: v[problems])
+    value = _nanmean(pick(costs[unit]))
     if aggregator == "best_of" and unit != "serial_tokens":
-        extra = "verifier_flops" if unit == "flops" else "verifier_tokens"
-        value += float(np.nanmean(costs[extra])) if np.isfinite(costs[extra]).any() else 0.0
+        extra = _nanmean(pick(costs["verifier_flops" if unit == "flops" else "verifier_tokens"]))
+        value += extra if math.isfinite(extra) else 0.0
     return value
 
 
-def cells(ts: TraceSurface, unit: str, include_oracle: bool = False) -> list[Cell]:
+def cells(ts: TraceSurface, unit: str, include_oracle: bool = False, problems: np.ndarray | None = None) -> list[Cell]:
+    """Every cell with its mean accuracy and cost (over `problems` only, if given: the verdict chooses
+    cells on one half of the problems and tests them on the other)."""
     aggregators = [a for a in ts.aggregators if include_oracle or a != "coverage"]
     out = []
     for (w, d) in ts.cost:
         for aggregator in aggregators:
-            accuracy = ts.mean(w, d, aggregator)
-            cost = cell_cost(ts, w, d, aggregator, unit)
+            accuracy = ts.mean(w, d, aggregator) if problems is None else \
+                _nanmean(ts.accuracy[(w, d, aggregator)][problems])
+            cost = cell_cost(ts, w, d, aggregator, unit, problems)
             if math.isfinite(accuracy) and math.isfinite(cost):
                 out.append(Cell(w, d, aggregator, accuracy, cost))
     return out

@@ -194,8 +194,8 @@ def _cell(chains: list[_Chain], shared: float, probe: int, fixed_count: int, w: 
     if aggregator == "majority":
         accuracy = majority_with_fixed([c.answers[i] for c in kept], [c.answers[i] for c in pool], gold, drawn)
     else:
-        accuracy = best_of_with_fixed([c.scores[i] for c in kept], [c.correct[i] for c in kept],
-                                      [c.scores[i] for c in pool], [c.correct[i] for c in pool], drawn)
+        accuracy = best_of_with_fixed([c.answers[i] for c in kept], [c.scores[i] for c in kept],
+                                      [c.answers[i] for c in pool], [c.scores[i] for c in pool], gold, drawn)
     if unit == "serial_tokens":
         if probe == 0:
             fixed_max = max([c.serial[i] for c in kept], default=0.0)
@@ -639,12 +639,21 @@ def split(records: list[ProblemRecord], holdout: float, seed: int) -> tuple[list
     return train, test
 
 
+def fold_assignment(keys: list[str], folds: int, seed: int) -> list[int]:
+    """The fold of each record, by problem: records of one problem (the same problem in runs with
+    another seed) share a fold, so no problem is trained on and judged at once."""
+    distinct = sorted(set(keys), key=lambda key: stable_hash(seed, key))
+    fold_of_key = {key: n % folds for n, key in enumerate(distinct)}
+    return [fold_of_key[key] for key in keys]
+
+
 def cross_validate(records: list[ProblemRecord], predictor: str, probe: int, bins: int, unit: str,
                    folds: int, seed: int = 0) -> Evaluation:
     """k-fold: every problem is judged by a policy fitted on the other folds (same budget levels),
     and so is the oracle-binned allocation."""
-    if folds < 2 or folds > len(records):
-        raise WidthdepthError(f"--folds {folds}: must be between 2 and the number of problems ({len(records)})")
+    problems = len({r.key for r in records})
+    if folds < 2 or folds > problems:
+        raise WidthdepthError(f"--folds {folds}: must be between 2 and the number of problems ({problems})")
     budgets = budget_levels(records)
     adaptive = _cross_validated(records, predictor, probe, bins, unit, folds, seed, budgets)
     oracle = _cross_validated(records, "oracle", 0, bins, unit, folds, seed, budgets, oracle=True)
@@ -653,8 +662,7 @@ def cross_validate(records: list[ProblemRecord], predictor: str, probe: int, bin
 
 def _cross_validated(records: list[ProblemRecord], predictor: str, probe: int, bins: int, unit: str, folds: int,
                      seed: int, budgets: list[float], oracle: bool = False) -> list[tuple[np.ndarray, np.ndarray, list[Cell]]]:
-    order = sorted(range(len(records)), key=lambda i: stable_hash(seed, records[i].key))
-    fold_of = {i: n % folds for n, i in enumerate(order)}
+    fold_of = fold_assignment([r.key for r in records], folds, seed)
     out = [(np.zeros(len(records)), np.zeros(len(records)), []) for _ in budgets]
     for f in range(folds):
         test_idx = [i for i in range(len(records)) if fold_of[i] == f]

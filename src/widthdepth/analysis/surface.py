@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from widthdepth.analysis.estimators import best_of_at_k, expected_max_at_k, majority_at_k, mean_at_k, pass_at_k
+from widthdepth.analysis.estimators import best_of_curve, expected_max_at_k, majority_curve, mean_at_k, pass_at_k
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
 from widthdepth.cost import attempt_flops
 
@@ -135,11 +135,13 @@ def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int) -> tuple[dic
     serial = [a.serial_tokens for a in final]
     verifier_per_chain = [v.prompt_tokens + v.completion_tokens if v else 0 for v in verifications]
     first_prompt = chains[0][0].prompt_tokens if chains else 0
+    majority = majority_curve(answers, problem.gold)
+    best = best_of_curve(answers, scores, problem.gold) if trace.verifier else None
     for w in range(1, trace.plan.chains + 1):
-        accuracy[(w, "majority")] = majority_at_k(answers, problem.gold, w)
+        accuracy[(w, "majority")] = float(majority[w]) if w < len(majority) else math.nan
         accuracy[(w, "coverage")] = pass_at_k(correct, w)
-        if trace.verifier:
-            accuracy[(w, "best_of")] = best_of_at_k(scores, correct, w)
+        if best is not None:
+            accuracy[(w, "best_of")] = float(best[w]) if w < len(best) else math.nan
         if trace.shares_prompt_prefix:
             prompt = (first_prompt if len(chains) >= w else math.nan) + mean_at_k(later_prompts, w)
         else:

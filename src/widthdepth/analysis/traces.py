@@ -58,8 +58,10 @@ def _sampling(settings_json: str) -> dict[str, Any]:
     return {k: settings.get(k) for k in SAMPLING_KEYS}
 
 
-def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any], str]]:
-    """Distinct (model, task, plan, seed, sampling, verifier) over the run log, in first-run order."""
+def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any]]]:
+    """Distinct (model, task, plan, seed, sampling) over the run log, in first-run order. The verifier
+    is not part of an experiment: a rerun with another `--verifier` scores the same attempts, and
+    the trace carries one verifier's scores (`_attach_verifications`)."""
     seen: dict[tuple, None] = {}
     for run in store.runs():
         if not run.get("model"):
@@ -68,16 +70,15 @@ def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any],
         sampling = {k: config.get(k) for k in SAMPLING_KEYS}
         for task in run["task_specs"]:
             for plan in filter(is_grid, run["plan_specs"]):  # an adaptive run's problems differ in shape
-                key = (run["model"], task, plan, config.get("seed", 0), json.dumps(sampling, sort_keys=True),
-                       config.get("verifier", "auto"))
+                key = (run["model"], task, plan, config.get("seed", 0), json.dumps(sampling, sort_keys=True))
                 seen.setdefault(key, None)
-    return [(m, t, p, s, json.loads(sm), v) for (m, t, p, s, sm, v) in seen]
+    return [(m, t, p, s, json.loads(sm)) for (m, t, p, s, sm) in seen]
 
 
 def load_grid_traces(store: Store) -> list[GridTrace]:
     attempts_by_model: dict[str, list[Attempt]] = {}
     traces = []
-    for model, task, plan_spec, seed, sampling, _ in _experiments(store):
+    for model, task, plan_spec, seed, sampling in _experiments(store):
         if model not in attempts_by_model:
             attempts_by_model[model] = list(store.attempts(model=model))
         trace = _build(store, model, task, load_plan(plan_spec), seed, sampling, attempts_by_model[model])
@@ -130,8 +131,8 @@ def _attach_verifications(store: Store, trace: GridTrace) -> None:
             found[v.verifier][v.attempt_key] = v
     if not found:
         return
-    # the verifier that scored the most of this trace's attempts (a run uses one)
-    name = max(found, key=lambda n: len(found[n]))
+    # the verifier that scored the most of this trace's attempts; between equals, the latest to score
+    name = max(found, key=lambda n: (len(found[n]), max(v.created_at for v in found[n].values()), n))
     trace.verifier, trace.verifications = name, found[name]
     if name.startswith("self:"):
         info = store.model_info(name[len("self:"):])
