@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -73,7 +74,13 @@ def majority_with_fixed(fixed: Sequence[str | None], answers: Sequence[str | Non
                         correct_answers: set[str] | frozenset[str], k: int) -> float:
     """Majority vote over the fixed answers (first, in their order) plus a random k-subset of the
     others in random order (exact)."""
-    return _at(majority_curve(answers, correct_answers, fixed), k)
+    return _at(_majority_cached(tuple(answers), frozenset(correct_answers), tuple(fixed)), k)
+
+
+@lru_cache(maxsize=4096)
+def _majority_cached(answers: tuple, correct_answers: frozenset, fixed: tuple) -> np.ndarray:
+    """One curve serves every k: callers asking k by k (adaptive allocation's cells) reuse it."""
+    return majority_curve(answers, correct_answers, fixed)
 
 
 def majority_curve(answers: Sequence[str | None], correct_answers: set[str] | frozenset[str],
@@ -112,7 +119,14 @@ def best_of_with_fixed(fixed_answers: Sequence[str | None], fixed_scores: Sequen
                        correct_answers: set[str] | frozenset[str], k: int) -> float:
     """Verifier best-of over the fixed attempts (first, in their order) plus a random k-subset of the
     others in random order (exact)."""
-    return _at(best_of_curve(answers, scores, correct_answers, fixed_answers, fixed_scores), k)
+    return _at(_best_of_cached(tuple(answers), tuple(scores), frozenset(correct_answers), tuple(fixed_answers),
+                               tuple(fixed_scores)), k)
+
+
+@lru_cache(maxsize=4096)
+def _best_of_cached(answers: tuple, scores: tuple, correct_answers: frozenset, fixed_answers: tuple,
+                    fixed_scores: tuple) -> np.ndarray:
+    return best_of_curve(answers, scores, correct_answers, fixed_answers, fixed_scores)
 
 
 def best_of_curve(answers: Sequence[str | None], scores: Sequence[float | None],

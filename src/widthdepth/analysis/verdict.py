@@ -87,8 +87,9 @@ class Judgement:
         if not math.isfinite(self.lower_bound):
             return f"{head}; not significant: too few held-out problems to test)."
         sure = "significant" if self.significant else "not significant"
+        bound = 3 if abs(self.lower_bound) < 0.01 else digits  # a bound just above 0 must not read +0.00
         return (f"{head}; on held-out problems {self.held_out_difference:+.{digits}f}, at least "
-                f"{self.lower_bound:+.{digits}f} at 95% confidence, {sure}).")
+                f"{self.lower_bound:+.{bound}f} at 95% confidence, {sure}).")
 
 
 @dataclass(frozen=True)
