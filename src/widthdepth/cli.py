@@ -164,7 +164,7 @@ def study(
         result = run_study(config, progress=RichProgress(bar), api_key=api_key)
     unit = {"flops": "FLOPs", "generated_tokens": "generated tokens"}[result.unit]
     table = Table(title=f"widthdepth study: who wins at low, medium and high budget ({unit} per problem; "
-                        "* significant, paired bootstrap)")
+                        "* significant on held-out problems)")
     for name in ("task", "structure", "low budget", "medium budget", "high budget", "crossover"):
         table.add_column(name)
     for row in result.rows:

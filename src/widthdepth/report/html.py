@@ -128,6 +128,13 @@ def _trace_section(ts: TraceSurface, unit: str) -> str:
     return "\n".join(parts)
 
 
+def _verdict_note(verdict) -> str:  # noqa: ANN001
+    return ("<p class='meta'>Accuracies and differences: each strategy's best cell on all problems. "
+            "<b>Bold</b>: significant — the cells are chosen again on half of the problems and the win is "
+            "tested on the other half, with 95% lower bounds that hold for all comparisons of this verdict "
+            f"at once (critical value {verdict.critical:.2f}).</p>")
+
+
 def _verdict_list(sentences: list[tuple[str, bool]]) -> str:
     items = "".join(f"<li class='{'significant' if s else ''}'>{html.escape(text)}</li>" for text, s in sentences)
     return f"<ul class='verdict'>{items}</ul>"
@@ -186,9 +193,9 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None) ->
             f"<p class='meta'>store <code>{html.escape(store_path)}</code>; "
             f"{len(surface.traces)} task × plan experiments.</p>",
             f"<h2>Verdict at matched compute ({UNIT_WORDS[unit]})</h2>",
-            _verdict_list(compute.summary()),
+            _verdict_note(compute), _verdict_list(compute.summary()),
             "<h2>Verdict at matched latency (serial tokens)</h2>",
-            _verdict_list(latency.summary()),
+            _verdict_note(latency), _verdict_list(latency.summary()),
             f"<h2>Cost unit</h2><p>{html.escape(UNIT_DEFINITION)}.</p>"]
     for family, members in families.items():
         body.append(f"<h2>Phase diagram: {html.escape(family)}</h2>")
