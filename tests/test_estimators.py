@@ -76,6 +76,7 @@ def test_best_of_at_k_equals_the_runtime_rule(pairs, k, gold):
     (["0", "1", "1"], [1, 1, None], 0.0),  # an unscored attempt still votes for its answer
     (["0", "0", "1"], [1, 0, 1], 1.0),
     (["0", None], [0, 5], 1.0),  # a score without an answer never wins
+    (["1", "0"], [float("nan"), 1], 1.0),  # a NaN score is no score, at run time and here
 ])
 def test_best_of_tied_scores_full_width(answers, scores, expected):
     assert best_of_at_k(answers, scores, {"0"}, len(answers)) == expected

@@ -109,7 +109,7 @@ def test_frontier_is_monotone_and_best_dominates(grid_run):
 
 
 def test_verdict_finds_width_for_short_problems_depth_for_chains_and_the_crossover(make_config):
-    config = make_config(tasks=["chain:L=1", "chain:L=3"], plans=["grid:4x2"], problems=12)
+    config = make_config(tasks=["chain:L=1", "chain:L=3"], plans=["grid:4x2"], problems=24)  # 12 held out
     run(config, backend=MockBackend(script=width_then_depth))
     surface = estimate_surface(load_grid_traces(Store.open(config.out)))
     verdict = build_verdict(surface, "generated_tokens")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from simulated import depth_climbs, revisions_hurt, same_every_round, simulated_study
-from widthdepth.analysis.heldout import Comparison, critical_value, lower_bound, split_problems
+from widthdepth.analysis.heldout import MIN_TESTED, Comparison, critical_value, lower_bound, split_problems
 from widthdepth.analysis.verdict import build_verdict
 
 CONTESTED = ("width", "depth", "hybrid")
@@ -77,3 +77,16 @@ def test_sentences_say_how_the_win_was_tested():
     assert "on held-out problems" in won.sentence() and "95% confidence, significant" in won.sentence()
     assert won.chosen_by_half == won.winner and won.lower_bound > 0
     assert verdict.to_json()["critical"] == verdict.critical > 1.645
+
+
+def test_a_handful_of_held_out_problems_confirms_nothing():
+    """Below MIN_TESTED testing problems no win is significant, however lopsided: a bootstrap of two
+    0/1 differences has no spread and would call a coin flip certain."""
+    for problems in (4, 2 * MIN_TESTED - 2):
+        surface = simulated_study(0, {"sim:L=1": revisions_hurt}, problems=problems)
+        judged = [j for j in build_verdict(surface, "generated_tokens").judgements if j.winner in CONTESTED]
+        assert judged and not any(j.significant for j in judged)
+        assert all("cannot test it" in j.sentence() for j in judged if j.chosen_by_half == j.winner)
+    # with enough of them, problems that all differ alike decide by their sign
+    flat = Comparison("depth", 1.0, np.ones(100))
+    assert flat.se == 0.0 and lower_bound(flat, 3.0) == 1.0

@@ -32,7 +32,7 @@ def best_of(answers: Sequence[str | None], scores: Sequence[float | None]) -> st
     best: tuple[float, int, int] | None = None
     choice = None
     for w, (answer, score) in enumerate(zip(answers, scores)):
-        if answer is None or score is None:
+        if answer is None or score is None or score != score:  # no answer, or no score (None or NaN)
             continue
         rank = (score, counts[answer], -w)
         if best is None or rank > best:

@@ -134,8 +134,8 @@ def best_of_curve(answers: Sequence[str | None], scores: Sequence[float | None],
                   fixed_scores: Sequence[float | None] = ()) -> np.ndarray:
     """`best_of_with_fixed` for every k = 0..n (NaN at k = 0 when nothing is fixed)."""
     n = len(answers)
-    fixed = [(a, s) for a, s in zip(fixed_answers, fixed_scores)]
-    pool = list(zip(answers, scores))
+    fixed = [(a, _score(s)) for a, s in zip(fixed_answers, fixed_scores)]
+    pool = [(a, _score(s)) for a, s in zip(answers, scores)]
     fixed_top = max((s for a, s in fixed if a is not None and s is not None), default=None)
     levels = {s for a, s in pool if a is not None and s is not None and (fixed_top is None or s > fixed_top)}
     if fixed_top is not None:
@@ -163,6 +163,11 @@ def best_of_curve(answers: Sequence[str | None], scores: Sequence[float | None],
             _best_of_answer(answer, candidates, g, below, fixed_counts, first, by_drawn)
         numerators += np.convolve(by_drawn, _binomials(filler))[: n + 1]
     return _normalise(numerators, n, allow_zero=bool(fixed_answers))
+
+
+def _score(score: float | None) -> float | None:
+    """A NaN score is no score, as in `aggregators.best_of`."""
+    return None if score is None or score != score else score
 
 
 def _best_of_by_rank(at_level: dict[float, set[str]], pool: list, correct_answers) -> np.ndarray:

@@ -20,8 +20,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from widthdepth.analysis.frontier import Cell, budgets_for, cells
-from widthdepth.analysis.heldout import (COMPARED, HeldOutTest, critical_value, held_out_test, label, lower_bound,
-                                         ranked_strategies, split_problems)
+from widthdepth.analysis.heldout import (COMPARED, MIN_TESTED, HeldOutTest, critical_value, held_out_test, label,
+                                         lower_bound, ranked_strategies, split_problems)
 from widthdepth.analysis.surface import Surface, TraceSurface
 
 UNIT_WORDS = {"generated_tokens": "generated tokens", "flops": "FLOPs", "serial_tokens": "serial tokens"}
@@ -85,7 +85,8 @@ class Judgement:
                    else "the half of the problems that chooses shows no winner")
             return f"{head}; not significant: {why})."
         if not math.isfinite(self.lower_bound):
-            return f"{head}; not significant: too few held-out problems to test)."
+            return (f"{head}; not significant: the held-out half cannot test it — fewer than {MIN_TESTED} "
+                    "problems with both cells, or a strategy not chosen there).")
         sure = "significant" if self.significant else "not significant"
         bound = 3 if abs(self.lower_bound) < 0.01 else digits  # a bound just above 0 must not read +0.00
         return (f"{head}; on held-out problems {self.held_out_difference:+.{digits}f}, at least "
@@ -118,8 +119,8 @@ class Verdict:
     judgements: list[Judgement] = field(default_factory=list)
     crossovers: list[Crossover] = field(default_factory=list)
     critical: float = math.nan
-    """The max-T critical value shared by every held-out interval of this verdict (1.96 would be one
-    comparison alone)."""
+    """The one-sided max-T critical value shared by every held-out lower bound of this verdict (1.645
+    would be one comparison alone)."""
 
     def sentences(self) -> list[str]:
         return [j.sentence() for j in self.judgements] + [c.sentence() for c in self.crossovers]
