@@ -53,3 +53,43 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_store(tmp_path):
     rerun = subprocess.run(command(killed), check=True, capture_output=True, text=True, timeout=300)
     assert f"generated {TOTAL - at_kill} attempts, reused {at_kill}" in " ".join(rerun.stdout.split())
     assert Store.open(killed).snapshot() == Store.open(whole).snapshot()
+
+
+def test_ctrl_c_stops_with_one_line_and_exit_130_then_resumes(tmp_path):
+    """SIGINT (Ctrl-C) to a real run: exit 130, one line saying what is stored and how to resume, a
+    consistent store; the same command then completes it to the uninterrupted store."""
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    subprocess.run(command(whole), check=True, capture_output=True, timeout=300)
+    # a shell without job control starts background jobs with SIGINT ignored: restore the default
+    process = subprocess.Popen(command(stopped), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 240
+    while stored(stopped) < 3 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    at_stop = stored(stopped)
+    assert process.returncode == 130, err[-2000:]
+    assert 3 <= at_stop < TOTAL, f"Ctrl-C should land mid-run, found {at_stop} of {TOTAL} attempts"
+    last = err.strip().splitlines()[-1]
+    assert last == f"interrupted: {at_stop} attempts stored in {stopped}; rerun the same command to resume"
+    assert "Traceback" not in err
+    db = sqlite3.connect(stopped / DB_NAME)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+    subprocess.run(command(stopped), check=True, capture_output=True, timeout=300)
+    assert Store.open(stopped).snapshot() == Store.open(whole).snapshot()
+
+
+def test_ctrl_c_in_any_command_exits_130():
+    from widthdepth import cli
+
+    @cli.app.command("sleep-for-test", hidden=True)
+    def interrupted_command() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        assert cli.main(["sleep-for-test"]) == 130
+    finally:
+        cli.app.registered_commands.pop()

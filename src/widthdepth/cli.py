@@ -22,7 +22,7 @@ from widthdepth.analysis.summary import CellRow, closing_table
 from widthdepth.catalog import list_models, list_tasks
 from widthdepth.config import load_config
 from widthdepth.cost import UNIT_DEFINITION
-from widthdepth.errors import WidthdepthError
+from widthdepth.errors import Interrupted, WidthdepthError, interrupted
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Width or depth? Measure how extra inference compute should be spent.")
@@ -126,8 +126,11 @@ def run(
                          seed=seed, out=out, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          verifier=verifier, threads=threads, context_length=context_length)
     prepared = prepare(config)  # all validation before the progress bar and before any store is touched
-    with attempt_progress() as bar:
-        result = run_plans(prepared, progress=RichProgress(bar), api_key=api_key)
+    try:
+        with attempt_progress() as bar:
+            result = run_plans(prepared, progress=RichProgress(bar), api_key=api_key)
+    except KeyboardInterrupt:
+        raise interrupted(config.out) from None
     rows = closing_table(result)
     if rows or not result.allocations:
         print_closing_table(rows)
@@ -160,8 +163,11 @@ def study(
     config = StudyConfig(model, preset, out, seed, threads, parse_overrides(overrides or []))
     prepare(study_run_config(config))  # validate everything before the progress bar and the store
     start = time.perf_counter()
-    with attempt_progress() as bar:
-        result = run_study(config, progress=RichProgress(bar), api_key=api_key)
+    try:
+        with attempt_progress() as bar:
+            result = run_study(config, progress=RichProgress(bar), api_key=api_key)
+    except KeyboardInterrupt:
+        raise interrupted(out) from None
     unit = {"flops": "FLOPs", "generated_tokens": "generated tokens"}[result.unit]
     table = Table(title=f"widthdepth study: who wins at low, medium and high budget ({unit} per problem; "
                         "* significant on held-out problems)")
@@ -387,12 +393,18 @@ def tasks() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode typer returns an exit code where a command raised typer.Exit, and
+        # 130 where Ctrl-C reached it (a command that stores things turns Ctrl-C into `Interrupted`)
+        code = app(args=argv, standalone_mode=False)
+        if code == 130:
+            errors.print("interrupted: stopped by Ctrl-C", markup=False)
+        return code if isinstance(code, int) else 0
     except WidthdepthError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        prefix = "" if isinstance(exc, Interrupted) else "error: "
+        errors.print(f"{prefix}{exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        errors.print("interrupted: everything generated so far is in the store; rerun the command to resume")
+    except KeyboardInterrupt:  # before typer took over (while importing)
+        errors.print("interrupted: stopped by Ctrl-C", markup=False)
         return 130
     except typer.Exit as exc:
         return exc.exit_code
@@ -403,7 +415,6 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "Abort":
             return 1
         raise
-    return 0
 
 
 if __name__ == "__main__":
