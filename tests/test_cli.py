@@ -33,6 +33,7 @@ def db_bytes(out):
     (["--verifier", "oracle"], "error: --verifier 'oracle': unknown verifier (valid: auto, exact, self, latent, none, reward:URL)"),
     (["colour=blue"], "error: unknown setting 'colour' (valid: model, tasks, plans"),
     (["problems"], "error: override 'problems': expected key=value"),
+    (["--tasks", "mix:L=100"], "error: --tasks 'mix:L=100': L=100 is out of range 1..64"),  # the user's own spec
 ])
 def test_bad_input_is_one_line_exit_2_and_store_untouched(stored_run, capsys, args, message):
     before = db_bytes(stored_run)
@@ -106,3 +107,11 @@ def test_console_script_exit_status(tmp_path):
                            str(tmp_path / "o")], capture_output=True, text=True)
     assert done.returncode == 2 and "expected grid:NxD" in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_out_naming_a_file_is_one_line(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    assert main(["run", "--model", "mock:", "--tasks", "chain:L=1", "--plan", "parallel:2", "--out", str(target)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out {str(target)!r}: is a file, not a folder; choose another --out"
+    assert target.read_text() == "keep me"

@@ -60,3 +60,14 @@ def test_snapshot_ignores_timing(tmp_path):
     other = attempt()
     two.put_attempt(Attempt(**{**other.__dict__, "wall_seconds": 9.0, "created_at": "later"}))
     assert one.snapshot() == two.snapshot()
+
+
+def test_snapshot_compares_adaptive_decisions(tmp_path):
+    """An adaptive run's decisions are part of what a resumed run must reproduce."""
+    one, two = Store.open(tmp_path / "a"), Store.open(tmp_path / "b")
+    decision = {"problem_key": "p#0", "predicted": 0.4, "bin": 1, "w": 4, "d": 2, "aggregator": "majority",
+                "answer": "3", "correct": True, "cost": 120.0}
+    for store, w in ((one, 4), (two, 8)):
+        store.put_allocation("run", "chain:L=1", "mock:", "adaptive:p.json@1e3", "agreement", "generated_tokens",
+                             {**decision, "w": w})
+    assert one.snapshot()["allocations"] and one.snapshot() != two.snapshot()

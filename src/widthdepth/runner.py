@@ -14,6 +14,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from widthdepth.backends import Backend, BackendOptions, Completion, GenerationRequest, load_backend, resolve_model
@@ -395,6 +396,8 @@ def prepare(config: RunConfig) -> Prepared:
     """Validate every name, spec and file of a config; raises WidthdepthError on bad input."""
     resolve_model(config.model)
     check_verifier_name(config.verifier)
+    if Path(config.out).exists() and not Path(config.out).is_dir():
+        raise WidthdepthError(f"--out {config.out!r}: is a file, not a folder; choose another --out")
     families = [load_task(t) for t in config.tasks]
     plans = [load_plan(p) for p in config.plans]
     for plan in plans:

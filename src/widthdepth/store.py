@@ -241,7 +241,7 @@ class Store:
         Timing fields and the run log are left out (they differ by nature)."""
         out: dict[str, list[tuple]] = {}
         for table, order in (("models", "id"), ("problems", "key"), ("attempts", "key"),
-                             ("verifications", "attempt_key, verifier")):
+                             ("verifications", "attempt_key, verifier"), ("allocations", "run_key, problem_key")):
             rows = self.db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
             out[table] = [tuple(v for k, v in dict(r).items() if k not in TIMING_FIELDS) for r in rows]
         return out

@@ -10,7 +10,7 @@ A mixed task is where no single allocation is best for every problem: the case f
 
 from __future__ import annotations
 
-from widthdepth.specs import Spec, parse_spec
+from widthdepth.specs import Spec
 from widthdepth.tasks import chain, search
 from widthdepth.tasks.base import Demonstration, Problem, in_gold
 
@@ -62,7 +62,7 @@ def build(spec: Spec) -> MixFamily:
     chain_params.setdefault("L", "4")
 
     def sub(name: str, params: dict[str, str]) -> Spec:
-        text = f"{name}:" + ",".join(f"{k}={v}" for k, v in params.items())
-        return parse_spec(text, option=spec.option)
+        # a part's errors name the user's own spec (mix:L=100), not the part's (chain:L=100)
+        return Spec(name=name, params=dict(params), text=spec.text, option=spec.option)
 
     return MixFamily(chain.build(sub("chain", chain_params)), search.build(sub("search", search_params)))
