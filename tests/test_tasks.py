@@ -141,3 +141,32 @@ def test_prompts_render_for_both_styles(spec, style):
         assert (prompt.messages is not None) == (style == "chat")
     fewshot = attempt_prompt(family, problem, "fewshot").text
     assert fewshot.endswith("Solution:") and fewshot.count("Question:") == 3
+
+
+def test_jsonl_encoding_errors_are_located_and_a_bom_is_accepted(tmp_path):
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes(b'{"question": "a", "answer": "1"}\n{"question": "caf\xe9", "answer": "2"}\n')
+    with pytest.raises(WidthdepthError, match=r"latin1.jsonl:2: not UTF-8 \(byte 0xe9 at column 18\); save the file"):
+        load_task(f"jsonl:{bad}")
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + b'{"question": "Q1", "answer": "3"}\n')
+    assert load_task(f"jsonl:{bom}").problems(1, seed=0)[0].gold == ("3",)
+
+
+def test_jsonl_an_edited_line_is_a_new_problem(tmp_path, make_config):
+    """Editing a line between runs must not leave the old question or gold answer in the store."""
+    from widthdepth.analysis.traces import load_grid_traces
+    from widthdepth.backends.mock import MockBackend
+    from widthdepth.runner import run
+    from widthdepth.store import Store
+
+    path = write_jsonl(tmp_path / "e.jsonl", [{"question": "What is 1+1?", "answer": "2"}])
+    config = make_config(tasks=[f"jsonl:{path}"], plans=["parallel:2"], problems=1)
+    backend = MockBackend(script=lambda request, seed: "Answer: 2")
+    run(config, backend=backend)
+    write_jsonl(path, [{"question": "What is 1+2?", "answer": "3"}])
+    again = run(config, backend=backend)
+    assert again.generated == 2  # nothing reused from the old question
+    (trace,) = load_grid_traces(Store.open(config.out))
+    current = [p for p in trace.problems if p.gold == frozenset({"3"})]
+    assert len(current) == 1 and all(not a.correct for c in current[0].chains for a in c)

@@ -7,7 +7,9 @@ Gold answers in GSM8K form (reasoning, then ``#### 42``) are reduced to what fol
 Numeric gold answers are compared as numbers (``1,234`` == ``1234.0``), others as text with case,
 spacing and punctuation ignored. ``shots=K`` uses the first K rows as worked examples for few-shot
 (base model) prompts and never asks them as problems, whatever the model, so every model sees the
-same problems. Problems are the following rows in file order; blank lines are skipped.
+same problems. Problems are the following rows in file order; blank lines are skipped. The file
+must be UTF-8 (a byte-order mark is accepted). A problem's identity is its line and its content: a
+line edited between runs is a new problem.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 from pathlib import Path
 
 from widthdepth.errors import WidthdepthError
-from widthdepth.specs import Spec
+from widthdepth.specs import Spec, stable_hash
 from widthdepth.tasks.base import Demonstration, Problem, in_gold
 from widthdepth.tasks.extract import answer_region, canonical_number, extract_number, normalize_text
 
@@ -43,11 +45,16 @@ class JsonlFamily:
 
     def _load(self) -> list[tuple[int, dict]]:
         rows = []
-        with self.path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
+        with self.path.open("rb") as handle:
+            for lineno, raw in enumerate(handle, 1):
+                where = f"{self.path}:{lineno}"
+                try:  # a UTF-8 byte-order mark (as some editors write) is not part of the first line
+                    line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise WidthdepthError(f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                                          "save the file as UTF-8") from None
                 if not line.strip():
                     continue
-                where = f"{self.path}:{lineno}"
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
@@ -67,9 +74,12 @@ class JsonlFamily:
         # File order, not seeded: the same file gives the same problems in every study.
         out = []
         for index, (lineno, row) in enumerate(self.rows[self.shots:self.shots + count]):
+            question, gold = str(row[self.question_field]), gold_answer(row[self.answer_field])
             out.append(Problem(
-                key=f"{self.spec}#{lineno}", task=self.spec, index=index, question=str(row[self.question_field]),
-                gold=(gold_answer(row[self.answer_field]),),
+                # the content is part of the identity: a line edited between runs is a new problem, so
+                # its attempts are not reused and it is never scored against the old gold answer
+                key=f"{self.spec}#{lineno}#{stable_hash(question, gold)[:12]}", task=self.spec, index=index,
+                question=question, gold=(gold,),
                 structure={"family": "jsonl", "L": row.get("steps"), "size": None,
                            "difficulty": row.get("difficulty"), "line": lineno},
             ))
