@@ -22,7 +22,7 @@ from widthdepth.analysis.summary import CellRow, closing_table
 from widthdepth.catalog import list_models, list_tasks
 from widthdepth.config import load_config
 from widthdepth.cost import UNIT_DEFINITION
-from widthdepth.errors import Interrupted, WidthdepthError, interrupted
+from widthdepth.errors import Interrupted, WidthdepthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Width or depth? Measure how extra inference compute should be spent.")
@@ -389,6 +389,21 @@ def tasks() -> None:
     for row in list_tasks():
         table.add_row(row["kind"], row["name"], row["description"])
     console.print(table)
+
+
+def interrupted(out: str) -> Interrupted:
+    """The one line for a run stopped by Ctrl-C, counting what its store holds."""
+    from widthdepth.store import Store
+
+    try:
+        store = Store.open(out, create=False)
+        try:
+            count = store.db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        finally:
+            store.close()
+    except Exception:  # noqa: BLE001 - no store yet (stopped before the first attempt), or unreadable
+        count = 0
+    return Interrupted(f"interrupted: {count} attempts stored in {out}; rerun the same command to resume")
 
 
 def main(argv: list[str] | None = None) -> int:

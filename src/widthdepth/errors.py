@@ -28,17 +28,3 @@ class Interrupted(WidthdepthError):
 
     exit_code = 130
 
-
-def interrupted(out: str) -> Interrupted:
-    """The one line for a run stopped by Ctrl-C, counting what its store holds."""
-    from widthdepth.store import Store
-
-    try:
-        store = Store.open(out, create=False)
-        try:
-            count = store.db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
-        finally:
-            store.close()
-    except Exception:  # noqa: BLE001 - no store yet (stopped before the first attempt), or unreadable
-        count = 0
-    return Interrupted(f"interrupted: {count} attempts stored in {out}; rerun the same command to resume")
