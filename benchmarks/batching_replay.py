@@ -189,15 +189,11 @@ def replay(model_path: str, ops: Sequence[Op], slots: int, context_length: int, 
     import llama_cpp
     from llama_cpp import _internals
 
+    from widthdepth.backends.llamacpp_batch import context_params
+
     llm = llama_cpp.Llama(model_path=model_path, n_ctx=64, n_batch=64, n_threads=threads,
                           n_threads_batch=threads, verbose=False)
-    params = llama_cpp.llama_context_default_params()
-    params.n_ctx, params.n_batch, params.n_ubatch = slots * context_length, n_batch, n_batch
-    params.n_seq_max, params.kv_unified = slots, False
-    params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash
-                              else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-    params.n_threads = params.n_threads_batch = threads
-    params.no_perf = True
+    params = context_params(llama_cpp, slots, context_length, n_batch, threads, flash)
     context = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
     batches = {i: _batch(llama_cpp, op, filler) for i, op in enumerate(ops) if op[0] == "decode"}
     ctx, memory = context.ctx, context.memory

@@ -85,11 +85,11 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_then_resumes(tmp_path):
 def test_ctrl_c_in_any_command_exits_130():
     from widthdepth import cli
 
-    @cli.app.command("sleep-for-test", hidden=True)
+    @cli.app.command("interrupt-for-test", hidden=True)
     def interrupted_command() -> None:
         raise KeyboardInterrupt
 
     try:
-        assert cli.main(["sleep-for-test"]) == 130
+        assert cli.main(["interrupt-for-test"]) == 130
     finally:
         cli.app.registered_commands.pop()

@@ -398,7 +398,7 @@ def interrupted(out: str) -> Interrupted:
     try:
         store = Store.open(out, create=False)
         try:
-            count = store.db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+            count = store.counts()["attempts"]
         finally:
             store.close()
     except Exception:  # noqa: BLE001 - no store yet (stopped before the first attempt), or unreadable

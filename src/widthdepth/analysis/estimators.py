@@ -91,7 +91,6 @@ def majority_curve(answers: Sequence[str | None], correct_answers: set[str] | fr
     fixed_counts = Counter(a for a in fixed if a is not None)
     first = _first_positions(fixed)
     abstain = n - sum(counts.values())
-    numerators = np.zeros(n + 1)
     by_drawn = np.zeros(n + 1)  # weight of winning subsets by how many non-abstaining attempts they draw
     for answer in (set(counts) | set(fixed_counts)) & set(correct_answers):
         m_a, f_a = counts.get(answer, 0), fixed_counts.get(answer, 0)
@@ -102,8 +101,7 @@ def majority_curve(answers: Sequence[str | None], correct_answers: set[str] | fr
             for (s, e), ways in table.items():
                 win = 1.0 if answer in first else 1.0 / (e + 1)  # e tied answers, none seen in the fixed part
                 by_drawn[t + s] += math.comb(m_a, t) * ways * win
-    numerators += np.convolve(by_drawn, _binomials(abstain))[: n + 1]
-    return _normalise(numerators, n, allow_zero=bool(fixed))
+    return _normalise(np.convolve(by_drawn, _binomials(abstain))[: n + 1], n, allow_zero=bool(fixed))
 
 
 # -- verifier best-of ----------------------------------------------------------------------------------
@@ -136,18 +134,18 @@ def best_of_curve(answers: Sequence[str | None], scores: Sequence[float | None],
     n = len(answers)
     fixed = [(a, _score(s)) for a, s in zip(fixed_answers, fixed_scores)]
     pool = [(a, _score(s)) for a, s in zip(answers, scores)]
+    at_level: dict[float, list[str]] = {}  # the scored attempts' answers, by score
+    for a, s in pool:
+        if a is not None and s is not None:
+            at_level.setdefault(s, []).append(a)
+    if not fixed and all(len(set(answers_at)) == 1 for answers_at in at_level.values()):
+        return _best_of_by_rank(at_level, n, correct_answers)
     fixed_top = max((s for a, s in fixed if a is not None and s is not None), default=None)
-    levels = {s for a, s in pool if a is not None and s is not None and (fixed_top is None or s > fixed_top)}
+    levels = {s for s in at_level if fixed_top is None or s > fixed_top}
     if fixed_top is not None:
         levels.add(fixed_top)
     fixed_counts = Counter(a for a in fixed_answers if a is not None)
     numerators = np.zeros(n + 1)
-    at_level: dict[float, set[str]] = {}
-    for a, s in pool:
-        if a is not None and s is not None:
-            at_level.setdefault(s, set()).add(a)
-    if not fixed and all(len(answers_at) == 1 for answers_at in at_level.values()):
-        return _best_of_by_rank(at_level, pool, correct_answers)
     for level in levels:  # the level taken as the subset's top score
         at_top = [i for i, (a, s) in enumerate(pool) if a is not None and s is not None and s == level]
         above = {i for i, (a, s) in enumerate(pool) if a is not None and s is not None and s > level}
@@ -170,15 +168,14 @@ def _score(score: float | None) -> float | None:
     return None if score is None or score != score else score
 
 
-def _best_of_by_rank(at_level: dict[float, set[str]], pool: list, correct_answers) -> np.ndarray:
+def _best_of_by_rank(at_level: dict[float, list[str]], n: int, correct_answers) -> np.ndarray:
     """The common case (continuous scores): one answer per score level, so the top level's answer
     wins whatever the votes. A subset's top lies in the level at ranks i..j (0-based, best first,
     attempts without answer or score last) in C(n-i, k) - C(n-j-1, k) of its subsets."""
-    n = len(pool)
     numerators, i = np.zeros(n + 1), 0
     for level in sorted(at_level, reverse=True):
-        size = sum(1 for a, s in pool if a is not None and s is not None and s == level)
-        if next(iter(at_level[level])) in correct_answers:
+        size = len(at_level[level])
+        if at_level[level][0] in correct_answers:
             numerators += _binomials_padded(n - i, n) - _binomials_padded(n - i - size, n)
         i += size
     return _normalise(numerators, n, allow_zero=False)

@@ -82,8 +82,8 @@ def cells(ts: TraceSurface, unit: str, include_oracle: bool = False, problems: n
     out = []
     for (w, d) in ts.cost:
         for aggregator in aggregators:
-            accuracy = ts.mean(w, d, aggregator) if problems is None else \
-                _nanmean(ts.accuracy[(w, d, aggregator)][problems])
+            values = ts.accuracy[(w, d, aggregator)]
+            accuracy = _nanmean(values if problems is None else values[problems])
             cost = cell_cost(ts, w, d, aggregator, unit, problems)
             if math.isfinite(accuracy) and math.isfinite(cost):
                 out.append(Cell(w, d, aggregator, accuracy, cost))

@@ -116,7 +116,8 @@ def held_out_test(ts: TraceSurface, split: Split, chosen_from: list[Cell], budge
     and measure the winner against each other strategy on the testing half."""
     ranked, present = ranked_strategies(chosen_from, budget)
     chosen = {s: label(c) for s, c in present.items()}
-    if len(ranked) < 2 or len(split.test) < MIN_TESTED or present[ranked[0]].accuracy - present[ranked[1]].accuracy < 1e-12:
+    tied = len(ranked) >= 2 and present[ranked[0]].accuracy - present[ranked[1]].accuracy < 1e-12
+    if len(ranked) < 2 or tied or len(split.test) < MIN_TESTED:
         return HeldOutTest(None, chosen, {})
     winner = present[ranked[0]]
     comparisons = {}

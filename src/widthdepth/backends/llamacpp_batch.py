@@ -59,6 +59,25 @@ class _Sequence:
     drawn: int = 0
 
 
+def context_params(llama_cpp, slots: int, context_length: int, n_batch: int, threads: int,  # noqa: ANN001, ANN201
+                   flash_attention: bool = False):
+    """The decoding context's settings (also what `benchmarks/batching_replay.py` replays under).
+
+    One KV stream per sequence (not unified): a sequence's attention never sees other sequences'
+    cells, which keeps its floats independent of the batch. No flash attention by default: its CPU
+    kernel splits a long KV range across threads when few rows are decoded and not when many are,
+    which makes samples depend on the batch at long contexts; it is faster when sequences of
+    different lengths share a batch (`flash_attn=on`)."""
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx, params.n_batch, params.n_ubatch = slots * context_length, n_batch, n_batch
+    params.n_seq_max, params.kv_unified = slots, False
+    params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention
+                              else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+    params.n_threads = params.n_threads_batch = threads
+    params.no_perf = True
+    return params
+
+
 class BatchedDecoder:
     """Drives one llama.cpp context with `slots` sequences. `sample_token`, `piece`, `is_end`,
     `top_logprobs` come from the backend, so both decoding paths sample identically."""
@@ -69,18 +88,7 @@ class BatchedDecoder:
         from llama_cpp import _internals
 
         self._lib, self.n_vocab, self.slots, self.n_batch = llama_cpp, n_vocab, slots, n_batch
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_ubatch = slots * context_length, n_batch, n_batch
-        # One KV stream per sequence (not unified): a sequence's attention never sees other sequences'
-        # cells, which keeps its floats independent of the batch. No flash attention by default: its
-        # CPU kernel splits a long KV range across threads when few rows are decoded and not when
-        # many are, which makes samples depend on the batch at long contexts; it is faster when
-        # sequences of different lengths share a batch (`flash_attn=on`).
-        params.n_seq_max, params.kv_unified = slots, False
-        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention
-                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-        params.n_threads = params.n_threads_batch = threads
-        params.no_perf = True
+        params = context_params(llama_cpp, slots, context_length, n_batch, threads, flash_attention)
         self._context = _internals.LlamaContext(model=model, params=params, verbose=False)
         self._ctx, self._memory = self._context.ctx, self._context.memory
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)

@@ -17,7 +17,7 @@ from widthdepth.analysis.fits import fit_coverage, fit_depth
 from widthdepth.analysis.frontier import cells, iso_cost_cells
 from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
 from widthdepth.analysis.traces import load_grid_traces
-from widthdepth.analysis.verdict import UNIT_WORDS, build_verdict
+from widthdepth.analysis.verdict import UNIT_WORDS, Verdict, build_verdict
 from widthdepth.cost import UNIT_DEFINITION
 from widthdepth.errors import WidthdepthError
 from widthdepth.report import figures
@@ -128,7 +128,7 @@ def _trace_section(ts: TraceSurface, unit: str) -> str:
     return "\n".join(parts)
 
 
-def _verdict_note(verdict) -> str:  # noqa: ANN001
+def _verdict_note(verdict: Verdict) -> str:
     return ("<p class='meta'>Accuracies and differences: each strategy's best cell on all problems. "
             "<b>Bold</b>: significant — the cells are chosen again on half of the problems and the win is "
             "tested on the other half, with 95% lower bounds that hold for all comparisons of this verdict "
