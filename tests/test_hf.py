@@ -67,3 +67,16 @@ def test_hooks_see_the_run_and_the_store_gets_its_attempts(smollm2, tmp_path):
 def test_missing_files_are_refused_before_loading():
     with pytest.raises(WidthdepthError, match="no such model folder"):
         load_backend("hf:/nonexistent/model")
+
+
+def test_dtype_is_part_of_the_model_identity(smollm2, tmp_path):
+    """dtype changes the floats, so a rerun in bfloat16 never reuses float32 attempts."""
+    config = RunConfig(model="hf:smollm2-135m", tasks=["chain:L=1"], plans=["grid:2x1"], problems=1,
+                       max_tokens=4, out=str(tmp_path / "out"))
+    assert smollm2.info.id == "hf:smollm2-135m" and run(config, backend=smollm2).generated == 2
+    backend = load_backend("hf:smollm2-135m,dtype=bfloat16,device=cpu", BackendOptions(threads=2, context_length=512))
+    try:
+        assert backend.info.id == "hf:smollm2-135m,dtype=bfloat16"
+        assert run(config.model_copy(update={"model": backend.info.id}), backend=backend).generated == 2
+    finally:
+        backend.close()

@@ -107,6 +107,26 @@ def test_grid_2x2_run_traces_costs_and_store(smollm2, tmp_path):
     assert again.generated == 0 and Store.open(config.out).snapshot() == store.snapshot()
 
 
+def test_a_setting_that_changes_samples_is_another_model(smollm2, tmp_path):
+    """flash_attn and slots can change the floats, so a rerun with either never reuses attempts made
+    under another value; their defaults, spelled out or not, are the same model."""
+    from widthdepth.config import RunConfig
+
+    config = RunConfig(model="llamacpp:smollm2-135m", tasks=["chain:L=1"], plans=["grid:2x1"], problems=1,
+                       max_tokens=8, out=str(tmp_path / "run"), threads=2, context_length=512)
+    assert run(config, backend=smollm2).generated == 2
+    options = BackendOptions(threads=2, context_length=512)
+    for spec, generated in [("llamacpp:smollm2-135m,slots=16,flash_attn=off", 0),
+                            ("llamacpp:smollm2-135m,flash_attn=on", 2), ("llamacpp:smollm2-135m,slots=2", 2)]:
+        backend = load_backend(spec, options)
+        try:
+            assert run(config.model_copy(update={"model": spec}), backend=backend).generated == generated, spec
+        finally:
+            backend.close()
+    ids = {row[0] for row in Store.open(config.out).db.execute("SELECT DISTINCT model FROM attempts")}
+    assert ids == {"llamacpp:smollm2-135m", "llamacpp:smollm2-135m,flash_attn=on", "llamacpp:smollm2-135m,slots=2"}
+
+
 def test_gemma3_base_model_runs_few_shot(tmp_path):
     backend = load_backend("llamacpp:gemma3-270m", BackendOptions(threads=2, context_length=1024))
     try:

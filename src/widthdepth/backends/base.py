@@ -76,6 +76,15 @@ class ModelInfo:
     and produce a whole grid of trajectories x iterations in one pass (`sample_grid`)."""
 
 
+def model_identity(base: str, settings: dict[str, str], defaults: dict[str, str]) -> str:
+    """A model's id in attempt keys: ``base`` plus every setting that can change its samples and is not
+    at its default, sorted (``llamacpp:smollm2-135m,flash_attn=on``). The default spelling keeps the
+    id that stores made before the setting existed; any other value is another model, so a rerun
+    with it never reuses attempts made under the old one."""
+    return base + "".join(f",{key}={settings[key]}" for key in sorted(settings)
+                          if settings[key] is not None and settings[key] != defaults.get(key))
+
+
 class Backend(Protocol):
     info: ModelInfo
 

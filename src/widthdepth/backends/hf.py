@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample
+from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample, model_identity
 from widthdepth.backends.catalog import EMBEDDED
 from widthdepth.backends.llamacpp import sample_token
 from widthdepth.backends.llamacpp_batch import token_logprob
@@ -192,6 +192,8 @@ def build(target: str, params: dict[str, str], options: object) -> HFBackend:
         else:
             raise WidthdepthError(f"--model hf:{target}: no such model folder or .gguf file "
                                   f"(valid: a folder with config.json, a .gguf file, or {', '.join(EMBEDDED)})")
-    model_id = f"hf:{target}" + "".join(f",{k}={params[k]}" for k in sorted(params) if k in ("gguf_file", "style"))
+    # dtype and device change the floats, so they are part of the identity (defaults keep the old id)
+    model_id = model_identity(f"hf:{target}", {"gguf_file": params.get("gguf_file"), "style": params.get("style"),
+                                               "dtype": dtype, "device": device}, {"dtype": "float32", "device": "cpu"})
     return HFBackend(folder, gguf_file, model_id, style, dtype, device, getattr(options, "threads", 0),
                      getattr(options, "context_length", 4096))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample
+from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample, model_identity
 from widthdepth.backends.catalog import EMBEDDED
 from widthdepth.errors import WidthdepthError
 
@@ -196,12 +196,14 @@ def build(target: str, params: dict[str, str], options: object) -> LlamaCppBacke
         raise WidthdepthError(f"--model llamacpp:{target}: style={style!r} (valid: chat, fewshot)")
     threads = getattr(options, "threads", 0)
     context_length = getattr(options, "context_length", 4096)
+    # slots and flash attention can change the floats (README, "Models"), so they are part of the identity
+    settings = {"style": style, "slots": str(int(slots)), "flash_attn": flash}
+    defaults = {"slots": str(DEFAULT_SLOTS), "flash_attn": "off"}
     if target in EMBEDDED:
         entry = EMBEDDED[target]
-        model_id = f"llamacpp:{target}" + (f",style={style}" if style else "")
-        return LlamaCppBackend(entry.path(), model_id, style or entry.prompt_style, threads, context_length,
-                               entry.description, int(slots), flash == "on")
+        return LlamaCppBackend(entry.path(), model_identity(f"llamacpp:{target}", settings, defaults),
+                               style or entry.prompt_style, threads, context_length, entry.description, int(slots),
+                               flash == "on")
     path = Path(target).expanduser().resolve()
-    model_id = f"llamacpp:{path}" + (f",style={style}" if style else "")
-    return LlamaCppBackend(path, model_id, style, threads, context_length, slots=int(slots),
-                           flash_attention=flash == "on")
+    return LlamaCppBackend(path, model_identity(f"llamacpp:{path}", settings, defaults), style, threads,
+                           context_length, slots=int(slots), flash_attention=flash == "on")
