@@ -23,6 +23,7 @@ from widthdepth.catalog import list_models, list_tasks
 from widthdepth.config import load_config
 from widthdepth.cost import UNIT_DEFINITION
 from widthdepth.errors import Interrupted, WidthdepthError
+from widthdepth.lock import folder_lock
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Width or depth? Measure how extra inference compute should be spent.")
@@ -127,7 +128,7 @@ def run(
                          verifier=verifier, threads=threads, context_length=context_length)
     prepared = prepare(config)  # all validation before the progress bar and before any store is touched
     try:
-        with attempt_progress() as bar:
+        with folder_lock(config.out), attempt_progress() as bar:  # a busy folder: one line, before the bar
             result = run_plans(prepared, progress=RichProgress(bar), api_key=api_key)
     except KeyboardInterrupt:
         raise interrupted(config.out) from None
@@ -164,7 +165,7 @@ def study(
     prepare(study_run_config(config))  # validate everything before the progress bar and the store
     start = time.perf_counter()
     try:
-        with attempt_progress() as bar:
+        with folder_lock(out), attempt_progress() as bar:
             result = run_study(config, progress=RichProgress(bar), api_key=api_key)
     except KeyboardInterrupt:
         raise interrupted(out) from None

@@ -20,6 +20,7 @@ from typing import Protocol
 from widthdepth.backends import Backend, BackendOptions, Completion, GenerationRequest, load_backend, resolve_model
 from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
+from widthdepth.lock import folder_lock
 from widthdepth.plans import GridPlan, load_plan
 from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.specs import stable_hash
@@ -413,15 +414,16 @@ def run(config: RunConfig | Prepared, progress: Progress | None = None, backend:
     prepared = config if isinstance(config, Prepared) else prepare(config)
     config = prepared.config
     progress = progress or NoProgress()
-    own_backend = backend is None
-    if backend is None:
-        progress.describe(f"loading {config.model}")
-        backend = load_backend(config.model, BackendOptions(config.threads, config.context_length, api_key))
-    try:
-        return _run(prepared, backend, progress, api_key)
-    finally:
-        if own_backend:
-            backend.close()
+    with folder_lock(config.out):  # one writer per folder, before any model loads: a second run stops in one line
+        own_backend = backend is None
+        if backend is None:
+            progress.describe(f"loading {config.model}")
+            backend = load_backend(config.model, BackendOptions(config.threads, config.context_length, api_key))
+        try:
+            return _run(prepared, backend, progress, api_key)
+        finally:
+            if own_backend:
+                backend.close()
 
 
 def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str | None = None) -> RunResult:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from widthdepth.trace import TIMING_FIELDS, Attempt, Verification
 DB_NAME = "widthdepth.sqlite"
 
 
-def _m001_initial(db: sqlite3.Connection) -> None:
+def _m001_initial(db: _Statements) -> None:
     db.executescript("""
         CREATE TABLE models (
             id TEXT PRIMARY KEY, n_params INTEGER NOT NULL, prompt_style TEXT NOT NULL,
@@ -54,7 +55,7 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     """)
 
 
-def _m002_run_specs(db: sqlite3.Connection) -> None:
+def _m002_run_specs(db: _Statements) -> None:
     # The canonical model id, task specs and plan specs of a run, so the analysis can find its
     # traces without re-reading the user's files (jsonl) or re-parsing what they typed.
     db.executescript("""
@@ -64,7 +65,7 @@ def _m002_run_specs(db: sqlite3.Connection) -> None:
     """)
 
 
-def _m003_latent(db: sqlite3.Connection) -> None:
+def _m003_latent(db: _Statements) -> None:
     # Latent reasoners: exact FLOPs per attempt (NULL: derived from tokens, see cost.py), and the
     # models table says which models are latent.
     db.executescript("""
@@ -73,7 +74,7 @@ def _m003_latent(db: sqlite3.Connection) -> None:
     """)
 
 
-def _m004_allocation(db: sqlite3.Connection) -> None:
+def _m004_allocation(db: _Statements) -> None:
     # The model's confidence per attempt (a difficulty predictor), and what an adaptive plan decided
     # for each problem: its probe's predictor value and bin, the plan it chose, the answer and cost.
     db.executescript("""
@@ -88,12 +89,39 @@ def _m004_allocation(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+class _Statements:
+    """What a migration sees: `executescript` runs its statements one by one inside the caller's
+    transaction (sqlite3's own executescript would commit it first)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def executescript(self, script: str) -> None:
+        for statement in script.split(";"):
+            if statement.strip():
+                self.db.execute(statement)
+
+
+MIGRATIONS: list[tuple[str, Callable[[_Statements], None]]] = [
     ("001_initial", _m001_initial),
     ("002_run_specs", _m002_run_specs),
     ("003_latent", _m003_latent),
     ("004_allocation", _m004_allocation),
 ]
+
+
+def _wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Switch to the WAL journal (kept in the file). Changing the journal mode ignores the busy
+    timeout, so on a fresh file that another process is setting up, retry until it is done."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def now() -> str:
@@ -113,24 +141,35 @@ class Store:
         folder.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
+        _wal(db)
         db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against process crashes
         store = cls(db, path)
         store._migrate()
         return store
 
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-        applied = {r["name"] for r in self.db.execute("SELECT name FROM schema_migrations")}
-        known = {name for name, _ in MIGRATIONS}
-        if applied - known:
-            raise WidthdepthError(f"{self.path}: written by a newer widthdepth (migration "
-                                  f"{sorted(applied - known)[0]}); upgrade widthdepth to read it")
-        for name, migrate in MIGRATIONS:
-            if name not in applied:
-                with self.db:
-                    migrate(self.db)
-                    self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
+        """Apply the missing migrations in one write transaction (BEGIN IMMEDIATE), re-reading what is
+        applied inside it, so processes opening a fresh folder at once never race a migration."""
+        self.db.isolation_level = None  # explicit transactions only, here
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+                applied = {r["name"] for r in self.db.execute("SELECT name FROM schema_migrations")}
+                known = {name for name, _ in MIGRATIONS}
+                if applied - known:
+                    raise WidthdepthError(f"{self.path}: written by a newer widthdepth (migration "
+                                          f"{sorted(applied - known)[0]}); upgrade widthdepth to read it")
+                for name, migrate in MIGRATIONS:
+                    if name not in applied:
+                        migrate(_Statements(self.db))
+                        self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        finally:
+            self.db.isolation_level = ""
 
     def close(self) -> None:
         self.db.close()

@@ -6,10 +6,13 @@
               params=7.6e9 (parameter count, for FLOPs)  api_key_env=NAME (where the key is)
 
 Requests go through the official `openai` client (async) from one event-loop thread, at most
-`concurrency` at a time. ``n > 1``: sent natively where the server honours it; the number of choices
-returned is always checked, and where a server returns fewer (llama-cpp-python's server ignores n)
-the missing samples are asked for one by one, sample i with seed + i — which is exactly what
-``n=split`` does from the start, and what makes samples reproducible where the server honours seeds.
+`concurrency` at a time. ``n > 1`` (n=auto): sent natively only where the server gives choice i of a
+request with seed s exactly the sample a request of its own with seed s + i gets (vLLM's V1 engine
+does; three short requests find out, once), so a resumed run that asks for some chains of a request
+gets what an uninterrupted run got. Elsewhere — a server that refuses or ignores n, or seeds a request
+once for all its choices — the samples are asked for one by one, sample i with seed + i, which is what
+``n=split`` does from the start. ``n=native`` sends n without the check: the user vouches for the
+server. The number of choices returned is always checked; missing ones are asked for one by one.
 
 Failures: timeouts, connection errors, HTTP 408/409/429/5xx and malformed responses are retried with
 exponential backoff and full jitter (``Retry-After`` honoured); a sample that still fails is
@@ -41,6 +44,7 @@ from widthdepth.retry import (FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, bac
                               gave_up, retry_after_seconds, setting_number)
 
 _DONE = object()
+_PROBE_SEED = 914_227
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class OpenAIBackend:
         self._thread.start()
         self._client = self._call(self._make_client(key))
         self._native_n: bool | None = {"native": True, "split": False}.get(settings.n_mode)  # auto: find out
+        self._deciding = asyncio.Lock()
         chat = settings.endpoint == "chat"
         self.info = ModelInfo(
             id=f"openai:{settings.model}" + ("" if chat else ",endpoint=completions"),
@@ -126,26 +131,44 @@ class OpenAIBackend:
     async def _generate_one(self, index: int, request: GenerationRequest, slots: asyncio.Semaphore,
                             results: queue.Queue) -> None:
         missing = list(range(request.n))
-        if request.n > 1 and self._native_n is not False:
-            probing = self._native_n is None  # auto, not yet known: one try, no retries
+        if request.n > 1 and self._native_n is None:
+            async with self._deciding:
+                if self._native_n is None:
+                    self._native_n = await self._seeds_choices_like_singles()
+        if request.n > 1 and self._native_n:
             async with slots:
-                samples = await self._samples(request, request.n, 0, retries=0 if probing else None)
-            if probing and samples[0].error is not None:
-                self._native_n = False  # this server refuses n > 1 (llama-server does): split
-                samples = []
+                samples = await self._samples(request, request.n, 0)
             for i, completion in enumerate(samples):
                 results.put(Sample(index, i, completion))
-            missing = missing[len(samples):]
-            if missing and self.settings.n_mode == "auto":
-                self._native_n = False  # this server ignores n: ask one by one from now on
-            elif probing and not missing:
-                self._native_n = True
+            missing = missing[len(samples):]  # a server that returned fewer choices: the rest one by one
         singles = [asyncio.ensure_future(self._single(index, request, i, slots, results)) for i in missing]
         try:
             await asyncio.gather(*singles)
         finally:
             for task in singles:  # after a fatal error: stop the rest
                 task.cancel()
+
+    async def _seeds_choices_like_singles(self) -> bool:
+        """n=auto: may n samples go as one request? Only where the server gives choice i exactly what a
+        request of its own with seed + i gives (vLLM's V1 engine seeds its choices so), because then a
+        resumed run that asks for some of the chains gets what an uninterrupted run got. Three short
+        requests at temperature 1 answer it once per backend: n=2 with seed s, and seeds s and s + 1
+        alone. A server that refuses or ignores n, seeds the request once (choices then depend on n),
+        or gives two equal choices (nothing can be told) gets one request per sample."""
+        probe = GenerationRequest(prompt="Write five random words:", messages=(("user", "Write five random words."),),
+                                  max_tokens=12, temperature=1.0, top_p=1.0)
+        try:
+            together, _ = await self._with_retries(probe, 2, _PROBE_SEED, retries=0)
+            alone = [(await self._with_retries(probe, 1, _PROBE_SEED + i, retries=1))[0][0] for i in range(2)]
+        except RequestFailed as exc:
+            if exc.fatal:
+                raise WidthdepthError(f"--model {self.info.id}@{self.settings.base_url}: {exc.reason}") from None
+            return False
+        texts = [self._text(choice) for choice in together[:2]]
+        return len(texts) == 2 and texts[0] != texts[1] and texts == [self._text(choice) for choice in alone]
+
+    def _text(self, choice: object) -> str:
+        return (choice.message.content or "") if self.settings.endpoint == "chat" else choice.text
 
     async def _single(self, index: int, request: GenerationRequest, i: int, slots: asyncio.Semaphore,
                       results: queue.Queue) -> None:
@@ -230,7 +253,7 @@ class OpenAIBackend:
         return sorted(choices, key=lambda c: getattr(c, "index", 0) or 0), getattr(response, "usage", None)
 
     def _completions(self, request: GenerationRequest, choices: list, usage: object, seconds: float) -> list[Completion]:
-        texts = [(c.message.content or "") if self.settings.endpoint == "chat" else c.text for c in choices]
+        texts = [self._text(c) for c in choices]
         estimates = [estimate_tokens(t) for t in texts]
         reported = getattr(usage, "completion_tokens", None)
         if isinstance(reported, int) and reported >= 0:
