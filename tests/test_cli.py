@@ -115,3 +115,24 @@ def test_out_naming_a_file_is_one_line(tmp_path, capsys):
     assert main(["run", "--model", "mock:", "--tasks", "chain:L=1", "--plan", "parallel:2", "--out", str(target)]) == 2
     assert capsys.readouterr().err.strip() == f"error: --out {str(target)!r}: is a file, not a folder; choose another --out"
     assert target.read_text() == "keep me"
+
+
+def test_allocation_on_an_incomplete_grid_says_what_was_left_out(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--model", "mock:", "--tasks", "chain:L=2", "--plan", "grid:4x2", "--problems", "6",
+                 "--out", str(out)]) == 0
+    store = Store.open(out)
+    with store.db:
+        store.db.execute("DELETE FROM attempts WHERE d = 2 AND problem_key IN "
+                         "(SELECT key FROM problems ORDER BY idx LIMIT 4)")  # as a run killed in round 2 leaves it
+    store.close()
+    capsys.readouterr()
+    assert main(["allocate", "eval", str(out), "--folds", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: --folds 3: must be between 2 and the number of problems (2); 4 more were left out because "
+                   "their grid is incomplete (rerun the grid's `widthdepth run` command to complete it)")
+    with Store.open(out).db as db:
+        db.execute("DELETE FROM attempts WHERE d = 2")
+    assert main(["allocate", "eval", str(out)]) == 2
+    assert "no problem is left to fit or judge on: 6 problems were left out because their grid is incomplete" in \
+        capsys.readouterr().err

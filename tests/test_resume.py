@@ -50,9 +50,20 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_store(tmp_path):
     at_kill = stored(killed)
     assert 3 <= at_kill < TOTAL, f"the kill should land mid-run, found {at_kill} of {TOTAL} attempts"
 
+    # the killed run's report: what there is, and one line per experiment saying what is missing
+    report = subprocess.run([sys.executable, "-m", "widthdepth.cli", "report", str(killed)], capture_output=True,
+                            text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    said = " ".join(report.stdout.split())
+    assert f"({at_kill} of {TOTAL} attempts stored, 0 failed)" in said and "rerun the same `widthdepth run`" in said
+    assert "class='warning'>partial: chain:L=2" in (killed / "report.html").read_text()
+
     rerun = subprocess.run(command(killed), check=True, capture_output=True, text=True, timeout=300)
     assert f"generated {TOTAL - at_kill} attempts, reused {at_kill}" in " ".join(rerun.stdout.split())
     assert Store.open(killed).snapshot() == Store.open(whole).snapshot()
+    report = subprocess.run([sys.executable, "-m", "widthdepth.cli", "report", str(killed)], capture_output=True,
+                            text=True, timeout=300, check=True)
+    assert "partial" not in report.stdout and "class='warning'" not in (killed / "report.html").read_text()
 
 
 def test_ctrl_c_stops_with_one_line_and_exit_130_then_resumes(tmp_path):

@@ -364,8 +364,11 @@ def report(
     """Write OUT/report.html, OUT/surface.csv and OUT/verdict.json from the store."""
     from widthdepth.report import write_report
 
+    notes: list[str] = []
     with console.status("estimating the surface and drawing the report"):
-        paths = write_report(out)
+        paths = write_report(out, notes)
+    for note in notes:
+        console.print(note, style="yellow", soft_wrap=True)
     for name, path in paths.items():
         console.print(f"{name:>8}: {path}")
 

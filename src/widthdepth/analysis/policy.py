@@ -257,7 +257,15 @@ def problem_records(traces: list[GridTrace], probe: int, unit: str, predictor: s
                 adaptive={cell: _cell(chains, shared, probe, probe, *cell, unit, problem.gold,
                                       probe_verified=predictor == "verifier") for cell in cells},
                 fixed={cell: _cell(chains, shared, 0, 0, *cell, unit, problem.gold) for cell in cells}))
+    if not records and records.left_out:
+        raise WidthdepthError(incomplete_grid(records.left_out, traces, "no problem is left to fit or judge on"))
     return records
+
+
+def incomplete_grid(left_out: int, traces: list[GridTrace], what: str) -> str:
+    grids = ", ".join(sorted({t.label for t in traces}))
+    return (f"{what}: {left_out} problems were left out because their grid is incomplete (a failed or missing "
+            f"attempt in {grids}); rerun the grid's `widthdepth run` command to complete it")
 
 
 # -- fitting ------------------------------------------------------------------------------------------
@@ -653,7 +661,10 @@ def cross_validate(records: list[ProblemRecord], predictor: str, probe: int, bin
     and so is the oracle-binned allocation."""
     problems = len({r.key for r in records})
     if folds < 2 or folds > problems:
-        raise WidthdepthError(f"--folds {folds}: must be between 2 and the number of problems ({problems})")
+        message = f"--folds {folds}: must be between 2 and the number of problems ({problems})"
+        left_out = getattr(records, "left_out", 0)
+        raise WidthdepthError(message + (f"; {left_out} more were left out because their grid is incomplete "
+                                         "(rerun the grid's `widthdepth run` command to complete it)" if left_out else ""))
     budgets = budget_levels(records)
     adaptive = _cross_validated(records, predictor, probe, bins, unit, folds, seed, budgets)
     oracle = _cross_validated(records, "oracle", 0, bins, unit, folds, seed, budgets, oracle=True)

@@ -47,10 +47,27 @@ class GridTrace:
     verifier: str | None = None
     verifier_params: int = 0
     verifications: dict[str, Verification] = field(default_factory=dict)
+    expected_problems: int = 0
+    """The task's problems in the store: the run set out to give each one the whole grid."""
 
     @property
     def label(self) -> str:
         return f"{self.task} {self.plan.spec}"
+
+    def partial(self) -> str:
+        """One sentence saying what is missing ("" when every problem has the whole grid): a run killed
+        part-way, or one whose attempts failed, reports what it has and says so."""
+        n, depth = self.plan.chains, self.plan.rounds
+        whole = sum(1 for p in self.problems
+                    if len(p.chains) == n and all(len(c) == depth and not any(a.failed for a in c) for c in p.chains))
+        expected = max(self.expected_problems, len(self.problems))
+        if whole == expected:
+            return ""
+        stored = sum(len(c) for p in self.problems for c in p.chains)
+        failed = sum(a.failed for p in self.problems for c in p.chains for a in c)
+        return (f"partial: {self.label} has the whole {n}×{depth} grid for {whole} of {expected} problems "
+                f"({stored} of {expected * n * depth} attempts stored, {failed} failed); each cell uses the problems "
+                "that reached it; rerun the same `widthdepth run` command to complete it")
 
 
 def _sampling(settings_json: str) -> dict[str, Any]:
@@ -98,7 +115,8 @@ def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampl
         elif a.parent_key is not None and a.mode in (plan.mode, "latent"):  # latent: one more iteration
             children[a.parent_key].append(a)
     problems = []
-    for row in store.problems(task):
+    rows = store.problems(task)
+    for row in rows:
         chains = []
         for w in range(plan.chains):
             chain: list[Attempt] = []
@@ -113,7 +131,8 @@ def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampl
             problems.append(ProblemTrace(row["key"], row["idx"], frozenset(row["gold"]), row["structure"], chains))
     info = store.model_info(model)
     trace = GridTrace(model, task, plan, seed, sampling, problems, info.n_params if info else 0,
-                      info.shares_prompt_prefix if info else False, latent=bool(info and info.latent))
+                      info.shares_prompt_prefix if info else False, latent=bool(info and info.latent),
+                      expected_problems=len(rows))
     _attach_verifications(store, trace)
     return trace
 

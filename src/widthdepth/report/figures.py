@@ -56,14 +56,24 @@ def frontier_figure(ts: TraceSurface, unit: str = "generated_tokens") -> bytes:
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{ts.trace.task}: best accuracy within budget")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    _legend(ax, 8, "upper left")
     return _png(fig)
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean over the problems that have the value (NaN where none has: a partial run)."""
+    return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+
+
+def _legend(ax: plt.Axes, fontsize: int, loc: str) -> None:
+    if ax.get_legend_handles_labels()[0]:  # nothing drawn (a partial run): no empty legend
+        ax.legend(fontsize=fontsize, loc=loc)
 
 
 def heatmap_figure(ts: TraceSurface, aggregator: str, unit: str = "generated_tokens") -> bytes:
     n, depth = ts.trace.plan.chains, ts.trace.plan.rounds
     grid = np.array([[ts.mean(w, d, aggregator) for w in range(1, n + 1)] for d in range(1, depth + 1)])
-    cost = np.array([[float(np.nanmean(ts.cost[(w, d)][unit])) for w in range(1, n + 1)] for d in range(1, depth + 1)])
+    cost = np.array([[_mean(ts.cost[(w, d)][unit]) for w in range(1, n + 1)] for d in range(1, depth + 1)])
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * n + 2.5), max(3.0, 0.45 * depth + 2.0)))
     image = ax.imshow(grid, origin="lower", cmap="viridis", vmin=0, vmax=1, aspect="auto",
                       extent=(0.5, n + 0.5, 0.5, depth + 0.5))
@@ -118,17 +128,21 @@ def selection_figure(ts: TraceSurface) -> bytes:
     ks = list(range(1, ts.trace.plan.chains + 1))
     for ax, d in zip(axes[0], rounds):
         for aggregator in ts.aggregators:
-            means = [ts.mean(k, d, aggregator) for k in ks]
-            bands = [ts.cell_interval(k, d, aggregator) for k in ks]
-            ax.plot(ks, means, marker="o", ms=3, color=COLOURS[aggregator], label=NAMES[aggregator])
-            ax.fill_between(ks, [b[0] for b in bands], [b[1] for b in bands], color=COLOURS[aggregator], alpha=0.12)
+            known = [k for k in ks if math.isfinite(ts.mean(k, d, aggregator))]  # a partial run lacks some cells
+            if not known:
+                continue
+            bands = [ts.cell_interval(k, d, aggregator) for k in known]
+            ax.plot(known, [ts.mean(k, d, aggregator) for k in known], marker="o", ms=3, color=COLOURS[aggregator],
+                    label=NAMES[aggregator])
+            ax.fill_between(known, [b[0] for b in bands], [b[1] for b in bands], color=COLOURS[aggregator],
+                            alpha=0.12)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("k (chains)")
         ax.set_ylabel("accuracy")
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"{ts.trace.task}, round d={d}", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        _legend(ax, 7, "upper left")
     return _png(fig)
 
 
@@ -144,7 +158,7 @@ def latency_figure(ts: TraceSurface) -> bytes:
     left.set_ylabel("accuracy")
     left.set_ylim(-0.02, 1.02)
     left.grid(alpha=0.3)
-    left.legend(fontsize=8, loc="upper left")
+    _legend(left, 8, "upper left")
     left.set_title("iso-latency: best accuracy within a latency budget", fontsize=9)
     latency = {(c.w, c.d): c for c in cells(ts, "serial_tokens")}
     compute = {(c.w, c.d, c.aggregator): c for c in cells(ts, "generated_tokens")}
@@ -197,5 +211,5 @@ def allocation_figure(evaluation: dict) -> bytes:
     how = f"{evaluation['folds']}-fold cross-validation" if evaluation.get("folds") else "held-out split"
     ax.set_title(f"adaptive allocation ({evaluation['predictor']}, probe {evaluation['probe']}; {how})", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    _legend(ax, 7, "lower right")
     return _png(fig)

@@ -50,6 +50,7 @@ figcaption { font-size: 0.9em; color: #555; max-width: 900px; }
 table { border-collapse: collapse; font-size: 0.85em; } td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
 th { background: #f4f4f4; } .verdict li { margin: 0.3em 0; } .meta { color: #555; } code { background: #f4f4f4; }
 .significant { font-weight: 600; }
+.warning { background: #fff4d6; border-left: 4px solid #e0a800; padding: 0.4em 0.8em; }
 """
 
 
@@ -112,7 +113,9 @@ def _iso_compute(ts: TraceSurface, unit: str) -> str:
 
 def _trace_section(ts: TraceSurface, unit: str) -> str:
     t = ts.trace
+    partial = t.partial()
     parts = [f"<h2>{html.escape(t.task)} — {html.escape(t.plan.spec)}</h2>",
+             f"<p class='warning'>{html.escape(partial)}</p>" if partial else "",
              f"<p class='meta'>{len(t.problems)} problems; model {html.escape(t.model)}; verifier "
              f"{html.escape(t.verifier or 'none')}; sampling {html.escape(json.dumps(t.sampling))}; seed {t.seed}</p>",
              _img(figures.frontier_figure(ts, unit), f"frontier {t.task}", GUIDE["frontier"])]
@@ -192,6 +195,7 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None) ->
     body = ["<h1>widthdepth report</h1>",
             f"<p class='meta'>store <code>{html.escape(store_path)}</code>; "
             f"{len(surface.traces)} task × plan experiments.</p>",
+            *(f"<p class='warning'>{html.escape(note)}</p>" for note in partial_notes(surface)),
             f"<h2>Verdict at matched compute ({UNIT_WORDS[unit]})</h2>",
             _verdict_note(compute), _verdict_list(compute.summary()),
             "<h2>Verdict at matched latency (serial tokens)</h2>",
@@ -208,7 +212,13 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None) ->
     return page, {unit: compute.to_json(), "serial_tokens": latency.to_json()}
 
 
-def write_report(folder: str | Path) -> dict[str, Path]:
+def partial_notes(surface: Surface) -> list[str]:
+    return [note for note in (ts.trace.partial() for ts in surface.traces) if note]
+
+
+def write_report(folder: str | Path, notes: list[str] | None = None) -> dict[str, Path]:
+    """Write the report, the surface and the verdict; `notes`, where given, receives one line per
+    experiment whose grid is incomplete (a killed or failed run: the report shows what there is)."""
     folder = Path(folder)
     store = Store.open(folder, create=False)
     try:
@@ -221,6 +231,8 @@ def write_report(folder: str | Path) -> dict[str, Path]:
     allocation_path = folder / "allocation.json"
     allocation = json.loads(allocation_path.read_text()) if allocation_path.exists() else None
     page, verdict = render(surface, str(folder), allocation)
+    if notes is not None:
+        notes += partial_notes(surface)
     paths = {"report": folder / "report.html", "surface": folder / "surface.csv", "verdict": folder / "verdict.json"}
     paths["report"].write_text(page, encoding="utf-8")
     surface.frame().to_csv(paths["surface"], index=False)
