@@ -48,3 +48,26 @@ def test_the_text_study_path_runs_on_any_backend(tmp_path):
     assert {row.task for row in result.rows} == {"chain:L=1,m=10", "chain:L=4,m=10", "search:kind=modeq,p=13",
                                                  "mix:L=2,m=10,kind=modeq,p=13"}
     assert (tmp_path / "t" / "report.html").exists()
+
+
+def test_a_study_in_a_reused_folder_reports_only_what_it_ran(tmp_path, capsys):
+    """A folder holding the built-in reasoner's study, 12 problems; then another model's study in it,
+    and a study of fewer problems: each prints, reports and judges only what it asked for, and says
+    in one line that the folder holds more."""
+    import json
+
+    out = str(tmp_path / "study")
+    assert main(["study", "--out", out, "problems=12", "plans=[grid:4x4]", "tasks=[chain:L=2]"]) == 0
+    capsys.readouterr()
+    assert main(["study", "--model", "mock:", "--out", out, "problems=3", "tasks=[chain:L=1]"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "(generated tokens per problem" in printed and "chain:L=2" not in printed.split("report:")[0]
+    assert "also holds other models (builtin:reasoner" in printed and "use --out" in printed
+    report = (tmp_path / "study" / "report.html").read_text()
+    assert "mock:" in report and "builtin:reasoner" not in report and "3 problems; model mock:" in report
+    assert set(json.loads((tmp_path / "study" / "verdict.json").read_text())) == {"generated_tokens", "serial_tokens"}
+
+    result = run_study(StudyConfig(out=out, overrides={"problems": 5, "plans": ["grid:4x4"], "tasks": ["chain:L=2"]}))
+    report = (tmp_path / "study" / "report.html").read_text()
+    assert "5 problems; model builtin:reasoner" in report and "mock:" not in report
+    assert any("also holds other models (mock:)" in note for note in result.notes)

@@ -139,6 +139,9 @@ def run(
         print_allocations(result.allocations)
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
                   f"reused {result.reused} from the store in {config.out}")
+    other = folder_contents_note(result)
+    if other:
+        console.print(other, style="yellow", soft_wrap=True)
     if result.verification_failures:
         console.print(f"{len(result.verification_failures)} verifications failed and were left unverified "
                       f"(first: {result.verification_failures[0]}); rerun the command to retry them")
@@ -180,6 +183,8 @@ def study(
     console.print(table)
     for sentence in result.sentences:
         console.print(f"crossover across structure: {sentence}")
+    for note in result.notes:
+        console.print(note, style="yellow", soft_wrap=True)
     console.print(f"report: {result.paths['report']}  ({time.perf_counter() - start:.0f} s in all)")
 
 
@@ -393,6 +398,19 @@ def tasks() -> None:
     for row in list_tasks():
         table.add_row(row["kind"], row["name"], row["description"])
     console.print(table)
+
+
+def folder_contents_note(result) -> str:  # noqa: ANN001 - a RunResult
+    """One line when the folder holds more than this run (other models or settings), else ""."""
+    from widthdepth.analysis.summary import scope_of
+    from widthdepth.analysis.traces import other_experiments
+    from widthdepth.store import Store
+
+    store = Store.open(result.config.out, create=False)
+    try:
+        return other_experiments(store, scope_of(result))
+    finally:
+        store.close()
 
 
 def interrupted(out: str) -> Interrupted:

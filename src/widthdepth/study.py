@@ -76,6 +76,8 @@ class StudyResult:
     rows: list[VerdictRow]
     paths: dict[str, Path]
     sentences: list[str]
+    notes: list[str] = field(default_factory=list)
+    """Lines to show: an incomplete grid, other models or settings in the folder."""
 
 
 def _winner(judgement) -> str:  # noqa: ANN001
@@ -92,7 +94,8 @@ def _winner(judgement) -> str:  # noqa: ANN001
 
 def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = None) -> StudyResult:
     from widthdepth.analysis.surface import estimate_surface
-    from widthdepth.analysis.traces import load_grid_traces
+    from widthdepth.analysis.summary import scope_of
+    from widthdepth.analysis.traces import load_grid_traces, other_experiments
     from widthdepth.analysis.verdict import build_verdict
     from widthdepth.report import write_report
     from widthdepth.runner import prepare, run
@@ -100,14 +103,17 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
 
     config = study_run_config(study)
     prepared = prepare(config)
-    run(prepared, progress=progress, api_key=api_key)
-    paths = write_report(config.out)
+    ran = run(prepared, progress=progress, api_key=api_key)
+    scope = scope_of(ran)  # the folder may hold other models or settings: report only this study
+    notes: list[str] = []
+    paths = write_report(config.out, notes, scope)
     store = Store.open(config.out, create=False)
     try:
-        traces = [t for t in load_grid_traces(store) if t.model.startswith(config.model.split(",")[0])
-                  and t.plan.spec in [p.spec for p in prepared.plans]]
+        traces = load_grid_traces(store, scope)
+        other = other_experiments(store, scope)
     finally:
         store.close()
+    notes += [other] if other else []
     latent = config.model.startswith("builtin:")
     unit = "flops" if latent else "generated_tokens"
     verdict = build_verdict(estimate_surface(traces), unit)
@@ -121,7 +127,7 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
         rows.append(VerdictRow(trace.task, judged[0].structure, {k: _winner(j) for k, j in picks.items()},
                                "; ".join(crossings) or "none within the measured budgets"))
     structure = [c.sentence() for c in verdict.crossovers if c.kind == "structure"]
-    return StudyResult(config, unit, rows, paths, structure)
+    return StudyResult(config, unit, rows, paths, structure, notes)
 
 
 def fmt_structure(value: float) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from widthdepth.analysis.aggregators import best_of, coverage, majority
+from widthdepth.analysis.traces import SAMPLING_KEYS, Scope
 from widthdepth.cost import AttemptCost, Cost, VerificationCost, cell_cost, mean_cost
 from widthdepth.runner import PlanRun, RunResult
 from widthdepth.trace import Attempt
@@ -28,6 +29,15 @@ class CellRow:
     failed: int
     """Attempts that failed (server error, context overflow): counted apart, never as wrong."""
     cost: Cost
+
+
+def scope_of(result: RunResult) -> Scope:
+    """What a run ran (its grid plans on its problems), for a report of exactly that."""
+    config = result.config.model_dump()
+    return Scope(result.model, frozenset(r.family.spec for r in result.plan_runs),
+                 frozenset(r.plan.spec for r in result.plan_runs), result.config.seed,
+                 tuple(sorted((k, config.get(k)) for k in SAMPLING_KEYS)),
+                 frozenset(p.key for r in result.plan_runs for p in r.problems))
 
 
 def _attempt_cost(a: Attempt) -> AttemptCost:

@@ -75,6 +75,24 @@ def _sampling(settings_json: str) -> dict[str, Any]:
     return {k: settings.get(k) for k in SAMPLING_KEYS}
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What one command ran: its report and verdict show exactly that, though the folder's store may
+    hold more (other models, settings, problems). `run` and `study` make one from what they ran."""
+
+    model: str
+    """The model's id in the store (settings that change samples included)."""
+    tasks: frozenset[str]
+    plans: frozenset[str]
+    seed: int
+    sampling: tuple[tuple[str, Any], ...]
+    problem_keys: frozenset[str]
+
+    def holds(self, model: str, task: str, plan: str, seed: int, sampling: dict[str, Any]) -> bool:
+        return (model == self.model and task in self.tasks and plan in self.plans and seed == self.seed
+                and tuple(sorted(sampling.items())) == self.sampling)
+
+
 def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any]]]:
     """Distinct (model, task, plan, seed, sampling) over the run log, in first-run order. The verifier
     is not part of an experiment: a rerun with another `--verifier` scores the same attempts, and
@@ -92,20 +110,38 @@ def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any]]
     return [(m, t, p, s, json.loads(sm)) for (m, t, p, s, sm) in seen]
 
 
-def load_grid_traces(store: Store) -> list[GridTrace]:
+def load_grid_traces(store: Store, scope: Scope | None = None) -> list[GridTrace]:
+    """Every grid experiment in the store, or only what `scope` ran (its problems only)."""
     attempts_by_model: dict[str, list[Attempt]] = {}
     traces = []
     for model, task, plan_spec, seed, sampling in _experiments(store):
+        if scope is not None and not scope.holds(model, task, plan_spec, seed, sampling):
+            continue
         if model not in attempts_by_model:
             attempts_by_model[model] = list(store.attempts(model=model))
-        trace = _build(store, model, task, load_plan(plan_spec), seed, sampling, attempts_by_model[model])
+        trace = _build(store, model, task, load_plan(plan_spec), seed, sampling, attempts_by_model[model],
+                       scope.problem_keys if scope else None)
         if trace.problems:
             traces.append(trace)
     return traces
 
 
+def other_experiments(store: Store, scope: Scope) -> str:
+    """One line on what else the folder holds ("" when nothing): a command reports only what it ran."""
+    models = sorted({m for m, *_ in _experiments(store) if m != scope.model})
+    settings = sum(1 for m, t, p, s, sm in _experiments(store)
+                   if m == scope.model and not scope.holds(m, t, p, s, sm))
+    if not models and not settings:
+        return ""
+    held = ", ".join(filter(None, [f"other models ({', '.join(models)})" if models else "",
+                                   f"{settings} experiments of this model with other tasks, plans or settings"
+                                   if settings else ""]))
+    return (f"note: {store.path.parent} also holds {held}; this command's tables and report show only what it ran "
+            "(`widthdepth report` on the folder shows everything); use --out for a folder of its own")
+
+
 def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampling: dict[str, Any],
-           attempts: list[Attempt]) -> GridTrace:
+           attempts: list[Attempt], problem_keys: frozenset[str] | None = None) -> GridTrace:
     matching = [a for a in attempts if a.task == task and _sampling(a.settings) == sampling]
     children: dict[str, list[Attempt]] = defaultdict(list)
     first: dict[tuple[str, int], Attempt] = {}
@@ -115,7 +151,7 @@ def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampl
         elif a.parent_key is not None and a.mode in (plan.mode, "latent"):  # latent: one more iteration
             children[a.parent_key].append(a)
     problems = []
-    rows = store.problems(task)
+    rows = [r for r in store.problems(task) if problem_keys is None or r["key"] in problem_keys]
     for row in rows:
         chains = []
         for w in range(plan.chains):

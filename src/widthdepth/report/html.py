@@ -16,7 +16,7 @@ from pathlib import Path
 from widthdepth.analysis.fits import fit_coverage, fit_depth
 from widthdepth.analysis.frontier import cells, iso_cost_cells
 from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
-from widthdepth.analysis.traces import load_grid_traces
+from widthdepth.analysis.traces import Scope, load_grid_traces
 from widthdepth.analysis.verdict import UNIT_WORDS, Verdict, build_verdict
 from widthdepth.cost import UNIT_DEFINITION
 from widthdepth.errors import WidthdepthError
@@ -216,13 +216,14 @@ def partial_notes(surface: Surface) -> list[str]:
     return [note for note in (ts.trace.partial() for ts in surface.traces) if note]
 
 
-def write_report(folder: str | Path, notes: list[str] | None = None) -> dict[str, Path]:
-    """Write the report, the surface and the verdict; `notes`, where given, receives one line per
-    experiment whose grid is incomplete (a killed or failed run: the report shows what there is)."""
+def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scope | None = None) -> dict[str, Path]:
+    """Write the report, the surface and the verdict — of everything in the folder, or of what `scope`
+    ran; `notes`, where given, receives one line per experiment whose grid is incomplete (a killed or
+    failed run: the report shows what there is)."""
     folder = Path(folder)
     store = Store.open(folder, create=False)
     try:
-        traces = load_grid_traces(store)
+        traces = load_grid_traces(store, scope)
     finally:
         store.close()
     if not traces:
