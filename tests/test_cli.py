@@ -136,3 +136,36 @@ def test_allocation_on_an_incomplete_grid_says_what_was_left_out(tmp_path, capsy
     assert main(["allocate", "eval", str(out)]) == 2
     assert "no problem is left to fit or judge on: 6 problems were left out because their grid is incomplete" in \
         capsys.readouterr().err
+
+
+def test_help_shows_every_default_and_agrees_with_the_readme():
+    """`run -h` (and --help) shows each setting's default; the README's options table gives the same
+    default; `--verifier auto` has one definition, shown by --help, `widthdepth tasks` and the README."""
+    import re
+    from pathlib import Path
+
+    from widthdepth.config import RunConfig
+    from widthdepth.verifiers import VERIFIERS
+
+    env = {"COLUMNS": "250", "PATH": "/usr/bin:/bin"}
+    helps = [subprocess.run([sys.executable, "-m", "widthdepth.cli", "run", flag], capture_output=True, text=True,
+                            env=env, check=True).stdout for flag in ("-h", "--help")]
+    assert helps[0] == helps[1]
+    shown = " ".join(re.sub(r"[│╭╮╰╯─]", " ", helps[0]).split())
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = {}
+    for cells in (line.split(" | ") for line in readme.splitlines() if line.startswith("| `--")):
+        options = re.findall(r"`--([a-z-]+)`", cells[0])
+        defaults = re.split(r",\s*(?![^()]*\))", cells[1])  # commas outside parentheses
+        table.update(zip(options, defaults if len(defaults) == len(options) else [cells[1]] * len(options)))
+    for name, field in RunConfig.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        default = default[0] if isinstance(default, list) else default
+        assert f"(default: {default})." in shown, name
+        option = {"plans": "plan"}.get(name, name).replace("_", "-")
+        assert table[option].replace("`", "").split(" ")[0] == str(default), (option, table[option])
+    auto = " ".join(VERIFIERS["auto"].split())
+    assert f"auto: {auto}" in shown and readme.count(f"auto: {auto}") == 2
+    tasks = subprocess.run([sys.executable, "-m", "widthdepth.cli", "tasks"], capture_output=True, text=True,
+                           env=env, check=True).stdout
+    assert auto in " ".join(re.sub(r"[│┃]", " ", tasks).split())

@@ -20,46 +20,19 @@ from rich.table import Table
 
 from widthdepth.analysis.summary import CellRow, closing_table
 from widthdepth.catalog import list_models, list_tasks
-from widthdepth.config import load_config
+from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION
 from widthdepth.errors import Interrupted, WidthdepthError
 from widthdepth.lock import folder_lock
+from widthdepth.progress import RichProgress, attempt_progress
+from widthdepth.verifiers import VERIFIERS
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
                   help="Width or depth? Measure how extra inference compute should be spent.")
 console = Console()
 if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
     console = Console(width=150)
 errors = Console(stderr=True)
-
-
-class RichProgress:
-    """Attempts done/total, generated tokens per second, ETA."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task = progress.add_task("starting", total=0, rate="")
-        self.tokens = 0
-        self.start = time.perf_counter()
-
-    def add_total(self, attempts: int) -> None:
-        total = (self.progress.tasks[0].total or 0) + attempts
-        self.progress.update(self.task, total=total)
-
-    def advance(self, attempts: int, generated_tokens: int = 0) -> None:
-        self.tokens += generated_tokens
-        rate = self.tokens / max(time.perf_counter() - self.start, 1e-9)
-        self.progress.update(self.task, advance=attempts, rate=f"{rate:,.0f} tok/s")
-
-    def describe(self, text: str) -> None:
-        self.progress.update(self.task, description=text)
-
-
-def attempt_progress() -> Progress:
-    """The bar of `run` and `study`: attempts done/total, generated tokens per second, elapsed, ETA."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("attempts"),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=errors, transient=False)
 
 
 def _fmt_flops(value: float) -> str:
@@ -100,23 +73,33 @@ def print_allocations(runs: list) -> None:  # list[AdaptiveRun]
     console.print(table)
 
 
+def setting(name: str, extra: str = "") -> str:
+    """An option's help: the setting's own description in RunConfig, and its default (one definition)."""
+    field = RunConfig.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    shown = " ".join(str(v) for v in default) if isinstance(default, list) else default
+    return f"{' '.join((field.description or '').split()).rstrip('.')}{extra} (default: {shown})."
+
+
+VERIFIER_HELP = f"; auto: {VERIFIERS['auto']}"
+
+
 @app.command()
 def run(
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value settings that override the recipe")] = None,
-    recipe: Annotated[Optional[str], typer.Option(help="YAML recipe with the run's settings")] = None,
-    model: Annotated[Optional[str], typer.Option(help="model, e.g. llamacpp:smollm2-135m (see `models`)")] = None,
-    tasks: Annotated[Optional[list[str]], typer.Option(help="task spec; repeat for several (see `tasks`)")] = None,
-    plan: Annotated[Optional[list[str]], typer.Option(help="plan spec: parallel:N, sequential:D, grid:NxD, "
-                                                           "adaptive:POLICY.json@BUDGET; repeatable")] = None,
-    problems: Annotated[Optional[int], typer.Option(help="problems per task")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="seed for problems and sampling")] = None,
-    out: Annotated[Optional[str], typer.Option(help="output folder (store + config.yaml)")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="generated tokens per attempt at most")] = None,
-    temperature: Annotated[Optional[float], typer.Option(help="sampling temperature (0: greedy)")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="nucleus sampling mass")] = None,
-    verifier: Annotated[Optional[str], typer.Option(help="auto | exact | self | none")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (0: all)")] = None,
-    context_length: Annotated[Optional[int], typer.Option(help="context window for llama.cpp")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value settings, applied last")] = None,
+    recipe: Annotated[Optional[str], typer.Option(help="YAML recipe with any of the settings below")] = None,
+    model: Annotated[Optional[str], typer.Option(help=setting("model"))] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option(help=setting("tasks"))] = None,
+    plan: Annotated[Optional[list[str]], typer.Option(help=setting("plans"))] = None,
+    problems: Annotated[Optional[int], typer.Option(help=setting("problems"))] = None,
+    seed: Annotated[Optional[int], typer.Option(help=setting("seed"))] = None,
+    out: Annotated[Optional[str], typer.Option(help=setting("out"))] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help=setting("max_tokens"))] = None,
+    temperature: Annotated[Optional[float], typer.Option(help=setting("temperature"))] = None,
+    top_p: Annotated[Optional[float], typer.Option(help=setting("top_p"))] = None,
+    verifier: Annotated[Optional[str], typer.Option(help=setting("verifier", VERIFIER_HELP))] = None,
+    threads: Annotated[Optional[int], typer.Option(help=setting("threads"))] = None,
+    context_length: Annotated[Optional[int], typer.Option(help=setting("context_length"))] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key for openai: servers (else $WIDTHDEPTH_API_KEY, "
                                                         "$OPENAI_API_KEY); never stored")] = None,
 ) -> None:
@@ -128,7 +111,7 @@ def run(
                          verifier=verifier, threads=threads, context_length=context_length)
     prepared = prepare(config)  # all validation before the progress bar and before any store is touched
     try:
-        with folder_lock(config.out), attempt_progress() as bar:  # a busy folder: one line, before the bar
+        with folder_lock(config.out), attempt_progress(errors) as bar:  # a busy folder: one line, before the bar
             result = run_plans(prepared, progress=RichProgress(bar), api_key=api_key)
     except KeyboardInterrupt:
         raise interrupted(config.out) from None
@@ -154,7 +137,7 @@ def study(
     preset: Annotated[str, typer.Option(help="quick | full")] = "quick",
     out: Annotated[str, typer.Option(help="output folder")] = "runs/study",
     seed: Annotated[int, typer.Option(help="seed for problems and sampling")] = 0,
-    threads: Annotated[int, typer.Option(help="CPU threads (0: all)")] = 0,
+    threads: Annotated[int, typer.Option(help=setting("threads").rsplit(" (default", 1)[0])] = 0,
     overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value settings over the preset")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key for openai: servers; never stored")] = None,
 ) -> None:
@@ -168,7 +151,7 @@ def study(
     prepare(study_run_config(config))  # validate everything before the progress bar and the store
     start = time.perf_counter()
     try:
-        with folder_lock(out), attempt_progress() as bar:
+        with folder_lock(out), attempt_progress(errors) as bar:
             result = run_study(config, progress=RichProgress(bar), api_key=api_key)
     except KeyboardInterrupt:
         raise interrupted(out) from None

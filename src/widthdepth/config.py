@@ -18,14 +18,16 @@ from widthdepth.errors import WidthdepthError
 
 
 class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    # each setting's docstring is its one description: `run --help` shows it with the default
 
     model: str = "llamacpp:smollm2-135m"
     """Backend and model, e.g. llamacpp:smollm2-135m (see `widthdepth models`)."""
     tasks: list[str] = Field(default_factory=lambda: ["chain:L=4"], min_length=1)
-    """Task specs, e.g. chain:L=4, search, jsonl:data.jsonl (see `widthdepth tasks`)."""
+    """Task specs, e.g. chain:L=4, search, jsonl:data.jsonl (see `widthdepth tasks`); repeat --tasks for several."""
     plans: list[str] = Field(default_factory=lambda: ["grid:4x2"], min_length=1)
-    """Plan specs: parallel:N, sequential:D, grid:NxD (mode=revise|extend)."""
+    """Plan specs: parallel:N, sequential:D, grid:NxD (mode=revise|extend), adaptive:POLICY.json@BUDGET;
+    repeat --plan for several (they share attempts)."""
     problems: int = Field(10, ge=1, le=100_000)
     """Problems per task."""
     seed: int = Field(0, ge=0)
@@ -39,11 +41,12 @@ class RunConfig(BaseModel):
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     """Nucleus sampling mass (all backends)."""
     verifier: str = "auto"
-    """auto | exact | self | none."""
+    """auto | exact | self | latent | none | reward:URL (see `widthdepth tasks`)."""
     threads: int = Field(0, ge=0)
-    """CPU threads for llama.cpp (0: all cores)."""
+    """CPU threads of local backends; 0: the cores other processes leave free, followed as that changes
+    (llama.cpp; torch's default for builtin: and hf:)."""
     context_length: int = Field(4096, ge=256)
-    """Context window for llama.cpp, in tokens."""
+    """Context window of local backends, in tokens."""
 
     @field_validator("tasks", "plans", mode="before")
     @classmethod

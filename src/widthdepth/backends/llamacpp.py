@@ -18,7 +18,6 @@ text in any process, whatever else is in the batch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample, model_identity
 from widthdepth.backends.catalog import EMBEDDED
+from widthdepth.backends.cpu_share import ThreadGovernor, available_cores
 from widthdepth.errors import WidthdepthError
 
 DEFAULT_SLOTS = 16
@@ -83,7 +83,10 @@ class LlamaCppBackend:
         from widthdepth.backends.llamacpp_batch import BatchedDecoder
 
         self._llama_cpp = llama_cpp
-        threads = threads or max(1, os.cpu_count() or 1)
+        governor = None
+        if not threads:  # auto: the cores other processes leave free, followed as the machine changes
+            governor = ThreadGovernor(available_cores())
+            threads = governor.start()
         try:  # this context only tokenizes; decoding runs in the batched decoder's own context
             self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_batch=64, n_threads=threads,
                                        n_threads_batch=threads, logits_all=False, verbose=False)
@@ -115,7 +118,7 @@ class LlamaCppBackend:
         self.decoder = BatchedDecoder(
             llama_cpp, self.llm._model, self.llm.n_vocab(), slots, context_length=context_length,
             n_batch=512, threads=threads, sample_token=sample_token, piece=self._piece, is_end=self._is_end,
-            top_logprobs=self._top_logprobs, flash_attention=flash_attention)
+            top_logprobs=self._top_logprobs, flash_attention=flash_attention, governor=governor)
 
     # -- text and tokens ---------------------------------------------------------------------------
     def render_chat(self, messages: tuple[tuple[str, str], ...]) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from widthdepth.backends.base import Completion, GenerationRequest, Sample
+from widthdepth.backends.cpu_share import ThreadGovernor
 
 STOP_WINDOW = 64
 """Stop strings are searched in the last STOP_WINDOW token pieces."""
@@ -84,9 +85,12 @@ class BatchedDecoder:
 
     def __init__(self, llama_cpp, model, n_vocab: int, slots: int, context_length: int, n_batch: int,  # noqa: ANN001
                  threads: int, sample_token: Callable, piece: Callable[[int], bytes],
-                 is_end: Callable[[int], bool], top_logprobs: Callable, flash_attention: bool = False) -> None:
+                 is_end: Callable[[int], bool], top_logprobs: Callable, flash_attention: bool = False,
+                 governor: ThreadGovernor | None = None) -> None:
         from llama_cpp import _internals
 
+        self.governor = governor
+        """Where set, it follows the cores other processes leave free between steps (`cpu_share`)."""
         self._lib, self.n_vocab, self.slots, self.n_batch = llama_cpp, n_vocab, slots, n_batch
         params = context_params(llama_cpp, slots, context_length, n_batch, threads, flash_attention)
         self._context = _internals.LlamaContext(model=model, params=params, verbose=False)
@@ -198,6 +202,8 @@ class BatchedDecoder:
         Returns the slots whose sequence is finished."""
         finished = {s for s, a in enumerate(active) if a is not None and a.finish}
         running = [s for s, a in enumerate(active) if a is not None and a.token is not None]
+        if self.governor is not None and (threads := self.governor.tick()) is not None:
+            self._lib.llama_set_n_threads(self._ctx, threads, threads)  # floats do not depend on it
         start = time.perf_counter()
         for slot, r in evaluating:  # prompt heads, no logits: each prompt alone, in chunks from position 0,
             head = prompts[r].tokens[:-1]  # so its KV is computed the same way whatever else is running

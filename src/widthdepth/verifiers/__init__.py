@@ -4,7 +4,7 @@
     self    LLM self-verification by the run's own model
     none    no verifier (the verifier best-of aggregator is then not reported)
     latent  the built-in reasoner's verifier head (builtin: models only)
-    auto    exact where the family has it, else latent for built-in reasoners, else none
+    auto    see VERIFIERS["auto"]: the one definition, shown by --help, `widthdepth tasks` and the README
     reward:URL[,format=json|tei,...]   a served reward model over HTTP (see reward.py)
 """
 
@@ -16,7 +16,8 @@ from widthdepth.tasks.base import TaskFamily
 from widthdepth.verifiers.base import Verifier, VerifyItem
 
 VERIFIERS = {
-    "auto": "exact where the task family has a gold-free checker, else none",
+    "auto": "the task family's gold-free checker where it has one (exact: search), else the built-in "
+            "reasoner's verifier head for builtin: models (latent), else none",
     "exact": "the task family's own gold-free checker (search); costs nothing",
     "self": "LLM self-verification: the run's model judges each answer (P(yes) from log-probabilities)",
     "latent": "the built-in reasoner's verifier head scores each trajectory (builtin: models only)",
