@@ -9,7 +9,10 @@
 3. SmolLM2-135M on a small text suite (chain:L=1, chain:L=2, mix:L=2,kind=modeq,p=13; grid:4x2,
    12 problems each): whatever it gives.
 
-    .venv/bin/python benchmarks/bench_allocation.py [--skip-llm]
+    .venv/bin/python benchmarks/bench_allocation.py [--skip-llm] [--figure docs/allocation.png]
+
+`--figure PATH` also draws the report's allocation figure for the mixed suite, confidence predictor,
+5-fold cross-validation (the README's picture).
 """
 
 from __future__ import annotations
@@ -66,12 +69,20 @@ def _plain(value):  # noqa: ANN001, ANN202 - JSON has no infinity: "never" (widt
     return value
 
 
-def judge(folder: str, predictors: list[str], folds: int = 5) -> dict:
+def judge(folder: str, predictors: list[str], folds: int = 5, figure: str | None = None) -> dict:
     out = {}
     for predictor in predictors:
         selection = select(folder, predictor=predictor)
         records = problem_records(selection.traces, selection.probe, selection.unit, selection.predictor)
         cv = cross_validate(records, selection.predictor, selection.probe, 3, selection.unit, folds)
+        if figure and predictor == predictors[0]:  # as the report draws it, from allocation.json
+            from pathlib import Path
+
+            from widthdepth.analysis.policy import save_evaluation
+            from widthdepth.report.figures import allocation_figure
+
+            saved = json.loads(save_evaluation(cv, folder).read_text())
+            Path(figure).write_bytes(allocation_figure(saved))
         policy, _, _, _ = fit_from(selection, bins=3, holdout=0.5, seed=0, records=records)
         held = evaluate(policy, records)
         out[predictor] = {"cross_validation": summarise(cv), "held_out_split": summarise(held)}
@@ -85,7 +96,8 @@ def main() -> dict:
         run(RunConfig(model="builtin:reasoner", tasks=SUITE, plans=["grid:16x8"], problems=128, seed=0,
                       out=f"{root}/suite", threads=2))
         results["suite_run_seconds"] = round(time.perf_counter() - start, 1)
-        results["latent_suite"] = judge(f"{root}/suite", ["confidence", "verifier", "agreement"])
+        figure = sys.argv[sys.argv.index("--figure") + 1] if "--figure" in sys.argv else None
+        results["latent_suite"] = judge(f"{root}/suite", ["confidence", "verifier", "agreement"], figure=figure)
         run(RunConfig(model="builtin:reasoner", tasks=["mix:L=4,n=8"], plans=["grid:16x8"], problems=512, seed=0,
                       out=f"{root}/mix", threads=2))
         results["latent_mix_task"] = judge(f"{root}/mix", ["confidence", "agreement"])

@@ -87,9 +87,35 @@ def test_closing_table_and_cost_statement(stored_run, capsys):
     assert main(["run", "--model", "mock:", "--tasks", "chain:L=1", "--plan", "parallel:2", "--problems", "2",
                  "--out", str(stored_run)]) == 0
     out = capsys.readouterr().out
-    for column in ("majority", "coverage", "gen tok", "serial tok", "FLOPs"):
+    for column in ("maj", "cov", "gen", "serial", "FLOPs", "maj: majority vote", "cov: coverage"):
         assert column in out
     assert "reused 4 from the store" in out and "cost: prompt_tokens" in out
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_terminal_output_fits_80_and_100_columns(tmp_path, columns):
+    """The closing table, the legend and the progress bar fit the terminal; no number is cut short
+    (`1,217…`, `0:…`); the full table is in OUT/closing.csv and `--wide` prints every column."""
+    import csv
+    import os
+    import re
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "widthdepth.cli", "run", "--model", "mock:", "--tasks", "chain:L=3,m=97",
+               "--tasks", "search:kind=modeq,p=13", "--plan", "grid:16x3", "--plan", "parallel:4", "--problems", "3",
+               "--max-tokens", "2000", "--out", str(out)]
+    env = {**os.environ, "COLUMNS": str(columns)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    lines = done.stdout.splitlines() + done.stderr.splitlines()
+    assert max(len(line) for line in lines) <= columns, max(lines, key=len)
+    assert not re.search(r"[\d,.:]…", done.stdout + done.stderr), "a number was cut short"
+    assert "chain:L=3,m=97 · grid:16x3" in done.stdout and "search:kind=modeq,p=13 · grid:4x1" in done.stdout
+    assert re.search(r"16×3\s+\d\.\d\d", done.stdout)
+    with (out / "closing.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * (3 + 1) and {"task", "plan", "w", "d", "majority", "generated_tokens"} <= set(rows[0])
+    wide = subprocess.run(command + ["--wide"], capture_output=True, text=True, env=env, check=True).stdout
+    assert re.search(r"chain:L=3,m=97\s*│\s*grid:16x3\s*│\s*16×3", wide)
 
 
 def test_models_and_tasks_listings(capsys):

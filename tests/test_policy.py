@@ -168,6 +168,8 @@ def test_adaptive_plan_in_a_fresh_folder_generates_only_what_it_uses(grid_run, t
     assert len(rows) == 12
     stored = store.db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
     assert stored == sum(max(r["w"], policy.probe) + r["w"] * (r["d"] - 1) for r in rows)
+    # the probe's attempts, made by this very run and read back by the plans, are not "reused"
+    assert f"generated {stored} attempts, reused 0 from the store" in " ".join(printed.split())
 
 
 def test_bad_adaptive_plans_stop_before_anything_is_stored(grid_run, tmp_path, capsys):
@@ -286,3 +288,33 @@ def test_folds_never_share_a_problem(grid_run, tmp_path):
     selection = select(copy)
     records = problem_records(selection.traces, selection.probe, selection.unit, selection.predictor)
     assert len(records) == len({r.key for r in records}) == 3 * 40
+
+
+def test_width_and_adaptive_compare_like_with_like_at_the_lowest_level(grid_run):
+    """At the lowest level adaptive runs the probe alone (1x1 with a probe of 1), which is the first
+    chain; width-only 1x1 is that same chain in a run, so both have one accuracy and one cost there,
+    and the ratio at equal accuracy is 1, not an artefact of averaging one side over all chains."""
+    from widthdepth.analysis.policy import cross_validate
+
+    selection = select(grid_run)
+    records = problem_records(selection.traces, 1, "flops", "confidence")
+    for r in records:
+        for aggregator in ("majority",):
+            assert r.fixed[(1, 1, aggregator)] == pytest.approx(r.adaptive[(1, 1, aggregator)])
+    evaluation = cross_validate(records, "confidence", 1, 2, "flops", 5)
+    lowest = evaluation.adaptive[0]
+    assert lowest.plans == [] or all((w, d) == (1, 1) for w, d, _ in lowest.plans)
+    single = next(m for m in evaluation.width_matched if m["w"] == 1)
+    assert single["accuracy"] == pytest.approx(lowest.accuracy) and single["ratio"] == pytest.approx(1.0)
+
+
+def test_a_policy_on_a_folder_of_another_model_says_so(grid_run, tmp_path, capsys):
+    policy_path = tmp_path / "policy.json"
+    assert main(["allocate", "fit", str(grid_run), "--out", str(policy_path)]) == 0
+    other = tmp_path / "other"
+    assert main(["run", "--model", "mock:", "--tasks", "chain:L=1", "--plan", "grid:4x2", "--problems", "3",
+                 "--out", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["allocate", "eval", str(other), "--policy", str(policy_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {other}: no grid run of builtin:reasoner@") and "another model: it has mock:" in err

@@ -71,3 +71,7 @@ def test_a_study_in_a_reused_folder_reports_only_what_it_ran(tmp_path, capsys):
     report = (tmp_path / "study" / "report.html").read_text()
     assert "5 problems; model builtin:reasoner" in report and "mock:" not in report
     assert any("also holds other models (mock:)" in note for note in result.notes)
+    capsys.readouterr()
+    assert main(["report", out]) == 0  # the folder itself: everything, and it says so
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "holds 2 models (builtin:reasoner@" in printed and "mock:)" in printed

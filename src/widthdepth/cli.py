@@ -14,65 +14,21 @@ import time
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from widthdepth.analysis.summary import CellRow, closing_table
+from widthdepth.analysis.summary import closing_table
 from widthdepth.catalog import list_models, list_tasks
 from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION
 from widthdepth.errors import Interrupted, WidthdepthError
 from widthdepth.lock import folder_lock
 from widthdepth.progress import RichProgress, attempt_progress
+from widthdepth.terminal import console, cost_format, errors, print_allocations, print_closing_table, print_table
 from widthdepth.verifiers import VERIFIERS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
                   help="Width or depth? Measure how extra inference compute should be spent.")
-console = Console()
-if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
-    console = Console(width=150)
-errors = Console(stderr=True)
-
-
-def _fmt_flops(value: float) -> str:
-    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6)):
-        if value >= scale:
-            return f"{value / scale:,.1f}{unit}"
-    return f"{value:,.0f}"
-
-
-def _cost_format(unit: str):  # noqa: ANN202 - a formatter for costs in `unit`
-    return _fmt_flops if unit == "flops" else (lambda value: f"{value:,.1f}")
-
-
-def print_closing_table(rows: list[CellRow]) -> None:
-    table = Table(title="widthdepth: accuracy and mean cost per problem, per plan cell (w chains x d rounds)")
-    for name in ("task", "plan", "w×d", "majority", "best-of", "coverage", "gen tok", "serial tok",
-                 "FLOPs", "verif tok", "failed"):
-        table.add_column(name, justify="left" if name in ("task", "plan") else "right")
-    for r in rows:
-        table.add_row(r.task, r.plan, f"{r.w}×{r.d}", f"{r.majority:.2f}",
-                      "—" if r.best_of is None else f"{r.best_of:.2f}", f"{r.coverage:.2f}",
-                      f"{r.cost.generated_tokens:,.1f}", f"{r.cost.serial_tokens:,.1f}", _fmt_flops(r.cost.flops),
-                      f"{r.cost.verifier_tokens:,.0f}", str(r.failed))
-    console.print(table)
-
-
-def print_allocations(runs: list) -> None:  # list[AdaptiveRun]
-    from collections import Counter
-
-    table = Table(title="adaptive plans: accuracy and mean cost per problem (probe included), plans chosen")
-    for name in ("task", "plan", "problems", "accuracy", "mean cost", "plans chosen (problems)"):
-        table.add_column(name, justify="left" if name in ("task", "plan", "plans chosen (problems)") else "right")
-    for r in runs:
-        fmt = _cost_format(r.unit)
-        chosen = Counter(f"{d['w']}x{d['d']} {d['aggregator']}" for d in r.decisions)
-        table.add_row(r.task, r.plan, str(len(r.decisions)), f"{r.accuracy:.3f}", f"{fmt(r.mean_cost)} {r.unit}",
-                      ", ".join(f"{k} ({v})" for k, v in sorted(chosen.items())))
-    console.print(table)
-
-
 def setting(name: str, extra: str = "") -> str:
     """An option's help: the setting's own description in RunConfig, and its default (one definition)."""
     field = RunConfig.model_fields[name]
@@ -102,6 +58,8 @@ def run(
     context_length: Annotated[Optional[int], typer.Option(help=setting("context_length"))] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key for openai: servers (else $WIDTHDEPTH_API_KEY, "
                                                         "$OPENAI_API_KEY); never stored")] = None,
+    wide: Annotated[bool, typer.Option(help="the closing table with every column at any terminal width "
+                                            "(always written whole to OUT/closing.csv)")] = False,
 ) -> None:
     """Run tasks x plans on a model; resumes from the store in --out."""
     from widthdepth.runner import prepare, run as run_plans
@@ -117,7 +75,7 @@ def run(
         raise interrupted(config.out) from None
     rows = closing_table(result)
     if rows or not result.allocations:
-        print_closing_table(rows)
+        print_closing_table(rows, config.out, wide)
     if result.allocations:
         print_allocations(result.allocations)
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
@@ -156,14 +114,10 @@ def study(
     except KeyboardInterrupt:
         raise interrupted(out) from None
     unit = {"flops": "FLOPs", "generated_tokens": "generated tokens"}[result.unit]
-    table = Table(title=f"widthdepth study: who wins at low, medium and high budget ({unit} per problem; "
-                        "* significant on held-out problems)")
-    for name in ("task", "structure", "low budget", "medium budget", "high budget", "crossover"):
-        table.add_column(name)
-    for row in result.rows:
-        table.add_row(row.task, fmt_structure(row.structure), row.winners["low"], row.winners["medium"],
-                      row.winners["high"], row.crossover)
-    console.print(table)
+    print_table(f"who wins at low, medium and high budget ({unit} per problem; * significant on held-out problems)",
+                ("task", "structure", "low budget", "medium budget", "high budget", "crossover"),
+                [(row.task, fmt_structure(row.structure), row.winners["low"], row.winners["medium"],
+                  row.winners["high"], row.crossover) for row in result.rows])
     for sentence in result.sentences:
         console.print(f"crossover across structure: {sentence}")
     for note in result.notes:
@@ -243,22 +197,22 @@ def _print_evaluation(evaluation) -> None:  # noqa: ANN001
 
     unit = evaluation.unit
     how = f"{evaluation.folds}-fold cross-validation" if evaluation.folds else "all held out"
-    table = Table(title=f"adaptive allocation ({evaluation.predictor}, probe {evaluation.probe}) on "
-                        f"{evaluation.problems} problems, {how}; cost in {unit} per problem")
-    for name in ("budget", "adaptive", "cost", "oracle-binned", "width needs", "best fixed needs", "plans by bin"):
-        table.add_column(name)
-    fmt = _cost_format(unit)
+    fmt = cost_format(unit)
 
     def times(value: float) -> str:
         return "never reached" if value == float("inf") else f"{value:.2f}×"
 
+    rows = []
     for point, oracle, ratio in zip(evaluation.adaptive, evaluation.oracle or [None] * len(evaluation.adaptive),
                                     evaluation.ratios):
         plans = " | ".join(f"{w}x{d} {a}" for w, d, a in point.plans) if point.plans else "(per fold)"
-        table.add_row(fmt(point.budget), f"{point.accuracy:.3f} [{point.ci_low:.3f}, {point.ci_high:.3f}]",
-                      fmt(point.cost), f"{oracle.accuracy:.3f}" if oracle else "—", times(ratio["width"]),
-                      times(ratio["best_fixed"]), plans)
-    console.print(table)
+        rows.append((fmt(point.budget), f"{point.accuracy:.3f} [{point.ci_low:.3f}, {point.ci_high:.3f}]",
+                     fmt(point.cost), f"{oracle.accuracy:.3f}" if oracle else "—", times(ratio["width"]),
+                     times(ratio["best_fixed"]), plans))
+    print_table(f"adaptive allocation ({evaluation.predictor}, probe {evaluation.probe}) on {evaluation.problems} "
+                f"problems, {how}; cost in {unit} per problem",
+                ("budget", "adaptive", "cost", "gold-binned", "width needs", "best fixed needs", "plans by bin"),
+                rows, right=("cost", "gold-binned", "width needs", "best fixed needs"))
     for name in BASELINES:
         curve = evaluation.baselines.get(name)
         if curve:
@@ -271,7 +225,9 @@ def _print_evaluation(evaluation) -> None:  # noqa: ANN001
                           ": adaptive never does"))
     console.print("width needs / best fixed needs: the compute the best width-only (majority or verifier) / best "
                   "fixed plan needs for adaptive's accuracy, over adaptive's (fixed plans picked on the same "
-                  "held-out problems: their best case).", style="dim")
+                  "held-out problems: their best case; their first chains are the probe's, as in a run). "
+                  "gold-binned: bins from gold pass@1, no probe paid — a reference, not a bound: it knows how "
+                  "hard a problem is, not whether the attempts a plan keeps are right.", style="dim")
 
 
 @allocate.command("fit")
@@ -289,15 +245,13 @@ def allocate_fit(
     selection = select(folder, task, plan, model, predictor, probe, unit)
     policy, train, test, left_out = fit_from(selection, bins, holdout, seed)
     policy.save(out)
-    fmt = _cost_format(policy.unit)
-    table = Table(title=f"policy {out}: {policy.predictor}, probe {policy.probe}, {policy.bins} bins "
-                        f"(edges {', '.join(f'{e:.3g}' for e in policy.edges) or 'none'}), fitted on {len(train)} problems")
-    for name in ("budget", "train accuracy", "train cost", "plans by bin (hardest first)"):
-        table.add_column(name)
-    for level in policy.levels:
-        table.add_row(fmt(level.budget), f"{level.train_accuracy:.3f}", fmt(level.train_cost),
-                      " | ".join(f"{w}x{d} {a}" for w, d, a in level.plans))
-    console.print(table)
+    fmt = cost_format(policy.unit)
+    print_table(f"policy {out}: {policy.predictor}, probe {policy.probe}, {policy.bins} bins (edges "
+                f"{', '.join(f'{e:.3g}' for e in policy.edges) or 'none'}), fitted on {len(train)} problems",
+                ("budget", "train accuracy", "train cost", "plans by bin (hardest first)"),
+                [(fmt(level.budget), f"{level.train_accuracy:.3f}", fmt(level.train_cost),
+                  " | ".join(f"{w}x{d} {a}" for w, d, a in level.plans)) for level in policy.levels],
+                right=("train accuracy", "train cost"))
     console.print(f"{selection.model} {selection.grid} on {', '.join(selection.tasks)}; cost in {policy.unit}")
     if left_out:
         console.print(f"{left_out} problems left out: a failed or missing attempt in their grid (rerun the grid "
@@ -318,14 +272,17 @@ def allocate_eval(
     seed: Annotated[int, typer.Option(help="seed of the folds")] = 0,
 ) -> None:
     """Judge adaptive allocation on held-out problems against width-only, depth-only, the best fixed
-    hybrid and oracle-binned allocation; writes FOLDER/allocation.json and redraws the report."""
+    hybrid and gold-binned allocation (bins from gold pass@1); writes FOLDER/allocation.json and redraws the report."""
     from widthdepth.analysis.policy import cross_validate, evaluate, load_policy, problem_records, save_evaluation, select
     from widthdepth.report import write_report
 
     if policy:
         fitted = load_policy(policy)
-        selection = select(folder, task or None, plan or fitted.grid or None, model, fitted.predictor,
-                           fitted.probe, fitted.unit)
+        selection = select(folder, task or None, plan or fitted.grid or None, model or fitted.model or None,
+                           fitted.predictor, fitted.probe, fitted.unit)
+        if fitted.tasks and not set(selection.tasks) & set(fitted.tasks):
+            console.print(f"note: the policy was fitted on {', '.join(fitted.tasks)} and is judged here on "
+                          f"{', '.join(selection.tasks)}: other tasks", style="yellow", soft_wrap=True)
         records = problem_records(selection.traces, fitted.probe, fitted.unit, fitted.predictor)
         with console.status("judging the policy on held-out problems"):
             evaluation = evaluate(fitted, records)

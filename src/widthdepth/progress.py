@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.table import Column
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -71,7 +72,15 @@ class RichProgress:
 
 
 def attempt_progress(console: Console) -> Progress:
-    """The bar of `run` and `study`: attempts done/total, generated tokens per second, elapsed, ETA."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("attempts"),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=console, transient=False)
+    """The bar of `run` and `study`: what runs, attempts done/total, tokens per second, elapsed, ETA.
+    Narrower than 110 columns it drops the elapsed time and cuts only the description short, so the
+    numbers are never cut (`chain:L=4,m=10 gri… ━━━━━ 33/64 10 tok/s ETA 0:12`)."""
+    if console.width >= 110:
+        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("attempts"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
+    numbers = 38  # "━━━━━━━━ 1234/1234 12,345 tok/s ETA 1:23:45" and the gaps between columns
+    description = Column(no_wrap=True, overflow="ellipsis", max_width=max(10, console.width - numbers - 2))
+    return Progress(TextColumn("{task.description}", table_column=description), BarColumn(bar_width=8),
+                    MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TextColumn("ETA"),
+                    TimeRemainingColumn(compact=True), console=console, transient=False, expand=False)

@@ -118,11 +118,19 @@ class _Pending:
 
 class _PlanExecutor:
     def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily,
-                 plan: GridPlan, problems: list[Problem], verifier: Verifier | None, progress: Progress) -> None:
+                 plan: GridPlan, problems: list[Problem], verifier: Verifier | None, progress: Progress,
+                 made: set[str] | None = None) -> None:
         self.store, self.backend, self.config, self.family, self.plan = store, backend, config, family, plan
         self.problems, self.verifier, self.progress = problems, verifier, progress
         self.style = backend.info.prompt_style
         self.generated = self.reused = 0
+        self.made = made if made is not None else set()
+        """Keys of the attempts generated in this call (shared by an adaptive run's executors): read
+        back, they are not "reused from the store"."""
+
+    def _count_stored(self, attempt: Attempt) -> None:
+        if attempt.key not in self.made:
+            self.reused += 1
 
     def execute(self) -> PlanRun:
         chains: dict[str, list[list[Attempt]]] = {p.key: [[] for _ in range(self.plan.chains)] for p in self.problems}
@@ -131,7 +139,7 @@ class _PlanExecutor:
             return self._execute_latent(result)
         first_raw: dict[str, str] = {}
         for d in range(1, self.plan.rounds + 1):
-            self.progress.describe(f"{self.family.spec} {self.plan.spec} round {d}/{self.plan.rounds}")
+            self.progress.describe(f"round {d}/{self.plan.rounds} {self.plan.spec} {self.family.spec}")
             pending: list[_Pending] = []
             for problem in self.problems:
                 pending += self._plan_round(problem, d, chains[problem.key], first_raw)
@@ -161,7 +169,7 @@ class _PlanExecutor:
                 stored = self._lookup(problem, 1, w, prompt)
                 if stored is not None:
                     chains[w].append(stored)
-                    self.reused += 1
+                    self._count_stored(stored)
                     self.progress.advance(1)
                 else:
                     missing.append(w)
@@ -177,7 +185,7 @@ class _PlanExecutor:
             stored = self._lookup(problem, d, w, prompt)
             if stored is not None:
                 chain.append(stored)
-                self.reused += 1
+                self._count_stored(stored)
                 self.progress.advance(1)
             else:
                 pending.append(_Pending(problem, w, d, prompt, chain[-1], 1))
@@ -197,6 +205,7 @@ class _PlanExecutor:
             self.store.put_attempt(attempt)
             chains[item.problem.key][attempt.w].append(attempt)
             self.generated += 1
+            self.made.add(attempt.key)
             self.progress.advance(1, sample.completion.completion_tokens)
 
     def _attempt(self, item: _Pending, w: int, completion: Completion) -> Attempt:
@@ -234,7 +243,7 @@ class _PlanExecutor:
                 solution = self.plan.chain_text([a.text for a in chain[:d]])
                 items.append(VerifyItem(by_key[problem_key], self.family, attempt, solution))
         if items:
-            self.progress.describe(f"{self.family.spec} {self.plan.spec} verifying round {d}")
+            self.progress.describe(f"verifying round {d} {self.plan.spec} {self.family.spec}")
         for _, verification in self.verifier.verify(items):
             self.store.put_verification(verification)
             result.verifications[verification.attempt_key] = verification
@@ -246,7 +255,7 @@ class _PlanExecutor:
 
         latent_verifier = self.verifier if isinstance(self.verifier, LatentVerifier) else None
         n, depth = self.plan.chains, self.plan.rounds
-        self.progress.describe(f"{self.family.spec} {self.plan.spec} ({n} trajectories x {depth} iterations)")
+        self.progress.describe(f"{self.plan.spec} ({n} trajectories x {depth} iterations) {self.family.spec}")
         # Fixed chunks in problem order: a resumed run recomputes exactly the batches it lost.
         for start in range(0, len(self.problems), LATENT_CHUNK):
             chunk = self.problems[start:start + LATENT_CHUNK]
@@ -266,8 +275,9 @@ class _PlanExecutor:
                             attempt = self._latent_attempt(problem, w, d, grid[0][i][w][d - 1], grid[1], parent)
                             self.store.put_attempt(attempt)
                             self.generated += 1
+                            self.made.add(attempt.key)
                         else:
-                            self.reused += 1
+                            self._count_stored(attempt)
                         if latent_verifier is not None and grid is not None:
                             latent_verifier.record(attempt.key, grid[0][i][w][d - 1].score)
                         result.chains[problem.key][w].append(attempt)
@@ -313,10 +323,12 @@ class _AdaptiveExecutor:
         self.store, self.backend, self.config, self.family, self.plan = store, backend, config, family, plan
         self.problems, self.verifier, self.progress = problems, verifier, progress
         self.generated = self.reused = 0
+        self.made: set[str] = set()
 
     def _grid(self, chains: int, rounds: int, problems: list[Problem]) -> PlanRun:
         executor = _PlanExecutor(self.store, self.backend, self.config, self.family,
-                                 GridPlan(chains, rounds, self.plan.mode), problems, self.verifier, self.progress)
+                                 GridPlan(chains, rounds, self.plan.mode), problems, self.verifier, self.progress,
+                                 self.made)
         result = executor.execute()
         self.generated += executor.generated
         self.reused += executor.reused

@@ -17,9 +17,12 @@ chains are fixed, the other w - probe chains a random subset of the rest (`*_wit
 
 Fitting splits the training problems into quantile bins of the predictor and allocates a mean
 budget across bins (a multiple-choice knapsack solved greedily along each bin's convex hull of
-cost against accuracy), so easy problems can stop at the probe and hard ones get more. Oracle-binned
-allocation uses gold answers (the share of all round-1 attempts that are right) and no probe: the
-upper reference only. Evaluation is on held-out problems only.
+cost against accuracy), so easy problems can stop at the probe and hard ones get more. Gold-binned
+allocation (`oracle` in the code and JSON) bins by gold pass@1 — the share of a problem's round-1
+attempts that are right — with no probe to pay for: it knows how hard each problem is, not whether
+the attempts a plan keeps are right, so it is a reference, not a bound; adaptive can beat it, because
+its probe sees the very attempts its plan keeps (stopping when they agree is stopping when they are
+likely right). Evaluation is on held-out problems only.
 
     problems = problem_records(traces, probe=4, unit="flops")
     policy = fit_policy(problems[:200], predictor="agreement", probe=4, bins=3, unit="flops")
@@ -256,7 +259,10 @@ def problem_records(traces: list[GridTrace], probe: int, unit: str, predictor: s
                 oracle=float(np.mean([c.correct[0] for c in chains])),
                 adaptive={cell: _cell(chains, shared, probe, probe, *cell, unit, problem.gold,
                                       probe_verified=predictor == "verifier") for cell in cells},
-                fixed={cell: _cell(chains, shared, 0, 0, *cell, unit, problem.gold) for cell in cells}))
+                # a fixed plan's first chains are the probe's chains too (a width-only run of w chains
+                # runs chains 0..w-1): conditioned on them alike, a plan and the adaptive choice of it
+                # compare like with like (equal at the lowest level, where both are the probe itself)
+                fixed={cell: _cell(chains, shared, 0, probe, *cell, unit, problem.gold) for cell in cells}))
     if not records and records.left_out:
         raise WidthdepthError(incomplete_grid(records.left_out, traces, "no problem is left to fit or judge on"))
     return records
@@ -605,7 +611,7 @@ def _finish(unit: str, predictor: str, probe: int, test: list[ProblemRecord], bu
 
 def evaluate(policy: Policy, records: list[ProblemRecord]) -> Evaluation:
     """The policy on the problems it was not fitted on (an error if there are none), against
-    oracle-binned allocation at the same budgets: fitted on the policy's training problems where
+    gold-binned allocation at the same budgets: fitted on the policy's training problems where
     they are in `records`, else by 5-fold cross-validation over the held-out problems."""
     fitted = set(policy.fitted_on)
     test = [r for r in records if short_key(r.key) not in fitted]
@@ -658,7 +664,7 @@ def fold_assignment(keys: list[str], folds: int, seed: int) -> list[int]:
 def cross_validate(records: list[ProblemRecord], predictor: str, probe: int, bins: int, unit: str,
                    folds: int, seed: int = 0) -> Evaluation:
     """k-fold: every problem is judged by a policy fitted on the other folds (same budget levels),
-    and so is the oracle-binned allocation."""
+    and so is the gold-binned allocation."""
     problems = len({r.key for r in records})
     if folds < 2 or folds > problems:
         message = f"--folds {folds}: must be between 2 and the number of problems ({problems})"
@@ -717,21 +723,29 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
         traces = load_grid_traces(store)
     finally:
         store.close()
+    traces = [t for t in traces if t.plan.rounds >= 1 and t.plan.chains >= 2]
+    if not traces:
+        raise WidthdepthError(f"{folder}: no grid run with at least 2 chains; run e.g. "
+                              "`widthdepth run --plan grid:16x8` first")
     if model:
-        traces = [t for t in traces if t.model == model or t.model.split("@")[0] == model]
+        kept = [t for t in traces if t.model == model or ("@" not in model and t.model.split("@")[0] == model)]
+        if not kept:
+            raise WidthdepthError(f"{folder}: no grid run of {model} (another model: it has "
+                                  f"{', '.join(sorted({t.model for t in traces}))})")
+        traces = kept
     if plan:
         wanted = load_plan(plan, option="--plan").spec
-        traces = [t for t in traces if t.plan.spec == wanted]
+        kept = [t for t in traces if t.plan.spec == wanted]
+        if not kept:
+            raise WidthdepthError(f"{folder}: no {wanted} run{f' of {model}' if model else ''} (another grid: it "
+                                  f"has {', '.join(sorted({t.plan.spec for t in traces}))})")
+        traces = kept
     if tasks:
         unknown = [t for t in tasks if t not in {tr.task for tr in traces}]
         if unknown:
             raise WidthdepthError(f"--task {unknown[0]!r}: not in {folder} (has: "
                                   f"{', '.join(sorted({tr.task for tr in traces})) or 'nothing'})")
         traces = [t for t in traces if t.task in tasks]
-    traces = [t for t in traces if t.plan.rounds >= 1 and t.plan.chains >= 2]
-    if not traces:
-        raise WidthdepthError(f"{folder}: no grid run with at least 2 chains matches; run e.g. "
-                              "`widthdepth run --plan grid:16x8` first")
     sizes_by_shape: Counter = Counter()
     for t in traces:
         sizes_by_shape[(t.model, t.plan.spec)] += len(t.problems)

@@ -180,7 +180,7 @@ def latency_figure(ts: TraceSurface) -> bytes:
 
 ALLOCATION_STYLE = {
     "adaptive": ("#000000", "-", "adaptive (probe + policy)"),
-    "oracle": ("#9467bd", ":", "oracle-binned (gold difficulty, free)"),
+    "oracle": ("#9467bd", ":", "gold-binned (bins from gold pass@1, no probe)"),
     "width_majority": ("#1f77b4", "-", "width only, majority"),
     "width_best_of": ("#17becf", "-", "width only, verifier best-of"),
     "depth": ("#d62728", "-", "depth only"),
@@ -190,7 +190,7 @@ ALLOCATION_STYLE = {
 
 
 def allocation_figure(evaluation: dict) -> bytes:
-    """Held-out accuracy against mean compute per problem: adaptive (with its 95% band), oracle-binned
+    """Held-out accuracy against mean compute per problem: adaptive (with its 95% band), gold-binned
     allocation, and the Pareto curves of fixed plans (width, depth, hybrid, any)."""
     fig, ax = plt.subplots(figsize=(6.8, 4.2))
     curves = {"adaptive": evaluation["adaptive"], "oracle": evaluation["oracle"], **evaluation["baselines"]}

@@ -36,7 +36,8 @@ GUIDE = {
                  "verifier best-of) on the same samples. The gap is the selection problem.",
     "allocation": "Accuracy on problems the policy was not fitted on, against the mean compute actually spent "
                   "per problem (the probe included). Adaptive: a probe predicts difficulty, its bin's plan spends the "
-                  "rest. Oracle-binned: bins from gold answers, no probe cost (upper reference). Fixed-plan curves "
+                  "rest. Gold-binned: bins from gold pass@1, no probe cost — it knows how hard a problem is, not "
+                  "whether the attempts a plan keeps are right, so adaptive can beat it. Fixed-plan curves "
                   "are picked on the same held-out problems (their best case). Band: 95% bootstrap over problems.",
     "latency": "Left: best accuracy within a latency budget (serial tokens: rounds add up, parallel chains "
                "do not). Right: every cell's compute against its latency, coloured by accuracy.",
@@ -178,7 +179,7 @@ def _allocation_section(evaluation: dict) -> str:
             "“width needs”: the compute width-only sampling needs for adaptive's accuracy, over adaptive's "
             "(never: no width-only plan reaches it).</p>"
             + _img(figures.allocation_figure(evaluation), "adaptive allocation", GUIDE["allocation"])
-            + "<table><tr><th>budget</th><th>adaptive accuracy [95%]</th><th>spent</th><th>oracle-binned</th>"
+            + "<table><tr><th>budget</th><th>adaptive accuracy [95%]</th><th>spent</th><th>gold-binned</th>"
               "<th>width needs</th><th>best fixed needs</th><th>plans by bin (hardest first)</th></tr>"
             + "".join(rows) + "</table>"
             + "<h3>Width-only against adaptive at equal accuracy</h3><table><tr><th>width-only plan</th>"
@@ -234,6 +235,11 @@ def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scop
     page, verdict = render(surface, str(folder), allocation)
     if notes is not None:
         notes += partial_notes(surface)
+        models = sorted({ts.trace.model for ts in surface.traces})
+        if len(models) > 1:
+            notes.append(f"note: {folder} holds {len(models)} models ({', '.join(models)}): the report has a section "
+                         f"per model and experiment, costs in {UNIT_WORDS[compute_unit(surface)]}; use --out to keep "
+                         "runs apart")
     paths = {"report": folder / "report.html", "surface": folder / "surface.csv", "verdict": folder / "verdict.json"}
     paths["report"].write_text(page, encoding="utf-8")
     surface.frame().to_csv(paths["surface"], index=False)

@@ -1,0 +1,123 @@
+"""What the command prints: consoles, number formats, and tables that fit the terminal.
+
+A table is printed as a table when its natural width fits the terminal; otherwise each row becomes a
+block: its first cell, then one `name  value` line per column (wrapped as text, never cut: no `1,217…`). Long names
+(task specs) head each block of rows instead of taking a column. The closing table of `run` is
+also written whole to OUT/closing.csv, and `--wide` prints it with every column at any width.
+
+    print_closing_table(rows, out="runs/demo")
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from widthdepth.analysis.summary import CellRow
+
+console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:  # piped or logged: no terminal to fit
+    console = Console(width=150)
+errors = Console(stderr=True)
+
+
+def fmt_flops(value: float) -> str:
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if value >= scale:
+            return f"{value / scale:,.1f}{unit}"
+    return f"{value:,.0f}"
+
+
+def cost_format(unit: str):  # noqa: ANN201 - a formatter for costs in `unit`
+    return fmt_flops if unit == "flops" else (lambda value: f"{value:,.1f}")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], legend: str = "",
+                right: Sequence[str] = ()) -> None:
+    """A table if it fits the terminal without wrapping a cell; else one block of lines per row."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    if Measurement.get(console, console.options.update(max_width=100_000), table).maximum <= console.width:
+        console.print(table)
+    else:
+        console.print(title, style="italic")
+        pad = max(len(name) for name in columns[1:])
+        for head, *rest in rows:
+            console.print(head, style="bold", highlight=False)
+            for name, value in zip(columns[1:], rest):
+                console.print(f"  {name:<{pad}}  {value}", highlight=False)
+    if legend:
+        console.print(legend, style="dim")
+
+
+CLOSING = ("w×d", "maj", "best", "cov", "gen", "serial", "FLOPs", "verif", "fail")
+WIDE = ("w×d", "majority", "best-of", "coverage", "gen tok", "serial tok", "FLOPs", "verif tok", "failed")
+CLOSING_LEGEND = ("w×d: chains × rounds; maj: majority vote; best: verifier best-of (— without a verifier); "
+                  "cov: coverage (any chain right); gen, serial, verif: mean generated, serial and verifier "
+                  "tokens per problem; FLOPs per problem; fail: failed attempts")
+
+
+def _closing_cells(r: CellRow) -> list[str]:
+    return [f"{r.w}×{r.d}", f"{r.majority:.2f}", "—" if r.best_of is None else f"{r.best_of:.2f}",
+            f"{r.coverage:.2f}", f"{r.cost.generated_tokens:,.1f}", f"{r.cost.serial_tokens:,.1f}",
+            fmt_flops(r.cost.flops), f"{r.cost.verifier_tokens:,.0f}", str(r.failed)]
+
+
+def print_closing_table(rows: list[CellRow], out: str | None = None, wide: bool = False) -> None:
+    """Accuracy and mean cost per plan cell: one block per task and plan (its name once, above), or
+    with `wide` one table with task and plan columns. The whole table goes to OUT/closing.csv."""
+    if out is not None:
+        write_closing_csv(rows, Path(out) / "closing.csv")
+    title = "accuracy and mean cost per problem, per plan cell"
+    if wide:
+        table = Table(title=title)
+        for name in ("task", "plan", *WIDE):
+            table.add_column(name, justify="left" if name in ("task", "plan") else "right", no_wrap=True)
+        for r in rows:
+            table.add_row(r.task, r.plan, *_closing_cells(r))
+        natural = Measurement.get(console, console.options.update(max_width=100_000), table).maximum
+        Console(width=max(console.width, natural), file=console.file).print(table)
+    else:
+        groups: dict[tuple[str, str], list[CellRow]] = {}
+        for r in rows:
+            groups.setdefault((r.task, r.plan), []).append(r)
+        for (task, plan), members in groups.items():
+            print_table(f"{task} · {plan}", CLOSING, [_closing_cells(r) for r in members], right=CLOSING[1:])
+    console.print(CLOSING_LEGEND + (f"; every column, full precision: {Path(out) / 'closing.csv'}" if out else ""),
+                  style="dim")
+
+
+def write_closing_csv(rows: list[CellRow], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["task", "plan", "w", "d", "problems", "majority", "best_of", "coverage", "failed",
+                         "prompt_tokens", "generated_tokens", "serial_tokens", "flops", "verifier_tokens",
+                         "wall_seconds"])
+        for r in rows:
+            writer.writerow([r.task, r.plan, r.w, r.d, r.problems, r.majority, "" if r.best_of is None else r.best_of,
+                             r.coverage, r.failed, r.cost.prompt_tokens, r.cost.generated_tokens,
+                             r.cost.serial_tokens, r.cost.flops, r.cost.verifier_tokens, r.cost.wall_seconds])
+
+
+def print_allocations(runs: list) -> None:  # list[AdaptiveRun]
+    from collections import Counter
+
+    rows = []
+    for r in runs:
+        fmt = cost_format(r.unit)
+        chosen = Counter(f"{d['w']}x{d['d']} {d['aggregator']}" for d in r.decisions)
+        rows.append((f"{r.task} · {r.plan}", str(len(r.decisions)), f"{r.accuracy:.3f}", f"{fmt(r.mean_cost)} {r.unit}",
+                     ", ".join(f"{k} ({v})" for k, v in sorted(chosen.items()))))
+    print_table("adaptive plans: accuracy and mean cost per problem (probe included), plans chosen",
+                ("task · plan", "problems", "accuracy", "mean cost", "plans chosen (problems)"), rows,
+                right=("problems", "accuracy", "mean cost"))
