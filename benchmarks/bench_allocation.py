@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from widthdepth.analysis.policy import cross_validate, evaluate, fit_from, problem_records, select
+from widthdepth.allocation import cross_validate, evaluate, fit_from, problem_records, select
 from widthdepth.config import RunConfig
 from widthdepth.runner import run
 
@@ -78,7 +78,7 @@ def judge(folder: str, predictors: list[str], folds: int = 5, figure: str | None
         if figure and predictor == predictors[0]:  # as the report draws it, from allocation.json
             from pathlib import Path
 
-            from widthdepth.analysis.policy import save_evaluation
+            from widthdepth.allocation import save_evaluation
             from widthdepth.report.figures import allocation_figure
 
             saved = json.loads(save_evaluation(cv, folder).read_text())

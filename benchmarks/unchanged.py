@@ -66,7 +66,7 @@ def store_digests(folder: Path) -> dict[str, str]:
 
 
 def fingerprint(root: Path) -> dict[str, str]:
-    from widthdepth.analysis.policy import cross_validate, evaluate, fit_from, problem_records, save_evaluation, select
+    from widthdepth.allocation import cross_validate, evaluate, fit_from, problem_records, save_evaluation, select
     from widthdepth.cli import main
     from widthdepth.study import StudyConfig, run_study
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from widthdepth.analysis.policy import (ProblemRecord, allocate, evaluate, fit_policy, load_policy, problem_records,
+from widthdepth.allocation import (ProblemRecord, allocate, evaluate, fit_policy, load_policy, problem_records,
                                         select, split)
 from widthdepth.cli import main
 from widthdepth.config import RunConfig
@@ -208,7 +208,7 @@ def test_fit_refuses_what_it_cannot_fit(tmp_path, capsys):
 
 
 def chain(serial, cost, verify=(0.0, 0.0), answer="1"):
-    from widthdepth.analysis.policy import _Chain
+    from widthdepth.allocation.records import _Chain
 
     return _Chain(answers=[answer, answer], correct=[True, True], scores=[0.5, 0.5], cost=list(cost),
                   verify_cost=list(verify), serial=list(serial), confidence=-1.0)
@@ -218,7 +218,7 @@ def test_an_adaptive_run_is_priced_as_it_runs():
     """The probe goes first: chains beyond it start when its slowest attempt is done, are a request
     of their own (a shared prompt evaluated again), and a verifier predictor pays for the probe's
     verifications."""
-    from widthdepth.analysis.policy import plan_cost
+    from widthdepth.allocation import plan_cost
 
     probe = [chain((10, 25), (100, 250), verify=(7, 9)), chain((30, 40), (300, 400), verify=(5, 6))]
     new = chain((5, 12), (50, 120), verify=(3, 4))
@@ -270,7 +270,7 @@ def test_failed_attempts_leave_problems_out_and_the_run_decides_as_estimated(tmp
 
 def test_folds_never_share_a_problem(grid_run, tmp_path):
     """The same problem twice (a rerun with another seed, or another verifier) stays in one fold."""
-    from widthdepth.analysis.policy import fold_assignment
+    from widthdepth.allocation import fold_assignment
 
     keys = [f"p{i}" for i in range(30)] * 2 + ["p0"]
     folds = fold_assignment(keys, 5, seed=0)
@@ -294,7 +294,7 @@ def test_width_and_adaptive_compare_like_with_like_at_the_lowest_level(grid_run)
     """At the lowest level adaptive runs the probe alone (1x1 with a probe of 1), which is the first
     chain; width-only 1x1 is that same chain in a run, so both have one accuracy and one cost there,
     and the ratio at equal accuracy is 1, not an artefact of averaging one side over all chains."""
-    from widthdepth.analysis.policy import cross_validate
+    from widthdepth.allocation import cross_validate
 
     selection = select(grid_run)
     records = problem_records(selection.traces, 1, "flops", "confidence")

@@ -193,7 +193,7 @@ UnitOpt = Annotated[str, typer.Option(help="auto | flops | generated_tokens | se
 
 
 def _print_evaluation(evaluation) -> None:  # noqa: ANN001
-    from widthdepth.analysis.policy import BASELINES
+    from widthdepth.allocation import BASELINES
 
     unit = evaluation.unit
     how = f"{evaluation.folds}-fold cross-validation" if evaluation.folds else "all held out"
@@ -240,7 +240,7 @@ def allocate_fit(
     seed: Annotated[int, typer.Option(help="seed of the held-out split")] = 0,
 ) -> None:
     """Fit a policy (difficulty bin x budget -> plan) on the training problems of a grid run."""
-    from widthdepth.analysis.policy import fit_from, select
+    from widthdepth.allocation import fit_from, select
 
     selection = select(folder, task, plan, model, predictor, probe, unit)
     policy, train, test, left_out = fit_from(selection, bins, holdout, seed)
@@ -273,7 +273,7 @@ def allocate_eval(
 ) -> None:
     """Judge adaptive allocation on held-out problems against width-only, depth-only, the best fixed
     hybrid and gold-binned allocation (bins from gold pass@1); writes FOLDER/allocation.json and redraws the report."""
-    from widthdepth.analysis.policy import cross_validate, evaluate, load_policy, problem_records, save_evaluation, select
+    from widthdepth.allocation import cross_validate, evaluate, load_policy, problem_records, save_evaluation, select
     from widthdepth.report import write_report
 
     if policy:

@@ -335,7 +335,7 @@ class _AdaptiveExecutor:
         return result
 
     def execute(self) -> AdaptiveRun:
-        from widthdepth.analysis.policy import Pricing, aggregate, plan_cost, predictor_value, price_chains
+        from widthdepth.allocation import Pricing, aggregate, plan_cost, predictor_value, price_chains
 
         policy, level = self.plan.policy, self.plan.policy.level_for(self.plan.budget)
         probe = self._grid(policy.probe, 1, self.problems)

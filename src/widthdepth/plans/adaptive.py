@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from widthdepth.analysis.policy import Policy, load_policy
+from widthdepth.plans.policy import Policy, load_policy
 from widthdepth.specs import Spec
 
 
