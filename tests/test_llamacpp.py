@@ -95,7 +95,7 @@ def test_grid_2x2_run_traces_costs_and_store(smollm2, tmp_path):
     for problem_key in {a.problem_key for a in round_one}:
         prompts = {a.prompt_key for a in round_one if a.problem_key == problem_key}
         assert len(prompts) == 1  # both chains share one prompt, evaluated once
-    from widthdepth.analysis.summary import closing_table
+    from widthdepth.closing import closing_table
 
     rows = closing_table(result)
     first = rows[0]

@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 from faultproxy import FAULTS, FaultProxy
 
-from widthdepth.analysis.summary import closing_table
+from widthdepth.closing import closing_table
 from widthdepth.backends import BackendOptions, GenerationRequest, load_backend
 from widthdepth.backends.catalog import EMBEDDED
 from widthdepth.cli import main

@@ -14,7 +14,7 @@ import pytest
 from faultproxy import FaultProxy
 from rewardserver import rule
 
-from widthdepth.analysis.summary import closing_table
+from widthdepth.closing import closing_table
 from widthdepth.cli import main
 from widthdepth.config import RunConfig
 from widthdepth.errors import WidthdepthError

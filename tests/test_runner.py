@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from widthdepth.analysis.summary import closing_table
+from widthdepth.closing import closing_table
 from widthdepth.backends.mock import MockBackend
 from widthdepth.errors import WidthdepthError
 from widthdepth.runner import run

@@ -7,7 +7,7 @@
         print(row.task, row.plan, row.d, row.majority, row.cost.serial_tokens)
 """
 
-from widthdepth.analysis.summary import CellRow, closing_table
+from widthdepth.closing import CellRow, closing_table
 from widthdepth.backends import Backend, GenerationRequest, load_backend
 from widthdepth.catalog import list_models, list_tasks
 from widthdepth.config import RunConfig, load_config

@@ -17,7 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from widthdepth.analysis.summary import closing_table
+from widthdepth.closing import closing_table
 from widthdepth.catalog import list_models, list_tasks
 from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION
@@ -342,7 +342,7 @@ def tasks() -> None:
 
 def folder_contents_note(result) -> str:  # noqa: ANN001 - a RunResult
     """One line when the folder holds more than this run (other models or settings), else ""."""
-    from widthdepth.analysis.summary import scope_of
+    from widthdepth.closing import scope_of
     from widthdepth.analysis.traces import other_experiments
     from widthdepth.store import Store
 

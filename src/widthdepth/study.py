@@ -94,7 +94,7 @@ def _winner(judgement) -> str:  # noqa: ANN001
 
 def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = None) -> StudyResult:
     from widthdepth.analysis.surface import estimate_surface
-    from widthdepth.analysis.summary import scope_of
+    from widthdepth.closing import scope_of
     from widthdepth.analysis.traces import load_grid_traces, other_experiments
     from widthdepth.analysis.verdict import build_verdict
     from widthdepth.report import write_report

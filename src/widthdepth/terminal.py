@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from widthdepth.analysis.summary import CellRow
+from widthdepth.closing import CellRow
 
 console = Console()
 if not console.is_terminal and "COLUMNS" not in os.environ:  # piped or logged: no terminal to fit

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,18 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class LatentBackend(Backend, Protocol):
+    """A built-in latent reasoner (``info.latent``): it answers problems by their structure, a whole
+    grid of trajectories x iterations at once, not text prompts."""
+
+    def sample_grid(self, structures: list[dict], chains: int, rounds: int,
+                    seeds: list[list[int]]) -> list[list[list[Any]]]:
+        """grid[i][w][d - 1]: problem i's trajectory w after d iterations (`.answer`, `.text`, `.score`,
+        `.flops`, `.log_probability`); trajectory w of problem i draws with seeds[i][w]."""
+        ...
+
+    def check_task(self, structure: dict) -> None:
+        """Raise WidthdepthError if this reasoner cannot read problems of this structure."""
+        ...

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from widthdepth.analysis.aggregators import best_of, coverage, majority
 from widthdepth.analysis.traces import SAMPLING_KEYS, Scope
 from widthdepth.cost import AttemptCost, Cost, VerificationCost, cell_cost, mean_cost
-from widthdepth.runner import PlanRun, RunResult
+from widthdepth.execute import PlanRun, RunResult
 from widthdepth.trace import Attempt
 
 

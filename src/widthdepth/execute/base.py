@@ -1,0 +1,139 @@
+"""What every executor shares: the progress protocol, what a plan's run returns, and the base class
+that keys attempts, counts what it reused and verifies a round. One executor per plan kind
+(`executor_for`): text grids round by round (`text.py`), latent grids in one pass (`latent.py`),
+adaptive plans (`adaptive.py`). A new plan kind is one new executor file plus one line there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from widthdepth.backends import Backend
+from widthdepth.config import RunConfig
+from widthdepth.plans import GridPlan
+from widthdepth.store import Store
+from widthdepth.tasks import Problem, TaskFamily
+from widthdepth.tasks.prompts import Prompt
+from widthdepth.trace import Attempt, Verification, attempt_key, attempt_seed
+from widthdepth.verifiers import Verifier, VerifyItem
+
+
+class Progress(Protocol):
+    def add_total(self, attempts: int) -> None: ...
+
+    def advance(self, attempts: int, generated_tokens: int = 0) -> None: ...
+
+    def describe(self, text: str) -> None: ...
+
+
+class NoProgress:
+    def add_total(self, attempts: int) -> None:
+        pass
+
+    def advance(self, attempts: int, generated_tokens: int = 0) -> None:
+        pass
+
+    def describe(self, text: str) -> None:
+        pass
+
+
+@dataclass
+class PlanRun:
+    """What one plan produced for one task: chains[problem_key][w] = attempts by round."""
+
+    family: TaskFamily
+    plan: GridPlan
+    problems: list[Problem]
+    chains: dict[str, list[list[Attempt]]]
+    verifier: str | None
+    verifications: dict[str, Verification] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    model: str
+    n_params: int
+    shares_prompt_prefix: bool
+    verifier_params: dict[str, int]
+    plan_runs: list[PlanRun]
+    generated: int = 0
+    """Attempts generated in this call (the rest were read back from the store)."""
+    reused: int = 0
+    verification_failures: list[str] = field(default_factory=list)
+    """Reasons of verifications that failed for good in this call (left unverified; a rerun retries)."""
+    allocations: list[AdaptiveRun] = field(default_factory=list)
+
+
+@dataclass
+class AdaptiveRun:
+    """What an adaptive plan did on one task: one decision per problem."""
+
+    task: str
+    plan: str
+    unit: str
+    decisions: list[dict]
+    """Per problem: problem_key, predicted, bin, w, d, aggregator, answer, correct, cost."""
+
+    @property
+    def accuracy(self) -> float:
+        return sum(bool(d["correct"]) for d in self.decisions) / max(1, len(self.decisions))
+
+    @property
+    def mean_cost(self) -> float:
+        return sum(d["cost"] for d in self.decisions) / max(1, len(self.decisions))
+
+
+def settings_json(config: RunConfig, prompt: Prompt) -> str:
+    return json.dumps({"max_tokens": config.max_tokens, "temperature": config.temperature,
+                       "top_p": config.top_p, "stop": list(prompt.stop)}, sort_keys=True)
+
+
+
+class Executor:
+    """Runs one plan on one task's problems against the store: attempts whose key is stored are read
+    back, the rest generated and committed one by one. `made` (shared by an adaptive run's executors)
+    holds the keys generated in this call: read back, they are not "reused from the store"."""
+
+    def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily,
+                 plan: GridPlan, problems: list[Problem], verifier: Verifier | None, progress: Progress,
+                 made: set[str] | None = None) -> None:
+        self.store, self.backend, self.config, self.family, self.plan = store, backend, config, family, plan
+        self.problems, self.verifier, self.progress = problems, verifier, progress
+        self.generated = self.reused = 0
+        self.made = made if made is not None else set()
+
+    def execute(self) -> PlanRun:
+        raise NotImplementedError
+
+    def _count_stored(self, attempt: Attempt) -> None:
+        if attempt.key not in self.made:
+            self.reused += 1
+
+    def _key(self, problem: Problem, d: int, w: int, prompt: Prompt) -> str:
+        return attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings_json(self.config, prompt),
+                           w, d, attempt_seed(self.config.seed, problem.key, d, w))
+
+
+    def _verify(self, d: int, chains: dict[str, list[list[Attempt]]], result: PlanRun) -> None:
+        assert self.verifier is not None
+        items: list[VerifyItem] = []
+        by_key = {p.key: p for p in self.problems}
+        for problem_key, problem_chains in chains.items():
+            for chain in problem_chains:
+                if len(chain) < d or chain[d - 1].failed:
+                    continue
+                attempt = chain[d - 1]
+                stored = self.store.get_verification(attempt.key, self.verifier.name)
+                if stored is not None:
+                    result.verifications[attempt.key] = stored
+                    continue
+                solution = self.plan.chain_text([a.text for a in chain[:d]])
+                items.append(VerifyItem(by_key[problem_key], self.family, attempt, solution))
+        if items:
+            self.progress.describe(f"verifying round {d} {self.plan.spec} {self.family.spec}")
+        for _, verification in self.verifier.verify(items):
+            self.store.put_verification(verification)
+            result.verifications[verification.attempt_key] = verification
