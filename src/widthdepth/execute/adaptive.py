@@ -8,35 +8,27 @@ from __future__ import annotations
 import math
 
 from widthdepth.allocation import Pricing, aggregate, plan_cost, predictor_value, price_chains
-from widthdepth.backends import Backend
-from widthdepth.config import RunConfig
 from widthdepth.errors import WidthdepthError
-from widthdepth.execute.base import AdaptiveRun, Executor, PlanRun, Progress
+from widthdepth.execute.base import AdaptiveRun, Executor, PlanRun
+from widthdepth.execute.latent import LatentGridExecutor
+from widthdepth.execute.text import TextGridExecutor
 from widthdepth.plans import GridPlan
 from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.specs import stable_hash
-from widthdepth.store import Store
-from widthdepth.tasks import Problem, TaskFamily
-from widthdepth.verifiers import Verifier
+from widthdepth.tasks import Problem
 
 
-class AdaptiveExecutor:
+class AdaptiveExecutor(Executor):
     """The probe for every problem, then each problem's plan, grouped so that problems with the same
     plan go to the backend together; the decisions go to the store's allocations table."""
 
-    def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily, plan: AdaptivePlan,
-                 problems: list[Problem], verifier: Verifier | None, progress: Progress) -> None:
-        self.store, self.backend, self.config, self.family, self.plan = store, backend, config, family, plan
-        self.problems, self.verifier, self.progress = problems, verifier, progress
-        self.generated = self.reused = 0
-        self.made: set[str] = set()
+    plan: AdaptivePlan
 
     def _grid(self, chains: int, rounds: int, problems: list[Problem]) -> PlanRun:
-        from widthdepth.execute import executor_for
-
         plan = GridPlan(chains, rounds, self.plan.mode)
-        executor = executor_for(plan, self.backend)(self.store, self.backend, self.config, self.family, plan,
-                                                    problems, self.verifier, self.progress, self.made)
+        kind = LatentGridExecutor if self.backend.info.latent else TextGridExecutor
+        executor = kind(self.store, self.backend, self.config, self.family, plan, problems, self.verifier,
+                        self.progress, self.made)
         result = executor.execute()
         self.generated += executor.generated
         self.reused += executor.reused

@@ -13,6 +13,7 @@ from typing import Protocol
 from widthdepth.backends import Backend
 from widthdepth.config import RunConfig
 from widthdepth.plans import GridPlan
+from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.store import Store
 from widthdepth.tasks import Problem, TaskFamily
 from widthdepth.tasks.prompts import Prompt
@@ -98,14 +99,14 @@ class Executor:
     holds the keys generated in this call: read back, they are not "reused from the store"."""
 
     def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily,
-                 plan: GridPlan, problems: list[Problem], verifier: Verifier | None, progress: Progress,
-                 made: set[str] | None = None) -> None:
+                 plan: GridPlan | AdaptivePlan, problems: list[Problem], verifier: Verifier | None,
+                 progress: Progress, made: set[str] | None = None) -> None:
         self.store, self.backend, self.config, self.family, self.plan = store, backend, config, family, plan
         self.problems, self.verifier, self.progress = problems, verifier, progress
         self.generated = self.reused = 0
         self.made = made if made is not None else set()
 
-    def execute(self) -> PlanRun:
+    def execute(self) -> PlanRun | AdaptiveRun:
         raise NotImplementedError
 
     def _count_stored(self, attempt: Attempt) -> None:
