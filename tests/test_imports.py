@@ -11,7 +11,7 @@ from pathlib import Path
 SRC = Path(__file__).parents[1] / "src"
 
 LAYERS = [
-    {"errors", "specs", "config", "retry", "lock", "cost"},        # plain helpers
+    {"errors", "specs", "config", "retry", "lock", "cost", "jsonsafe"},  # plain helpers
     {"trace", "lab", "tasks"},                                     # attempt rows, the lab's models, task families
     {"backends"},                                                  # models behind one protocol
     {"store"},                                                     # the SQLite store

@@ -342,15 +342,10 @@ def tasks() -> None:
 
 def folder_contents_note(result) -> str:  # noqa: ANN001 - a RunResult
     """One line when the folder holds more than this run (other models or settings), else ""."""
-    from widthdepth.closing import scope_of
     from widthdepth.analysis.traces import other_experiments
-    from widthdepth.store import Store
+    from widthdepth.closing import scope_of
 
-    store = Store.open(result.config.out, create=False)
-    try:
-        return other_experiments(store, scope_of(result))
-    finally:
-        store.close()
+    return other_experiments(result.config.out, scope_of(result))
 
 
 def interrupted(out: str) -> Interrupted:

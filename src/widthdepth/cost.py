@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
+from widthdepth.errors import WidthdepthError
+
 UNIT_DEFINITION = (
     "prompt_tokens: prompt tokens processed (a shared prompt counted once where the backend shares it); "
     "generated_tokens: tokens produced; flops ~= 2 x parameters x (prompt_tokens + generated_tokens); "
@@ -36,9 +38,51 @@ UNIT_DEFINITION = (
 )
 
 
+UNITS = ("generated_tokens", "flops", "serial_tokens")
+"""The units a budget, a frontier or a policy is counted in."""
+
+
+def check_unit(unit: str, option: str = "--unit") -> str:
+    if unit not in UNITS:
+        raise WidthdepthError(f"{option} {unit!r}: unknown (valid: {', '.join(UNITS)})")
+    return unit
+
+
+def default_unit(latent: bool) -> str:
+    """FLOPs for latent reasoners (their "tokens" are iterations), generated tokens for language models."""
+    return "flops" if latent else "generated_tokens"
+
+
 def attempt_flops(n_params: int, tokens: int | float) -> float:
     """Forward-pass FLOPs for processing `tokens` tokens with an `n_params` model."""
     return 2.0 * float(n_params) * float(tokens)
+
+
+def attempt_cost(unit: str, n_params: int, prompt_tokens: int, completion_tokens: int,
+                 flops: float | None = None) -> float:
+    """One attempt in `unit`: its generated tokens; its FLOPs (exact where the backend reported them,
+    else 2 x parameters x the tokens it processed — pass prompt_tokens=0 for a prompt counted
+    elsewhere); 0 serial tokens (serial tokens combine by max along chains, never by sum)."""
+    if unit == "generated_tokens":
+        return float(completion_tokens)
+    if unit == "serial_tokens":
+        return 0.0
+    if flops is not None:
+        return float(flops)
+    return attempt_flops(n_params, prompt_tokens + completion_tokens)
+
+
+def verification_cost(unit: str, verifier_params: int, prompt_tokens: int, completion_tokens: int) -> float:
+    """One model-based verification in `unit` (none in serial tokens: it is not on the chain's path)."""
+    if unit == "serial_tokens":
+        return 0.0
+    tokens = prompt_tokens + completion_tokens
+    return float(tokens) if unit == "generated_tokens" else attempt_flops(verifier_params, tokens)
+
+
+def pays_verification(aggregator: str, unit: str) -> bool:
+    """Best-of pays for verifying the answers it picks from; majority and coverage do not."""
+    return aggregator == "best_of" and unit != "serial_tokens"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from widthdepth.backends import resolve_model
 from widthdepth.config import RunConfig, make_config
+from widthdepth.cost import default_unit
 from widthdepth.errors import WidthdepthError
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -95,11 +96,10 @@ def _winner(judgement) -> str:  # noqa: ANN001
 def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = None) -> StudyResult:
     from widthdepth.analysis.surface import estimate_surface
     from widthdepth.closing import scope_of
-    from widthdepth.analysis.traces import load_grid_traces, other_experiments
+    from widthdepth.analysis.traces import open_traces, other_experiments
     from widthdepth.analysis.verdict import build_verdict
     from widthdepth.report import write_report
     from widthdepth.runner import prepare, run
-    from widthdepth.store import Store
 
     config = study_run_config(study)
     prepared = prepare(config)
@@ -107,15 +107,10 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
     scope = scope_of(ran)  # the folder may hold other models or settings: report only this study
     notes: list[str] = []
     paths = write_report(config.out, notes, scope)
-    store = Store.open(config.out, create=False)
-    try:
-        traces = load_grid_traces(store, scope)
-        other = other_experiments(store, scope)
-    finally:
-        store.close()
+    traces = open_traces(config.out, scope)
+    other = other_experiments(config.out, scope)
     notes += [other] if other else []
-    latent = config.model.startswith("builtin:")
-    unit = "flops" if latent else "generated_tokens"
+    unit = default_unit(config.model.startswith("builtin:"))
     verdict = build_verdict(estimate_surface(traces), unit)
     rows = []
     for trace in traces:

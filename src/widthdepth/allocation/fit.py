@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from widthdepth.allocation.records import ProblemRecord
+from widthdepth.analysis.frontier import budgets_for
 from widthdepth.errors import WidthdepthError
 from widthdepth.plans.policy import Choice, Level, Policy, short_key
 
@@ -100,10 +101,7 @@ def _bin_tables(records: list[ProblemRecord], bins_of: list[int], n_bins: int,
 
 def budget_levels(records: list[ProblemRecord], points: int = BUDGET_LEVELS) -> list[float]:
     """Log-spaced mean budgets from the probe alone to the largest cell (costs only: no gold used)."""
-    costs = [np.mean([r.adaptive[c][1] for r in records]) for c in records[0].adaptive]
-    costs = [c for c in costs if math.isfinite(c) and c > 0]
-    low, high = min(costs), max(costs)
-    return [float(b) for b in np.geomspace(low, high, points)] if high > low else [low]
+    return budgets_for([float(np.mean([r.adaptive[c][1] for r in records])) for c in records[0].adaptive], points)
 
 
 def fit_policy(records: list[ProblemRecord], predictor: str, probe: int, bins: int, unit: str,

@@ -16,7 +16,8 @@ from widthdepth.allocation.judge import split
 from widthdepth.allocation.records import ProblemRecord, Records, problem_records
 from widthdepth.analysis.traces import GridTrace
 from widthdepth.errors import WidthdepthError
-from widthdepth.plans.policy import PREDICTORS, UNITS, Policy
+from widthdepth.cost import UNITS, default_unit
+from widthdepth.plans.policy import PREDICTORS, Policy
 
 
 @dataclass
@@ -42,16 +43,10 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
     most problems), with `auto` settings resolved: unit flops for latent reasoners, else generated
     tokens; predictor confidence where every attempt carries one, else agreement; probe 1 for
     confidence and verifier, 4 for agreement."""
-    from widthdepth.analysis.traces import load_grid_traces
+    from widthdepth.analysis.traces import open_traces
     from widthdepth.plans import load_plan
-    from widthdepth.store import Store
 
-    store = Store.open(folder, create=False)
-    try:
-        traces = load_grid_traces(store)
-    finally:
-        store.close()
-    traces = [t for t in traces if t.plan.rounds >= 1 and t.plan.chains >= 2]
+    traces = [t for t in open_traces(folder) if t.plan.rounds >= 1 and t.plan.chains >= 2]
     if not traces:
         raise WidthdepthError(f"{folder}: no grid run with at least 2 chains; run e.g. "
                               "`widthdepth run --plan grid:16x8` first")
@@ -80,7 +75,7 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
     chosen_model, grid = max(sizes_by_shape, key=lambda k: (sizes_by_shape[k], k))
     traces = [t for t in traces if (t.model, t.plan.spec) == (chosen_model, grid)]
     if unit == "auto":
-        unit = "flops" if traces[0].latent else "generated_tokens"
+        unit = default_unit(traces[0].latent)
     if unit not in UNITS:
         raise WidthdepthError(f"--unit {unit!r}: unknown (valid: auto, {', '.join(UNITS)})")
     if predictor == "auto":

@@ -22,7 +22,9 @@ import numpy as np
 
 from widthdepth.allocation.fit import budget_levels, fit_policy
 from widthdepth.allocation.records import ProblemRecord
+from widthdepth.analysis.frontier import in_strategy
 from widthdepth.errors import WidthdepthError
+from widthdepth.jsonsafe import json_safe
 from widthdepth.plans.policy import Choice, Policy, short_key
 from widthdepth.specs import stable_hash
 
@@ -69,11 +71,11 @@ class Evaluation:
                 "width_matched": self.width_matched}
 
 
-BASELINES = {
-    "width_majority": lambda w, d, a: d == 1 and a == "majority",
-    "width_best_of": lambda w, d, a: d == 1 and a == "best_of",
-    "depth": lambda w, d, a: w == 1,
-    "hybrid": lambda w, d, a: w >= 2 and d >= 2,
+BASELINES = {  # fixed plans by the verdict's own strategy rules (`analysis.frontier.in_strategy`)
+    "width_majority": lambda w, d, a: in_strategy(w, d, "width") and a == "majority",
+    "width_best_of": lambda w, d, a: in_strategy(w, d, "width") and a == "best_of",
+    "depth": lambda w, d, a: in_strategy(w, d, "depth"),
+    "hybrid": lambda w, d, a: in_strategy(w, d, "hybrid"),
     "best_fixed": lambda w, d, a: True,
 }
 
@@ -253,14 +255,5 @@ def save_evaluation(evaluation: Evaluation, folder: str | Path, policy_path: str
     data = evaluation.to_json()
     data["policy"] = policy_path
 
-    def finite(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-        if isinstance(value, dict):
-            return {k: finite(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [finite(v) for v in value]
-        return value
-
-    path.write_text(json.dumps(finite(data), indent=1) + "\n")
+    path.write_text(json.dumps(json_safe(data), indent=1) + "\n")
     return path

@@ -21,9 +21,10 @@ import numpy as np
 from widthdepth.analysis.aggregators import best_of, majority
 from widthdepth.analysis.estimators import best_of_with_fixed, expected_max_with_fixed, majority_with_fixed
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
-from widthdepth.cost import attempt_flops
+from widthdepth.cost import attempt_cost, attempt_flops, pays_verification, verification_cost
 from widthdepth.errors import WidthdepthError
-from widthdepth.plans.policy import PREDICTORS, UNITS, Choice
+from widthdepth.cost import check_unit
+from widthdepth.plans.policy import PREDICTORS, Choice
 from widthdepth.trace import Attempt, Verification
 
 
@@ -98,22 +99,13 @@ class Pricing:
     verifier_params: int = 0
 
 
-def _attempt_cost(trace: GridTrace | Pricing, a: Attempt, unit: str, first_prompt_shared: bool) -> float:
-    if unit == "generated_tokens":
-        return float(a.completion_tokens)
-    if unit == "serial_tokens":
-        return 0.0  # combined by max, not summed: see _Chain.serial
-    if a.flops is not None:
-        return float(a.flops)
-    prompt = 0 if (a.d == 1 and first_prompt_shared) else a.prompt_tokens
-    return attempt_flops(trace.n_params, prompt + a.completion_tokens)
+def _attempt_cost(pricing: GridTrace | Pricing, a: Attempt, unit: str, first_prompt_shared: bool) -> float:
+    prompt = 0 if (a.d == 1 and first_prompt_shared) else a.prompt_tokens  # the shared prompt is priced once
+    return attempt_cost(unit, pricing.n_params, prompt, a.completion_tokens, a.flops)
 
 
-def _verify_cost(trace: GridTrace | Pricing, v: Verification | None, unit: str) -> float:
-    if v is None or unit == "serial_tokens":
-        return 0.0
-    tokens = v.prompt_tokens + v.completion_tokens
-    return float(tokens) if unit == "generated_tokens" else attempt_flops(trace.verifier_params, tokens)
+def _verify_cost(pricing: GridTrace | Pricing, v: Verification | None, unit: str) -> float:
+    return 0.0 if v is None else verification_cost(unit, pricing.verifier_params, v.prompt_tokens, v.completion_tokens)
 
 
 def predictor_value(name: str, answers: list[str | None], confidences: list[float | None],
@@ -174,7 +166,7 @@ def _cell(chains: list[_Chain], shared: float, probe: int, fixed_count: int, w: 
         return accuracy, slowest_probe + expected_max_with_fixed(after, [c.serial[i] for c in pool], drawn)
 
     def spent(c: _Chain) -> float:
-        return c.cost[i] + (c.verify_cost[i] if aggregator == "best_of" else 0.0)
+        return c.cost[i] + (c.verify_cost[i] if pays_verification(aggregator, unit) else 0.0)
 
     cost = shared + sum(spent(c) for c in kept) + sum(c.cost[0] for c in leftover)
     if drawn:
@@ -197,8 +189,7 @@ def problem_records(traces: list[GridTrace], probe: int, unit: str, predictor: s
     """Every problem of `traces` (one grid shape), with its cells estimated for a probe of `probe`
     chains (chains 0..probe-1, as an adaptive run probes). A problem with a failed or missing attempt
     is left out (counted in `left_out`): every cell must be estimable on every problem."""
-    if unit not in UNITS:
-        raise WidthdepthError(f"--unit {unit!r}: unknown (valid: {', '.join(UNITS)})")
+    check_unit(unit)
     records = Records()
     for trace in traces:
         n, depth = trace.plan.chains, trace.plan.rounds

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from widthdepth.analysis.surface import TraceSurface
+from widthdepth.cost import check_unit, pays_verification
 
-UNITS = ("generated_tokens", "flops", "serial_tokens")
 STRATEGIES = ("width", "depth", "hybrid", "best")
 BUDGET_POINTS = 12
 
@@ -64,12 +64,11 @@ def _nanmean(values: np.ndarray) -> float:
 def cell_cost(ts: TraceSurface, w: int, d: int, aggregator: str, unit: str,
               problems: np.ndarray | None = None) -> float:
     """Mean cost of a cell per problem (over `problems`, indices into the trace's problems, if given)."""
-    if unit not in UNITS:
-        raise ValueError(f"unknown unit {unit!r} (valid: {', '.join(UNITS)})")
+    check_unit(unit)
     costs = ts.cost[(w, d)]
     pick = (lambda v: v) if problems is None else (lambda v: v[problems])
     value = _nanmean(pick(costs[unit]))
-    if aggregator == "best_of" and unit != "serial_tokens":
+    if pays_verification(aggregator, unit):
         extra = _nanmean(pick(costs["verifier_flops" if unit == "flops" else "verifier_tokens"]))
         value += extra if math.isfinite(extra) else 0.0
     return value
@@ -91,7 +90,9 @@ def cells(ts: TraceSurface, unit: str, include_oracle: bool = False, problems: n
 
 
 def budgets_for(costs: list[float], points: int = BUDGET_POINTS) -> list[float]:
-    positive = [c for c in costs if c > 0]
+    """`points` budgets log-spaced from the cheapest to the dearest positive, finite cost (the
+    frontier's budgets, and a policy's levels)."""
+    positive = [c for c in costs if math.isfinite(c) and c > 0]
     if not positive:
         return []
     low, high = min(positive), max(positive)

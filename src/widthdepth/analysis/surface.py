@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from widthdepth.analysis.aggregators import AGGREGATORS
 from widthdepth.analysis.estimators import best_of_curve, expected_max_at_k, majority_curve, mean_at_k, pass_at_k
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
 from widthdepth.cost import attempt_flops
 
-AGGREGATORS = ("majority", "best_of", "coverage")
+
 COST_COLUMNS = ("prompt_tokens", "generated_tokens", "flops", "serial_tokens", "wall_seconds",
                 "verifier_tokens", "verifier_flops")
 BOOTSTRAP_SAMPLES = 2000

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from widthdepth.plans import GridPlan, is_grid, load_plan
@@ -110,6 +111,15 @@ def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any]]
     return [(m, t, p, s, json.loads(sm)) for (m, t, p, s, sm) in seen]
 
 
+def open_traces(folder: str | Path, scope: Scope | None = None) -> list[GridTrace]:
+    """The grid traces of a run folder's store (one line, exit 2, where there is no store)."""
+    store = Store.open(folder, create=False)
+    try:
+        return load_grid_traces(store, scope)
+    finally:
+        store.close()
+
+
 def load_grid_traces(store: Store, scope: Scope | None = None) -> list[GridTrace]:
     """Every grid experiment in the store, or only what `scope` ran (its problems only)."""
     attempts_by_model: dict[str, list[Attempt]] = {}
@@ -126,17 +136,21 @@ def load_grid_traces(store: Store, scope: Scope | None = None) -> list[GridTrace
     return traces
 
 
-def other_experiments(store: Store, scope: Scope) -> str:
+def other_experiments(folder: str | Path, scope: Scope) -> str:
     """One line on what else the folder holds ("" when nothing): a command reports only what it ran."""
-    models = sorted({m for m, *_ in _experiments(store) if m != scope.model})
-    settings = sum(1 for m, t, p, s, sm in _experiments(store)
-                   if m == scope.model and not scope.holds(m, t, p, s, sm))
+    store = Store.open(folder, create=False)
+    try:
+        experiments = _experiments(store)
+    finally:
+        store.close()
+    models = sorted({m for m, *_ in experiments if m != scope.model})
+    settings = sum(1 for m, t, p, s, sm in experiments if m == scope.model and not scope.holds(m, t, p, s, sm))
     if not models and not settings:
         return ""
     held = ", ".join(filter(None, [f"other models ({', '.join(models)})" if models else "",
                                    f"{settings} experiments of this model with other tasks, plans or settings"
                                    if settings else ""]))
-    return (f"note: {store.path.parent} also holds {held}; this command's tables and report show only what it ran "
+    return (f"note: {folder} also holds {held}; this command's tables and report show only what it ran "
             "(`widthdepth report` on the folder shows everything); use --out for a folder of its own")
 
 

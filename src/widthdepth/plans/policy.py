@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from widthdepth.cost import UNITS
 from widthdepth.errors import WidthdepthError
 from widthdepth.specs import stable_hash
 
 PREDICTORS = ("agreement", "confidence", "verifier")
-UNITS = ("generated_tokens", "flops", "serial_tokens")
 POLICY_FORMAT = 1
 KEY_CHARS = 16
 """Problem keys in a policy file are hashed and cut to this many hex digits (collisions: ~2^-64 per pair)."""

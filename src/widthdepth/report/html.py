@@ -16,12 +16,12 @@ from pathlib import Path
 from widthdepth.analysis.fits import fit_coverage, fit_depth
 from widthdepth.analysis.frontier import cells, iso_cost_cells
 from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
-from widthdepth.analysis.traces import Scope, load_grid_traces
+from widthdepth.analysis.traces import Scope, open_traces
 from widthdepth.analysis.verdict import UNIT_WORDS, Verdict, build_verdict
-from widthdepth.cost import UNIT_DEFINITION
+from widthdepth.cost import UNIT_DEFINITION, default_unit
 from widthdepth.errors import WidthdepthError
+from widthdepth.jsonsafe import json_safe
 from widthdepth.report import figures
-from widthdepth.store import Store
 
 GUIDE = {
     "frontier": "Each line is the best accuracy a strategy reaches within the budget on the x axis (log scale): "
@@ -93,7 +93,7 @@ def _fits(ts: TraceSurface) -> str:
 
 def compute_unit(surface: Surface) -> str:
     """FLOPs for latent reasoners (their "tokens" are iterations), generated tokens for LLMs."""
-    return "flops" if any(ts.trace.latent for ts in surface.traces) else "generated_tokens"
+    return default_unit(any(ts.trace.latent for ts in surface.traces))
 
 
 def _iso_compute(ts: TraceSurface, unit: str) -> str:
@@ -222,11 +222,7 @@ def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scop
     ran; `notes`, where given, receives one line per experiment whose grid is incomplete (a killed or
     failed run: the report shows what there is)."""
     folder = Path(folder)
-    store = Store.open(folder, create=False)
-    try:
-        traces = load_grid_traces(store, scope)
-    finally:
-        store.close()
+    traces = open_traces(folder, scope)
     if not traces:
         raise WidthdepthError(f"{folder}: the store holds no finished attempts to report; run `widthdepth run --out {folder}`")
     surface = estimate_surface(traces)
@@ -243,16 +239,5 @@ def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scop
     paths = {"report": folder / "report.html", "surface": folder / "surface.csv", "verdict": folder / "verdict.json"}
     paths["report"].write_text(page, encoding="utf-8")
     surface.frame().to_csv(paths["surface"], index=False)
-    paths["verdict"].write_text(json.dumps(_finite(verdict), indent=2, allow_nan=False), encoding="utf-8")
+    paths["verdict"].write_text(json.dumps(json_safe(verdict), indent=2, allow_nan=False), encoding="utf-8")
     return paths
-
-
-def _finite(value: object) -> object:
-    """NaN is not JSON: it becomes null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
