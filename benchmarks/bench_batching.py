@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # batching_replay, when run thro
 from batching_replay import Job, Recorder, decode_steps, replay, same_schedule, schedule  # noqa: E402
 
 from widthdepth.backends import BackendOptions, load_backend  # noqa: E402
-from widthdepth.backends.catalog import EMBEDDED  # noqa: E402
+from widthdepth.backends.embedded import EMBEDDED  # noqa: E402
 from widthdepth.config import RunConfig  # noqa: E402
 from widthdepth.runner import run  # noqa: E402
 from widthdepth.store import Store  # noqa: E402

@@ -21,7 +21,7 @@ from widthdepth.backends import BackendOptions, GenerationRequest, load_backend
 from widthdepth.store import Store
 from widthdepth.tasks import load_task
 from widthdepth.tasks.prompts import attempt_prompt
-from widthdepth.trace import Attempt
+from widthdepth.attempts import Attempt
 
 THREADS = 2
 
@@ -39,7 +39,7 @@ def decode_loop(backend) -> dict:
     ours_tokens = samples[0].completion.completion_tokens
     import llama_cpp
 
-    from widthdepth.backends.catalog import EMBEDDED
+    from widthdepth.backends.embedded import EMBEDDED
 
     llm = llama_cpp.Llama(model_path=str(EMBEDDED["smollm2-135m"].path()), n_ctx=2048, n_threads=THREADS,
                           n_threads_batch=THREADS, verbose=False)

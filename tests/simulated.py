@@ -17,7 +17,7 @@ import numpy as np
 from widthdepth.analysis.surface import Surface, estimate_surface
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
 from widthdepth.plans import GridPlan
-from widthdepth.trace import Attempt, Verification
+from widthdepth.attempts import Attempt, Verification
 
 
 def _attempt(key: str, task: str, problem: str, w: int, d: int, answer: str, correct: bool) -> Attempt:

@@ -12,7 +12,7 @@ SRC = Path(__file__).parents[1] / "src"
 
 LAYERS = [
     {"errors", "specs", "config", "retry", "lock", "cost", "jsonsafe"},  # plain helpers
-    {"trace", "lab", "tasks"},                                     # attempt rows, the lab's models, task families
+    {"attempts", "lab", "tasks"},                                  # attempt rows, the lab's models, task families
     {"backends"},                                                  # models behind one protocol
     {"store"},                                                     # the SQLite store
     {"verifiers", "plans"},                                        # scoring answers; plan specs and policy files
@@ -20,7 +20,7 @@ LAYERS = [
     {"allocation"},                                                # adaptive allocation: estimates, fit, judge
     {"execute"},                                                   # one executor per plan kind
     {"runner"},                                                    # tasks x plans on one model, into the store
-    {"closing", "report", "results", "catalog"},                   # what a run, a folder, the registries show
+    {"closing", "report", "results", "listings"},                  # what a run, a folder, the registries show
     {"study", "terminal", "progress"},                             # the main job; terminal output
     {"cli", ""},                                                   # the command; the package's own API
 ]

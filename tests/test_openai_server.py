@@ -18,7 +18,7 @@ from faultproxy import FAULTS, FaultProxy
 
 from widthdepth.closing import closing_table
 from widthdepth.backends import BackendOptions, GenerationRequest, load_backend
-from widthdepth.backends.catalog import EMBEDDED
+from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.cli import main
 from widthdepth.config import RunConfig
 from widthdepth.runner import run

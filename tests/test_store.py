@@ -4,7 +4,7 @@ import pytest
 
 from widthdepth.errors import WidthdepthError
 from widthdepth.store import DB_NAME, MIGRATIONS, Store
-from widthdepth.trace import Attempt
+from widthdepth.attempts import Attempt
 
 
 def attempt(key="k1", status="ok", text="Answer: 3"):

@@ -9,7 +9,7 @@
 
 from widthdepth.closing import CellRow, closing_table
 from widthdepth.backends import Backend, GenerationRequest, load_backend
-from widthdepth.catalog import list_models, list_tasks
+from widthdepth.listings import list_models, list_tasks
 from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION, Cost
 from widthdepth.errors import WidthdepthError

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from widthdepth.closing import closing_table
-from widthdepth.catalog import list_models, list_tasks
+from widthdepth.listings import list_models, list_tasks
 from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION
 from widthdepth.errors import Interrupted, WidthdepthError

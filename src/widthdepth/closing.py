@@ -12,7 +12,7 @@ from widthdepth.analysis.aggregators import best_of, coverage, majority
 from widthdepth.analysis.traces import SAMPLING_KEYS, Scope
 from widthdepth.cost import AttemptCost, Cost, VerificationCost, cell_cost, mean_cost
 from widthdepth.execute import PlanRun, RunResult
-from widthdepth.trace import Attempt
+from widthdepth.attempts import Attempt
 
 
 @dataclass(frozen=True)

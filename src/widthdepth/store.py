@@ -22,7 +22,7 @@ from typing import Any
 from widthdepth.backends.base import ModelInfo
 from widthdepth.errors import WidthdepthError
 from widthdepth.tasks.base import Problem
-from widthdepth.trace import TIMING_FIELDS, Attempt, Verification
+from widthdepth.attempts import TIMING_FIELDS, Attempt, Verification
 
 DB_NAME = "widthdepth.sqlite"
 

@@ -3,7 +3,8 @@ and a mix) under grid plans sized by a preset, on one model; the store, the repo
 table (per structure: the winner at low, medium and high budget, and where the winner changes).
 
     result = run_study(StudyConfig(preset="quick", out="runs/study"))
-    print_verdict_table(result)     # (the CLI does this)
+    for row in result.rows:         # the CLI prints them as the verdict table
+        print(row.task, row.winners["medium"])
 
 The default model is the built-in latent reasoner (width = trajectories, depth = iterations, cost in
 FLOPs); any other model runs the same study with text prompts (cost in generated tokens).

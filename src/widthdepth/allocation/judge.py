@@ -22,6 +22,7 @@ import numpy as np
 
 from widthdepth.allocation.fit import budget_levels, fit_policy
 from widthdepth.allocation.records import ProblemRecord
+from widthdepth.analysis.estimators import bootstrap_indices, percentile_interval
 from widthdepth.analysis.frontier import in_strategy
 from widthdepth.errors import WidthdepthError
 from widthdepth.jsonsafe import json_safe
@@ -102,9 +103,7 @@ def needed_cost(curve: list[CurvePoint], accuracy: float) -> float:
 
 
 def _interval(values: np.ndarray) -> tuple[float, float]:
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = values[rng.integers(0, len(values), size=(BOOTSTRAP_SAMPLES, len(values)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    return percentile_interval(values[bootstrap_indices(len(values), BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)].mean(axis=1))
 
 
 def _apply(level_plans: list[tuple[float, list[Choice]]], records: list[ProblemRecord], bins_of: list[int],

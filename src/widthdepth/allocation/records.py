@@ -25,7 +25,7 @@ from widthdepth.cost import attempt_cost, attempt_flops, pays_verification, veri
 from widthdepth.errors import WidthdepthError
 from widthdepth.cost import check_unit
 from widthdepth.plans.policy import PREDICTORS, Choice
-from widthdepth.trace import Attempt, Verification
+from widthdepth.attempts import Attempt, Verification
 
 
 @dataclass

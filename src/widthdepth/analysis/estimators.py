@@ -293,3 +293,14 @@ def mean_at_k(values: Sequence[float], k: int) -> float:
     if k < 1 or n < k:
         return math.nan
     return k * sum(values) / n
+
+
+def bootstrap_indices(n: int, samples: int, seed: int) -> np.ndarray:
+    """`samples` bootstrap resamples of n problems (rows of indices), seeded: every surface, verdict
+    and allocation interval is reproducible, and resamples shared between cells pair them."""
+    return np.random.default_rng(seed).integers(0, max(n, 1), size=(samples, n))
+
+
+def percentile_interval(means: np.ndarray) -> tuple[float, float]:
+    """The 95% percentile interval of bootstrap means."""
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

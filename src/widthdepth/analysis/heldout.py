@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from widthdepth.analysis.frontier import Cell, best_within, cells
+from widthdepth.analysis.estimators import bootstrap_indices
+from widthdepth.analysis.frontier import Cell, best_within
 from widthdepth.analysis.surface import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, TraceSurface
 from widthdepth.specs import stable_hash
 
@@ -59,8 +60,7 @@ def split_problems(ts: TraceSurface) -> Split:
     order = sorted(range(len(keys)), key=lambda i: stable_hash("verdict-split", keys[i]))
     half = (len(keys) + 1) // 2
     choose, test = np.array(sorted(order[:half]), dtype=int), np.array(sorted(order[half:]), dtype=int)
-    rng = np.random.default_rng(BOOTSTRAP_SEED + 1)
-    picks = rng.integers(0, max(len(test), 1), size=(BOOTSTRAP_SAMPLES, len(test)))
+    picks = bootstrap_indices(len(test), BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED + 1)
     return Split(choose, test, test[picks] if len(test) else np.zeros((BOOTSTRAP_SAMPLES, 0), dtype=int))
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from widthdepth.analysis.aggregators import AGGREGATORS
-from widthdepth.analysis.estimators import best_of_curve, expected_max_at_k, majority_curve, mean_at_k, pass_at_k
+from widthdepth.analysis.estimators import (best_of_curve, bootstrap_indices, expected_max_at_k, majority_curve, mean_at_k,
+                                            pass_at_k, percentile_interval)
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
 from widthdepth.cost import attempt_flops
 
@@ -78,7 +79,7 @@ class TraceSurface:
         if not np.isfinite(values).any():
             return math.nan, math.nan
         means = self.bootstrap_means(values)
-        return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+        return percentile_interval(means)
 
     def rows(self) -> list[dict]:
         if self._rows is None:
@@ -164,8 +165,7 @@ def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int) -> tuple[dic
 def estimate_trace_surface(trace: GridTrace) -> TraceSurface:
     surface = TraceSurface(trace)
     n_problems = len(trace.problems)
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    surface.resamples = rng.integers(0, n_problems, size=(BOOTSTRAP_SAMPLES, n_problems))
+    surface.resamples = bootstrap_indices(n_problems, BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
     aggregators = surface.aggregators
     for d in range(1, trace.plan.rounds + 1):
         per_problem = [_problem_cells(trace, p, d) for p in trace.problems]

@@ -18,7 +18,7 @@ from typing import Any
 
 from widthdepth.plans import GridPlan, is_grid, load_plan
 from widthdepth.store import Store
-from widthdepth.trace import Attempt, Verification, attempt_seed
+from widthdepth.attempts import Attempt, Verification, attempt_seed
 
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p")
 

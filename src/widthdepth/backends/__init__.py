@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from widthdepth.backends.base import Backend, Completion, GenerationRequest, ModelInfo, Sample
-from widthdepth.backends.catalog import EMBEDDED
+from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.errors import WidthdepthError
 
 BACKENDS: dict[str, tuple[str, str]] = {

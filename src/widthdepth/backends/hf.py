@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample, model_identity
-from widthdepth.backends.catalog import EMBEDDED
+from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.backends.llamacpp import sample_token
 from widthdepth.backends.llamacpp_batch import token_logprob
 from widthdepth.backends.llamacpp_batch import STOP_WINDOW, _find_stop

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample, model_identity
-from widthdepth.backends.catalog import EMBEDDED
+from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.backends.cpu_share import ThreadGovernor, available_cores
 from widthdepth.errors import WidthdepthError
 

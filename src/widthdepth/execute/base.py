@@ -17,7 +17,7 @@ from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.store import Store
 from widthdepth.tasks import Problem, TaskFamily
 from widthdepth.tasks.prompts import Prompt
-from widthdepth.trace import Attempt, Verification, attempt_key, attempt_seed
+from widthdepth.attempts import Attempt, Verification, attempt_key, attempt_seed
 from widthdepth.verifiers import Verifier, VerifyItem
 
 

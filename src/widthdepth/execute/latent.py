@@ -13,7 +13,7 @@ from widthdepth.specs import stable_hash
 from widthdepth.store import now
 from widthdepth.tasks import Problem
 from widthdepth.tasks.prompts import Prompt
-from widthdepth.trace import Attempt, attempt_seed
+from widthdepth.attempts import Attempt, attempt_seed
 
 LATENT_CHUNK = 64
 """Problems per batch for latent reasoners (fixed, so a resumed run recomputes the same batches)."""

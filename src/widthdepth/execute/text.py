@@ -12,7 +12,7 @@ from widthdepth.specs import stable_hash
 from widthdepth.store import now
 from widthdepth.tasks import Problem
 from widthdepth.tasks.prompts import Prompt
-from widthdepth.trace import Attempt, attempt_seed
+from widthdepth.attempts import Attempt, attempt_seed
 
 
 @dataclass

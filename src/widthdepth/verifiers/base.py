@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from widthdepth.tasks.base import Problem, TaskFamily
-from widthdepth.trace import Attempt, Verification
+from widthdepth.attempts import Attempt, Verification
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from widthdepth.store import now
-from widthdepth.trace import Verification
+from widthdepth.attempts import Verification
 from widthdepth.verifiers.base import VerifyItem
 
 

@@ -44,7 +44,7 @@ from widthdepth.errors import WidthdepthError
 from widthdepth.retry import (FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, backoff_seconds, check_server_settings,
                               gave_up, retry_after_seconds, setting_number)
 from widthdepth.store import now
-from widthdepth.trace import Verification
+from widthdepth.attempts import Verification
 from widthdepth.verifiers.base import VerifyItem
 
 FORMATS = ("json", "tei")

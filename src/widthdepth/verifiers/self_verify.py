@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from widthdepth.backends.base import Backend, Completion, GenerationRequest
 from widthdepth.store import now
 from widthdepth.tasks.prompts import verify_prompt
-from widthdepth.trace import Verification
+from widthdepth.attempts import Verification
 from widthdepth.verifiers.base import VerifyItem
 
 MAX_TOKENS = 4

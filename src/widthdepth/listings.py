@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from widthdepth.backends import BACKENDS
-from widthdepth.backends.catalog import EMBEDDED
+from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.plans import PLANS
 from widthdepth.tasks import FAMILIES
 from widthdepth.verifiers import VERIFIERS

@@ -1,6 +1,6 @@
-"""Attempts and verifications: what one plan produced for one problem, kept whole.
-
-A trace is every attempt of a plan on one problem; chains are linked through ``parent_key``.
+"""Attempt and verification rows — what the store keeps per generated answer and per score — with
+their deterministic keys and seeds. Chains link through ``parent_key``; the traces an analysis
+reads are rebuilt from these rows (`widthdepth.analysis.traces`).
 """
 
 from __future__ import annotations
