@@ -17,11 +17,11 @@ import tempfile
 import time
 from dataclasses import replace
 
+from widthdepth.attempts import Attempt
 from widthdepth.backends import BackendOptions, GenerationRequest, load_backend
 from widthdepth.store import Store
 from widthdepth.tasks import load_task
 from widthdepth.tasks.prompts import attempt_prompt
-from widthdepth.attempts import Attempt
 
 THREADS = 2
 

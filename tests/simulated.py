@@ -16,8 +16,8 @@ import numpy as np
 
 from widthdepth.analysis.surface import Surface, estimate_surface
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
-from widthdepth.plans import GridPlan
 from widthdepth.attempts import Attempt, Verification
+from widthdepth.plans import GridPlan
 
 
 def _attempt(key: str, task: str, problem: str, w: int, d: int, answer: str, correct: bool) -> Attempt:

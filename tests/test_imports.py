@@ -90,3 +90,15 @@ def test_the_analysis_never_imports_the_runner_or_a_backend():
     found = sorted(f"{m} imports {i}" for m, imports in graph.items() if package(m) in ("analysis", "allocation")
                    for i in imports if i.startswith(banned))
     assert not found, "\n".join(found)
+
+
+def test_no_file_over_400_lines_and_no_function_over_60():
+    long = []
+    for path in sorted((SRC / "widthdepth").rglob("*.py")):
+        text = path.read_text()
+        if len(text.splitlines()) > 400:
+            long.append(f"{path.relative_to(SRC)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not long, "split these:\n" + "\n".join(long)

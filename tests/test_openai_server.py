@@ -16,10 +16,10 @@ from collections import Counter
 import pytest
 from faultproxy import FAULTS, FaultProxy
 
-from widthdepth.closing import closing_table
 from widthdepth.backends import BackendOptions, GenerationRequest, load_backend
 from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.cli import main
+from widthdepth.closing import closing_table
 from widthdepth.config import RunConfig
 from widthdepth.runner import run
 from widthdepth.store import DB_NAME

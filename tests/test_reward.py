@@ -14,8 +14,8 @@ import pytest
 from faultproxy import FaultProxy
 from rewardserver import rule
 
-from widthdepth.closing import closing_table
 from widthdepth.cli import main
+from widthdepth.closing import closing_table
 from widthdepth.config import RunConfig
 from widthdepth.errors import WidthdepthError
 from widthdepth.runner import prepare, run

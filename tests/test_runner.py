@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from widthdepth.closing import closing_table
 from widthdepth.backends.mock import MockBackend
+from widthdepth.closing import closing_table
 from widthdepth.errors import WidthdepthError
 from widthdepth.runner import run
 from widthdepth.store import Store

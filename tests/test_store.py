@@ -2,9 +2,9 @@ import sqlite3
 
 import pytest
 
+from widthdepth.attempts import Attempt
 from widthdepth.errors import WidthdepthError
 from widthdepth.store import DB_NAME, MIGRATIONS, Store
-from widthdepth.attempts import Attempt
 
 
 def attempt(key="k1", status="ok", text="Answer: 3"):

@@ -9,11 +9,11 @@ import pytest
 from scripts import width_then_depth
 from widthdepth.analysis.fits import fit_coverage, fit_depth
 from widthdepth.analysis.frontier import STRATEGIES, frontier, iso_cost_cells
-from widthdepth.closing import closing_table
 from widthdepth.analysis.surface import TraceSurface, estimate_surface
 from widthdepth.analysis.traces import GridTrace, load_grid_traces
 from widthdepth.analysis.verdict import build_verdict
 from widthdepth.backends.mock import MockBackend
+from widthdepth.closing import closing_table
 from widthdepth.cost import AttemptCost, cell_cost
 from widthdepth.plans import GridPlan
 from widthdepth.runner import run

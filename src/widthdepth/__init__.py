@@ -7,12 +7,12 @@
         print(row.task, row.plan, row.d, row.majority, row.cost.serial_tokens)
 """
 
-from widthdepth.closing import CellRow, closing_table
 from widthdepth.backends import Backend, GenerationRequest, load_backend
-from widthdepth.listings import list_models, list_tasks
+from widthdepth.closing import CellRow, closing_table
 from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION, Cost
 from widthdepth.errors import WidthdepthError
+from widthdepth.listings import list_models, list_tasks
 from widthdepth.plans import load_plan
 from widthdepth.results import Results, load
 from widthdepth.runner import RunResult, run

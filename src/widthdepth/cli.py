@@ -18,10 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from widthdepth.closing import closing_table
-from widthdepth.listings import list_models, list_tasks
 from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION
 from widthdepth.errors import Interrupted, WidthdepthError
+from widthdepth.listings import list_models, list_tasks
 from widthdepth.lock import folder_lock
 from widthdepth.progress import RichProgress, attempt_progress
 from widthdepth.terminal import console, cost_format, errors, print_allocations, print_closing_table, print_table

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from widthdepth.analysis.aggregators import best_of, coverage, majority
 from widthdepth.analysis.traces import SAMPLING_KEYS, Scope
+from widthdepth.attempts import Attempt
 from widthdepth.cost import AttemptCost, Cost, VerificationCost, cell_cost, mean_cost
 from widthdepth.execute import PlanRun, RunResult
-from widthdepth.attempts import Attempt
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from widthdepth.attempts import TIMING_FIELDS, Attempt, Verification
 from widthdepth.backends.base import ModelInfo
 from widthdepth.errors import WidthdepthError
 from widthdepth.tasks.base import Problem
-from widthdepth.attempts import TIMING_FIELDS, Attempt, Verification
 
 DB_NAME = "widthdepth.sqlite"
 

@@ -15,8 +15,8 @@ from widthdepth.allocation.fit import fit_policy
 from widthdepth.allocation.judge import split
 from widthdepth.allocation.records import ProblemRecord, Records, problem_records
 from widthdepth.analysis.traces import GridTrace
-from widthdepth.errors import WidthdepthError
 from widthdepth.cost import UNITS, default_unit
+from widthdepth.errors import WidthdepthError
 from widthdepth.plans.policy import PREDICTORS, Policy
 
 

@@ -21,11 +21,11 @@ import numpy as np
 from widthdepth.analysis.aggregators import best_of, majority
 from widthdepth.analysis.estimators import best_of_with_fixed, expected_max_with_fixed, majority_with_fixed
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
-from widthdepth.cost import attempt_cost, attempt_flops, pays_verification, verification_cost
-from widthdepth.errors import WidthdepthError
-from widthdepth.cost import check_unit
-from widthdepth.plans.policy import PREDICTORS, Choice
 from widthdepth.attempts import Attempt, Verification
+from widthdepth.cost import attempt_cost, attempt_flops, pays_verification, verification_cost
+from widthdepth.cost import check_unit
+from widthdepth.errors import WidthdepthError
+from widthdepth.plans.policy import PREDICTORS, Choice
 
 
 @dataclass

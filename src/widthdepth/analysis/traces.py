@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from widthdepth.attempts import Attempt, Verification, attempt_seed
 from widthdepth.plans import GridPlan, is_grid, load_plan
 from widthdepth.store import Store
-from widthdepth.attempts import Attempt, Verification, attempt_seed
 
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p")
 

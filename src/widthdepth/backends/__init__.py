@@ -15,6 +15,7 @@ from pathlib import Path
 from widthdepth.backends.base import Backend, Completion, GenerationRequest, ModelInfo, Sample
 from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.errors import WidthdepthError
+from widthdepth.specs import parse_spec
 
 BACKENDS: dict[str, tuple[str, str]] = {
     # scheme: (module, one-line description)
@@ -54,20 +55,13 @@ class ModelSpec:
 
 def resolve_model(text: str, option: str = "--model") -> ModelSpec:
     """Validate a model spec without loading anything (so bad input fails before any store is touched)."""
-    scheme, colon, rest = text.partition(":")
+    scheme, colon, _ = text.partition(":")
     if not colon or scheme not in BACKENDS:
         names = [f"llamacpp:{name}" for name in EMBEDDED] + ["llamacpp:/path/model.gguf"]
         raise WidthdepthError(f"{option} {text!r}: unknown model (valid: {', '.join(names)}; "
                               f"backends: {', '.join(f'{s}:' for s in BACKENDS)}; see `widthdepth models`)")
-    target_parts: list[str] = []
-    params: dict[str, str] = {}
-    for part in rest.split(",") if rest else ():
-        key, eq, value = part.partition("=")
-        if eq and key.strip() and "/" not in key:
-            params[key.strip()] = value.strip()
-        else:
-            target_parts.append(part)
-    target = ",".join(target_parts).strip()
+    spec = parse_spec(text, option)  # the target is what is not key=value (a path may hold commas)
+    params, target = spec.params, ",".join(spec.args).strip()
     if scheme == "openai":
         from widthdepth.backends.openai_api import parse_settings
 

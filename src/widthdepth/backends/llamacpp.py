@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample, model_identity
-from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.backends.cpu_share import ThreadGovernor, available_cores
+from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.errors import WidthdepthError
 
 DEFAULT_SLOTS = 16

@@ -35,7 +35,7 @@ class AdaptiveExecutor(Executor):
         return result
 
     def execute(self) -> AdaptiveRun:
-        policy, level = self.plan.policy, self.plan.policy.level_for(self.plan.budget)
+        policy, level = self.plan.policy, self.plan.level
         probe = self._grid(policy.probe, 1, self.problems)
         groups: dict[tuple[int, int, str], list[Problem]] = {}
         predicted: dict[str, tuple[float, int]] = {}

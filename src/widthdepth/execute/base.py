@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from widthdepth.attempts import Attempt, Verification, attempt_key, attempt_seed
 from widthdepth.backends import Backend
 from widthdepth.config import RunConfig
 from widthdepth.plans import GridPlan
@@ -17,7 +18,6 @@ from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.store import Store
 from widthdepth.tasks import Problem, TaskFamily
 from widthdepth.tasks.prompts import Prompt
-from widthdepth.attempts import Attempt, Verification, attempt_key, attempt_seed
 from widthdepth.verifiers import Verifier, VerifyItem
 
 

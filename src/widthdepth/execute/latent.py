@@ -7,13 +7,13 @@ from __future__ import annotations
 import time
 from typing import cast
 
+from widthdepth.attempts import Attempt, attempt_seed
 from widthdepth.backends.base import LatentBackend
 from widthdepth.execute.base import Executor, PlanRun, settings_json
 from widthdepth.specs import stable_hash
 from widthdepth.store import now
 from widthdepth.tasks import Problem
 from widthdepth.tasks.prompts import Prompt
-from widthdepth.attempts import Attempt, attempt_seed
 
 LATENT_CHUNK = 64
 """Problems per batch for latent reasoners (fixed, so a resumed run recomputes the same batches)."""

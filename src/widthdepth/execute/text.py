@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from widthdepth.attempts import Attempt, attempt_seed
 from widthdepth.backends import Completion, GenerationRequest
 from widthdepth.execute.base import Executor, PlanRun, settings_json
 from widthdepth.specs import stable_hash
 from widthdepth.store import now
 from widthdepth.tasks import Problem
 from widthdepth.tasks.prompts import Prompt
-from widthdepth.attempts import Attempt, attempt_seed
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from widthdepth.plans.policy import Policy, load_policy
+from widthdepth.plans.policy import Level, Policy, load_policy
 from widthdepth.specs import Spec
 
 
@@ -34,8 +34,13 @@ class AdaptivePlan:
         return self.policy.mode
 
     @property
+    def level(self) -> Level:
+        """The policy's most generous level within the budget: the one place a budget becomes plans."""
+        return self.policy.level_for(self.budget)
+
+    @property
     def rounds(self) -> int:
-        return max(d for _, d, _ in self.policy.level_for(self.budget).plans)
+        return max(d for _, d, _ in self.level.plans)
 
     @property
     def attempts_per_problem(self) -> int:
@@ -45,7 +50,7 @@ class AdaptivePlan:
     @property
     def needs_verifier(self) -> bool:
         return self.policy.predictor == "verifier" or any(
-            a == "best_of" for _, _, a in self.policy.level_for(self.budget).plans)
+            a == "best_of" for _, _, a in self.level.plans)
 
 
 def parse_adaptive(spec: Spec) -> AdaptivePlan:
@@ -62,7 +67,7 @@ def parse_adaptive(spec: Spec) -> AdaptivePlan:
     policy = load_policy(path, option=f"{spec.option} {spec.text!r}:")
     plan = AdaptivePlan(path, budget, policy, raw)
     try:
-        policy.level_for(budget)
+        plan.level
     except Exception as error:  # a WidthdepthError naming the cheapest level
         raise spec.error(str(error)) from None
     return plan

@@ -1,4 +1,5 @@
-"""Verifiers, by name. A new verifier is one module plus one branch in `load_verifier`.
+"""Verifiers, by name. A new verifier is one module with a ``build`` function plus one line in
+`VERIFIERS` (its description) and one in `MODULES`.
 
     exact   the task family's gold-free checker (search); free
     self    LLM self-verification by the run's own model
@@ -9,6 +10,8 @@
 """
 
 from __future__ import annotations
+
+import importlib
 
 from widthdepth.backends.base import Backend
 from widthdepth.errors import WidthdepthError
@@ -36,36 +39,20 @@ def check_verifier_name(name: str, option: str = "--verifier") -> None:
         raise WidthdepthError(f"{option} {name!r}: unknown verifier (valid: {', '.join(VERIFIERS)})")
 
 
+MODULES = {"exact": "widthdepth.verifiers.exact", "self": "widthdepth.verifiers.self_verify",
+           "latent": "widthdepth.verifiers.latent", "reward": "widthdepth.verifiers.reward"}
+"""Where each verifier is built: a module with ``build(name, family, backend, option, api_key)``."""
+
+
 def load_verifier(name: str, family: TaskFamily, backend: Backend, option: str = "--verifier",
                   api_key: str | None = None) -> Verifier | None:
     check_verifier_name(name, option)
-    latent = backend.info.latent
-    if name.startswith("reward:"):
-        if latent:
-            raise WidthdepthError(f"{option} {name}: {backend.info.id} reads problems, not text; use --verifier latent")
-        from widthdepth.verifiers.reward import build
-
-        return build(name, api_key)
     if name == "auto":
-        name = "exact" if family.exact_checkable else ("latent" if latent else "none")
-    if name == "latent":
-        if not latent:
-            raise WidthdepthError(f"{option} latent: only built-in latent reasoners have a verifier head; "
-                                  "use --verifier self or exact")
-        from widthdepth.verifiers.latent import LatentVerifier
-        return LatentVerifier(backend.info.id)
-    if name == "self" and latent:
-        raise WidthdepthError(f"{option} self: {backend.info.id} reads problems, not text; use --verifier latent")
+        name = "exact" if family.exact_checkable else ("latent" if backend.info.latent else "none")
     if name == "none":
         return None
-    if name == "exact":
-        if not family.exact_checkable:
-            raise WidthdepthError(f"{option} exact: task {family.spec!r} has no gold-free checker "
-                                  "(only search does); use --verifier self or none")
-        from widthdepth.verifiers.exact import ExactVerifier
-        return ExactVerifier()
-    from widthdepth.verifiers.self_verify import SelfVerifier
-    return SelfVerifier(backend)
+    module = importlib.import_module(MODULES[name.partition(":")[0]])
+    return module.build(name, family, backend, option, api_key=api_key)
 
 
 __all__ = ["VERIFIERS", "Verifier", "VerifyItem", "check_verifier_name", "load_verifier"]

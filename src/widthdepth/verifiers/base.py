@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from widthdepth.tasks.base import Problem, TaskFamily
 from widthdepth.attempts import Attempt, Verification
+from widthdepth.tasks.base import Problem, TaskFamily
 
 
 @dataclass(frozen=True)

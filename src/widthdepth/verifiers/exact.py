@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from widthdepth.backends.base import Backend
+from widthdepth.errors import WidthdepthError
+from widthdepth.tasks.base import TaskFamily
+
 from collections.abc import Iterator, Sequence
 
-from widthdepth.store import now
 from widthdepth.attempts import Verification
+from widthdepth.store import now
 from widthdepth.verifiers.base import VerifyItem
 
 
@@ -22,3 +26,10 @@ class ExactVerifier:
                 attempt_key=item.attempt.key, verifier=self.name, score=None if ok is None else float(ok),
                 verdict=verdict, prompt_tokens=0, completion_tokens=0, prompt="", text="",
                 wall_seconds=0.0, created_at=now())
+
+
+def build(name: str, family: TaskFamily, backend: Backend, option: str, api_key: str | None = None) -> ExactVerifier:
+    if not family.exact_checkable:
+        raise WidthdepthError(f"{option} exact: task {family.spec!r} has no gold-free checker "
+                              "(only search does); use --verifier self or none")
+    return ExactVerifier()

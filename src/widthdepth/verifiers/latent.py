@@ -6,10 +6,14 @@ Its FLOPs are part of each iteration's FLOPs, so it adds no cost of its own.
 
 from __future__ import annotations
 
+from widthdepth.backends.base import Backend
+from widthdepth.errors import WidthdepthError
+from widthdepth.tasks.base import TaskFamily
+
 from collections.abc import Iterator, Sequence
 
-from widthdepth.store import now
 from widthdepth.attempts import Verification
+from widthdepth.store import now
 from widthdepth.verifiers.base import VerifyItem
 
 
@@ -29,3 +33,10 @@ class LatentVerifier:
             if score is None:
                 continue  # not sampled in this process: the runner resamples the chunk
             yield index, Verification(item.attempt.key, self.name, round(score, 6), "scored", 0, 0, "", "", 0.0, now())
+
+
+def build(name: str, family: TaskFamily, backend: Backend, option: str, api_key: str | None = None) -> LatentVerifier:
+    if not backend.info.latent:
+        raise WidthdepthError(f"{option} latent: only built-in latent reasoners have a verifier head; "
+                              "use --verifier self or exact")
+    return LatentVerifier(backend.info.id)

@@ -39,12 +39,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from widthdepth.attempts import Verification
+from widthdepth.backends.base import Backend
 from widthdepth.backends.openai_api import estimate_tokens
 from widthdepth.errors import WidthdepthError
 from widthdepth.retry import (FATAL_STATUS, RETRYABLE_STATUS, RequestFailed, backoff_seconds, check_server_settings,
                               gave_up, retry_after_seconds, setting_number)
 from widthdepth.store import now
-from widthdepth.attempts import Verification
+from widthdepth.tasks.base import TaskFamily
 from widthdepth.verifiers.base import VerifyItem
 
 FORMATS = ("json", "tei")
@@ -197,5 +199,8 @@ class RewardVerifier:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def build(spec: str, api_key: str | None = None) -> RewardVerifier:
+def build(spec: str, family: TaskFamily, backend: Backend, option: str = "--verifier",
+          api_key: str | None = None) -> RewardVerifier:
+    if backend.info.latent:
+        raise WidthdepthError(f"{option} {spec}: {backend.info.id} reads problems, not text; use --verifier latent")
     return RewardVerifier(parse_reward(spec), api_key)

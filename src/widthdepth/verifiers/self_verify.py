@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 
-from widthdepth.backends.base import Backend, Completion, GenerationRequest
-from widthdepth.store import now
-from widthdepth.tasks.prompts import verify_prompt
 from widthdepth.attempts import Verification
+from widthdepth.backends.base import Backend, Completion, GenerationRequest
+from widthdepth.errors import WidthdepthError
+from widthdepth.store import now
+from widthdepth.tasks.base import TaskFamily
+from widthdepth.tasks.prompts import verify_prompt
 from widthdepth.verifiers.base import VerifyItem
 
 MAX_TOKENS = 4
@@ -65,3 +67,9 @@ class SelfVerifier:
                 prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
                 prompt=prompts[sample.request_index].identity(), text=completion.text,
                 wall_seconds=completion.seconds, created_at=now())
+
+
+def build(name: str, family: TaskFamily, backend: Backend, option: str, api_key: str | None = None) -> SelfVerifier:
+    if backend.info.latent:
+        raise WidthdepthError(f"{option} self: {backend.info.id} reads problems, not text; use --verifier latent")
+    return SelfVerifier(backend)
