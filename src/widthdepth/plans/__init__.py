@@ -70,7 +70,7 @@ PLANS = {
 }
 
 
-def _adaptive(spec: Spec):  # noqa: ANN202 - imported late: the policy module needs numpy and the analysis
+def _adaptive(spec: Spec):  # noqa: ANN202 - imported late: reading a policy file needs numpy
     from widthdepth.plans.adaptive import parse_adaptive
 
     return parse_adaptive(spec)
