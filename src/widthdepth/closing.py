@@ -40,7 +40,8 @@ def scope_of(result: RunResult) -> Scope:
                  frozenset(p.key for r in result.plan_runs for p in r.problems))
 
 
-def _attempt_cost(a: Attempt) -> AttemptCost:
+def _counts(a: Attempt) -> AttemptCost:
+    """The raw counts `cost.cell_cost` prices (the store keeps them per attempt)."""
     return AttemptCost(a.prompt_key, a.prompt_tokens, a.completion_tokens, a.serial_tokens, a.wall_seconds)
 
 
@@ -63,7 +64,7 @@ def cell_rows(plan_run: PlanRun, result: RunResult) -> list[CellRow]:
             spent = [a for c in chains for a in c[:d]]
             failed += sum(a.failed for a in spent)
             costs.append(cell_cost(
-                [_attempt_cost(a) for a in spent], [_attempt_cost(a) for a in final if a],
+                [_counts(a) for a in spent], [_counts(a) for a in final if a],
                 [VerificationCost(v.prompt_tokens, v.completion_tokens) for v in verifications if v],
                 result.n_params, result.shares_prompt_prefix, verifier_params))
         k = len(plan_run.problems)
