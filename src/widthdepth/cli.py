@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -24,7 +25,8 @@ from widthdepth.errors import Interrupted, WidthdepthError
 from widthdepth.listings import list_models, list_tasks
 from widthdepth.lock import folder_lock
 from widthdepth.progress import RichProgress, attempt_progress
-from widthdepth.terminal import console, cost_format, errors, print_allocations, print_closing_table, print_table
+from widthdepth.terminal import (console, cost_format, errors, print_allocations, print_closing_table, print_table,
+                                 write_closing_csv)
 from widthdepth.verifiers import VERIFIERS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
@@ -75,7 +77,9 @@ def run(
         raise interrupted(config.out) from None
     rows = closing_table(result)
     if rows or not result.allocations:
-        print_closing_table(rows, config.out, wide)
+        csv_path = Path(config.out) / "closing.csv"
+        write_closing_csv(rows, csv_path)
+        print_closing_table(rows, csv_path, wide)
     if result.allocations:
         print_allocations(result.allocations)
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "

@@ -5,7 +5,8 @@ block: its first cell, then one `name  value` line per column (wrapped as text, 
 (task specs) head each block of rows instead of taking a column. The closing table of `run` is
 also written whole to OUT/closing.csv, and `--wide` prints it with every column at any width.
 
-    print_closing_table(rows, out="runs/demo")
+    write_closing_csv(rows, Path("runs/demo/closing.csv"))
+    print_closing_table(rows, Path("runs/demo/closing.csv"))
 """
 
 from __future__ import annotations
@@ -73,11 +74,10 @@ def _closing_cells(r: CellRow) -> list[str]:
             fmt_flops(r.cost.flops), f"{r.cost.verifier_tokens:,.0f}", str(r.failed)]
 
 
-def print_closing_table(rows: list[CellRow], out: str | None = None, wide: bool = False) -> None:
+def print_closing_table(rows: list[CellRow], csv_path: Path | None = None, wide: bool = False) -> None:
     """Accuracy and mean cost per plan cell: one block per task and plan (its name once, above), or
-    with `wide` one table with task and plan columns. The whole table goes to OUT/closing.csv."""
-    if out is not None:
-        write_closing_csv(rows, Path(out) / "closing.csv")
+    with `wide` one table with task and plan columns; the legend names `csv_path`, where the whole
+    table was written (`write_closing_csv`)."""
     title = "accuracy and mean cost per problem, per plan cell"
     if wide:
         table = Table(title=title)
@@ -93,7 +93,7 @@ def print_closing_table(rows: list[CellRow], out: str | None = None, wide: bool 
             groups.setdefault((r.task, r.plan), []).append(r)
         for (task, plan), members in groups.items():
             print_table(f"{task} · {plan}", CLOSING, [_closing_cells(r) for r in members], right=CLOSING[1:])
-    console.print(CLOSING_LEGEND + (f"; every column, full precision: {Path(out) / 'closing.csv'}" if out else ""),
+    console.print(CLOSING_LEGEND + (f"; every column, full precision: {csv_path}" if csv_path else ""),
                   style="dim")
 
 

@@ -7,6 +7,7 @@ adaptive plans (`adaptive.py`). A new plan kind is one new executor file plus on
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -93,7 +94,7 @@ def settings_json(config: RunConfig, prompt: Prompt) -> str:
 
 
 
-class Executor:
+class Executor(ABC):
     """Runs one plan on one task's problems against the store: attempts whose key is stored are read
     back, the rest generated and committed one by one. `made` (shared by an adaptive run's executors)
     holds the keys generated in this call: read back, they are not "reused from the store"."""
@@ -106,8 +107,9 @@ class Executor:
         self.generated = self.reused = 0
         self.made = made if made is not None else set()
 
+    @abstractmethod
     def execute(self) -> PlanRun | AdaptiveRun:
-        raise NotImplementedError
+        """Run the plan: a `PlanRun` (grid executors) or an `AdaptiveRun` (adaptive plans)."""
 
     def _count_stored(self, attempt: Attempt) -> None:
         if attempt.key not in self.made:
