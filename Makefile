@@ -38,10 +38,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/widthdepth study --preset quick --out runs/study
 
-# The same kind of run on the embedded LLM (SmolLM2-135M-Instruct through llama.cpp), about 10 minutes.
+# The same study in tokens: on widthdepth's own small language model (builtin:lm, through llama.cpp).
+# The same kind of run on SmolLM2-135M: widthdepth run --recipe recipes/demo.yaml (about 10 minutes).
 demo-llm: $(STAMP)
-	$(VENV)/bin/widthdepth run --recipe recipes/demo.yaml
-	$(VENV)/bin/widthdepth report runs/demo
+	$(VENV)/bin/widthdepth study --model builtin:lm --preset quick --out runs/study-lm
 
 # The whole suite. pytest's exit 5 ("no tests collected") counts as a failure.
 test: $(STAMP)

@@ -22,7 +22,7 @@ LAYERS = [
     {"runner"},                                                    # tasks x plans on one model, into the store
     {"closing", "report", "results", "listings"},                  # what a run, a folder, the registries show
     {"study", "terminal", "progress"},                             # the main job; terminal output
-    {"cli", ""},                                                   # the command; the package's own API
+    {"cli", "cli_lab", ""},                                        # the command; the package's own API
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

