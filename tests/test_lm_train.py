@@ -35,10 +35,11 @@ def test_written_subset_search_says_yes_only_under_a_right_sum_and_else_gives_up
             text = data.solution(problem, rng)
             tries = [line for line in text.split("\n") if line.startswith("Try ")]
             assert 1 <= len(tries) <= data.MAX_TRIES
-            for line in tries:
-                numbers, total = line[4:].split(",")[0].split("=")
-                assert sum(map(int, numbers.split("+"))) == int(total)
-                assert line.endswith("yes") == (int(total) == problem.structure["target"])
+            for line in tries:  # "Try 20+12=32, 32+7=39, no": one addition at a time, each right
+                additions = [part.split("=") for part in line[4:].split(", ")[:-1]]
+                assert all(sum(map(int, left.split("+"))) == int(right) for left, right in additions)
+                total = int(additions[-1][1])
+                assert line.endswith("yes") == (total == problem.structure["target"])
             answer = family.parse(text, problem)
             if tries[-1].endswith("yes"):
                 assert family.check(problem, answer) and family.verify(problem, answer)

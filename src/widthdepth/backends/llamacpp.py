@@ -92,6 +92,9 @@ class LlamaCppBackend:
                                        n_threads_batch=threads, logits_all=False, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise WidthdepthError(f"--model {model_id!r}: llama.cpp could not load {path} ({exc})") from None
+        arch = self.llm.metadata.get("general.architecture", "llama")
+        trained = int(self.llm.metadata.get(f"{arch}.context_length", 0) or 0)
+        context_length = min(context_length, trained) if trained else context_length  # no positions past training
         self.context_length = context_length
         template = self.llm.metadata.get("tokenizer.chat_template")
         style = prompt_style or ("chat" if template else "fewshot")
@@ -128,9 +131,10 @@ class LlamaCppBackend:
         return self._formatter(messages=chat).prompt
 
     def _tokens(self, text: str) -> list[int]:
-        tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
         bos = self.llm.token_bos()
-        if len(tokens) > 1 and tokens[0] == tokens[1] == bos:  # the template wrote its own BOS
+        own = bos != -1 and text.startswith(self.llm._model.token_get_text(bos))  # the template wrote it
+        tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=not own, special=True)
+        if len(tokens) > 1 and tokens[0] == tokens[1] == bos:  # a BOS written by other means
             tokens = tokens[1:]
         return tokens
 
@@ -161,7 +165,7 @@ class LlamaCppBackend:
         for index, (request, prompt) in enumerate(zip(requests, prompts)):
             if prompt.room < 1:
                 error = (f"prompt of {len(prompt.tokens)} tokens does not fit the context of "
-                         f"{self.context_length}; raise --context-length")
+                         f"{self.context_length}; raise --context-length (at most the context the model was trained on)")
                 for i in range(request.n):
                     yield Sample(index, i, Completion("", len(prompt.tokens), 0, "error", error=error))
             else:

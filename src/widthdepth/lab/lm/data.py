@@ -4,8 +4,8 @@ followed by written-out reasoning, for every kind of request the text runner sen
 Written solutions (the model's answer format):
 
     chain     Start: 3                       subset    Try 4+9=13, no
-              Step 1: 3+4=7 -> 7                       Try 4+11=15, no
-              Step 2: 7*2=14 -> 4                      Try 9+2+7=18, yes
+              Step 1: 3+4=7 -> 7                       Try 4+11=15, 15+6=21, no
+              Step 2: 7*2=14 -> 4                      Try 9+2=11, 11+7=18, yes
               Answer: 4                                Answer: 2, 7, 9
 
 Four kinds of example, in the proportions of `KINDS`:
@@ -80,9 +80,18 @@ def chain_solution(problem: Problem, slip_at: int | None = None, rng: random.Ran
     return "\n".join(lines) + f"\nAnswer: {lines[-1].rsplit(' ', 1)[-1]}"
 
 
+def _sums(numbers: list[int], last: int | None = None) -> str:
+    """Running sums, one addition at a time: "20+12=32, 32+7=39" (`last` overrides the final total)."""
+    parts, total = [], numbers[0]
+    for i, x in enumerate(numbers[1:], 2):
+        new = last if last is not None and i == len(numbers) else total + x
+        parts.append(f"{total}+{x}={new}")
+        total = new
+    return ", ".join(parts)
+
+
 def _try(numbers: list[int], target: int) -> str:
-    total = sum(numbers)
-    return f"Try {'+'.join(map(str, numbers))}={total}, {'yes' if total == target else 'no'}"
+    return f"Try {_sums(numbers)}, {'yes' if sum(numbers) == target else 'no'}"
 
 
 def subset_solution(problem: Problem, rng: random.Random) -> str:
@@ -108,7 +117,7 @@ def subset_flawed(problem: Problem, rng: random.Random) -> str:
     numbers = [items[i] for i in sorted(rng.sample(range(len(items)), rng.choice((2, 3))))]
     if sum(numbers) == target:
         return f"{_try(numbers, target)}\nAnswer: {', '.join(map(str, sorted(numbers)))}"
-    return f"Try {'+'.join(map(str, numbers))}={target}, yes\nAnswer: {', '.join(map(str, sorted(numbers)))}"
+    return f"Try {_sums(numbers, last=target)}, yes\nAnswer: {', '.join(map(str, sorted(numbers)))}"
 
 
 def solution(problem: Problem, rng: random.Random) -> str:
