@@ -87,3 +87,14 @@ def test_the_shipped_files_are_small_and_made_by_the_command():
     assert not (SHIPPED_LM / ".train").exists()
     made = json.loads((SHIPPED_LM / "training.json").read_text())["config"]
     assert made == json.loads(json.dumps(PRESETS["cpu"].__dict__))  # `lab train-lm --out DIR` remakes it
+
+
+def test_the_study_runs_the_lm_on_text_with_its_own_preset():
+    from widthdepth.backends import is_latent
+    from widthdepth.study import PRESETS as STUDY_PRESETS
+    from widthdepth.study import StudyConfig, study_run_config
+
+    config = study_run_config(StudyConfig(model="builtin:lm", out="runs/x"))
+    assert config.tasks == STUDY_PRESETS["lm"]["quick"]["tasks"] and config.plans == ["grid:8x4"]
+    assert not is_latent("builtin:lm") and is_latent("builtin:reasoner,checkpoint=x.safetensors")
+    assert study_run_config(StudyConfig(model="builtin:reasoner", out="runs/x")).plans == ["grid:16x8"]
