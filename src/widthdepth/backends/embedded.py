@@ -8,6 +8,7 @@ transformers folder with a GGUF of the same weights next to it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -41,7 +42,7 @@ class EmbeddedModel:
         stores never mix the attempts of two trainings."""
         if self.module != "widthdepth":
             return self.name
-        return f"{self.name}@{hashlib.sha256(self.path().read_bytes()).hexdigest()[:12]}"
+        return f"{self.name}@{_digest(self.path())}"
 
     def path(self) -> Path:
         if self.module == "widthdepth":
@@ -57,6 +58,12 @@ class EmbeddedModel:
         spec = importlib.util.find_spec(self.module)  # locate without importing: its __init__ imports `llm`
         assert spec is not None and spec.submodule_search_locations
         return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(path: Path) -> str:
+    """The weights' digest, read once per process (the file is shipped and never rewritten in place)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def cache_dir() -> Path:

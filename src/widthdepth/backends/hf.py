@@ -180,7 +180,8 @@ def build(target: str, params: dict[str, str], options: object) -> HFBackend:
     name = target
     if target in EMBEDDED:
         entry, path = EMBEDDED[target], EMBEDDED[target].path()
-        folder, gguf_file = (entry.folder(), None) if entry.folder() else (path.parent, path.name)
+        shipped = entry.folder()
+        folder, gguf_file = (shipped, None) if shipped else (path.parent, path.name)
         style, name = style or entry.prompt_style, entry.identity()
     else:
         path = Path(target).expanduser().resolve()

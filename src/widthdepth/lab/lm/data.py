@@ -149,9 +149,6 @@ class ProblemSource:
     def __init__(self) -> None:
         self._held: dict[str, set[str]] = {}
 
-    def family(self, spec: str):  # noqa: ANN201
-        return load_task(spec)
-
     def held_out(self, spec: str) -> set[str]:
         if spec not in self._held:
             family = load_task(spec)

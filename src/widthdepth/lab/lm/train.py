@@ -188,10 +188,10 @@ def train_lm(config: LMTrainConfig, out: str | Path,
             first, spent = state["step"] + 1, state["seconds"]
             if on_step:
                 on_step(state["step"], metrics)
-        started = time.perf_counter()
+        started, own_steps = time.perf_counter(), _own_steps(config)
         model.train()
         for step in range(first, config.steps + 1):
-            if step in _own_steps(config):
+            if step in own_steps:
                 pool = own_attempts(model, tokenizer, config, step, source)
                 metrics["own_correct"] = _own_accuracy(pool, source)
             rng = random.Random(stable_int("lm-batch", config.seed, step))
