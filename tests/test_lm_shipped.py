@@ -31,7 +31,8 @@ def requests(temperature: float = 0.0, n: int = 1):
                                          temperature=temperature, top_p=1.0, seed=3))
     family = load_task("chain:L=2")
     problem = family.problems(1, 0)[0]
-    prompt = verify_prompt(family, problem, "Start: 1\nStep 1: 1+2=3 -> 3\nStep 2: 3*3=9 -> 9\nAnswer: 9", "9", "chat")
+    written = "Start: 1\nStep 1: 1+2=3 -> 3\nStep 2: 3*3=9 -> 9\nAnswer: 9"
+    prompt = verify_prompt(family, problem, written, "9", "chat")
     out.append(GenerationRequest(prompt=None, messages=prompt.messages, n=1, max_tokens=4, temperature=0.0, seed=0))
     return out
 

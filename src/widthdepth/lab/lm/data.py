@@ -3,17 +3,22 @@ followed by written-out reasoning, for every kind of request the text runner sen
 
 Written solutions (the model's answer format):
 
-    chain     Start: 3                       subset    Try 4+9=13, no
-              Step 1: 3+4=7 -> 7                       Try 4+11=15, 15+6=21, no
-              Step 2: 7*2=14 -> 4                      Try 9+2=11, 11+7=18, yes
-              Answer: 4                                Answer: 2, 7, 9
+    chain     Start: 3
+              Step 1: 3+4=7 -> 7
+              Step 2: 7*2=14 -> 4
+              Answer: 4
+
+    subset    Need 27.
+              Take 12, 27-12=15. Take 9, 15-9=6. No.
+              Take 20, 27-20=7. Take 7, 7-7=0. Yes.
+              Answer: 20, 7
 
 Four kinds of example, in the proportions of `KINDS`:
 
-- attempt: the attempt prompt -> a correct written solution (subset: up to 8 guesses in a random
-  order, each checked; "Answer: none" when none adds up);
+- attempt: the attempt prompt -> a correct written solution (subset: up to MAX_TRIES tries, each
+  subtracting numbers from the target until 0 or a dead end; "Answer: none" when none gets to 0);
 - revise: the revise prompt showing a previous attempt -> a correct solution (an answer that
-  checks out is kept: "Try <it>=T, yes");
+  checks out is kept, as one try);
 - verify: the verify prompt -> "Yes" or "No" (is the proposed final answer right?);
 - extend: the attempt prompt, a previous attempt and the "\\nWait," cue -> " continuing." and the
   remaining steps (an attempt cut short by its token budget) or " checking." and a correct
@@ -26,7 +31,6 @@ that propagates, or cut short.
 
 from __future__ import annotations
 
-import itertools
 import random
 from dataclasses import dataclass
 
@@ -36,6 +40,8 @@ from widthdepth.tasks.prompts import EXTEND_CUE, attempt_prompt, revise_prompt, 
 KINDS = (("attempt", 0.5), ("revise", 0.15), ("verify", 0.15), ("extend", 0.2))
 CHAIN_LENGTHS = (1, 2, 3, 4, 5, 6, 7, 8)
 SUBSET_SIZES = (4, 5, 6, 7, 8, 10)
+CHAIN_SHARE = 0.55
+"""Of the training problems, the share that are chains (the rest subset-sum)."""
 MAX_TRIES = 8
 """Guesses a written subset solution makes before it gives up."""
 HELD_OUT_SEEDS = (0, 1, 2)
@@ -80,44 +86,70 @@ def chain_solution(problem: Problem, slip_at: int | None = None, rng: random.Ran
     return "\n".join(lines) + f"\nAnswer: {lines[-1].rsplit(' ', 1)[-1]}"
 
 
-def _sums(numbers: list[int], last: int | None = None) -> str:
-    """Running sums, one addition at a time: "20+12=32, 32+7=39" (`last` overrides the final total)."""
-    parts, total = [], numbers[0]
-    for i, x in enumerate(numbers[1:], 2):
-        new = last if last is not None and i == len(numbers) else total + x
-        parts.append(f"{total}+{x}={new}")
-        total = new
-    return ", ".join(parts)
+def _take_line(takes: list[int], target: int, last: int | None = None) -> str:
+    """One try: each number taken off what is still needed, "Yes." when nothing is left, else "No."
+    (`last` overrides the final remainder: a slip that makes a wrong choice look right)."""
+    parts, need = [], target
+    for i, x in enumerate(takes, 1):
+        left = last if last is not None and i == len(takes) else need - x
+        parts.append(f"Take {x}, {need}-{x}={left}.")
+        need = left
+    return " ".join(parts) + (" Yes." if need == 0 else " No.")
 
 
-def _try(numbers: list[int], target: int) -> str:
-    return f"Try {_sums(numbers)}, {'yes' if sum(numbers) == target else 'no'}"
+def _answer(numbers: list[int]) -> str:
+    """The numbers in the order they were taken (a copy; sorting them is not the model's job)."""
+    return f"Answer: {', '.join(map(str, numbers))}"
+
+
+def subset_try(items: list[int], target: int, first: int, rng: random.Random) -> list[int]:
+    """The positions one try takes: `first`, then whatever is still needed when the list has it
+    (a lookup), else a random smaller number, then the lookup again; at most three numbers."""
+    taken, need = [first], target - items[first]
+    while need > 0:
+        free = [i for i in range(len(items)) if i not in taken]
+        exact = [i for i in free if items[i] == need]
+        if exact:
+            return taken + exact[:1]
+        smaller = [i for i in free if items[i] < need]
+        if len(taken) == 2 or not smaller:
+            break
+        taken.append(rng.choice(smaller))
+        need -= items[taken[-1]]
+    return taken
 
 
 def subset_solution(problem: Problem, rng: random.Random) -> str:
-    """Guesses checked in writing: the 2- and 3-number choices in a random order, up to the first
-    that adds up, or MAX_TRIES of them and "Answer: none". "yes" is written only under a right sum
-    and nothing is found by luck, so one attempt succeeds about as often as MAX_TRIES random guesses
-    (more attempts or more tries buy the rest), and only where it adds correctly."""
+    """Search written out as subtractions from the target, one try a line:
+
+        Need 27.
+        Take 12, 27-12=15. Take 9, 15-9=6. No.
+        Take 20, 27-20=7. Take 7, 7-7=0. Yes.
+        Answer: 20, 7
+
+    Each try starts from a number not started from before (random order), takes what is still
+    needed when the list has it, else one random smaller number and looks again; "Yes." only at 0.
+    After MAX_TRIES tries, or when no start is left: "Answer: none". Comparing with 0 is local and
+    looking a number up in the list is a copy, so the model can learn the check; which numbers it
+    starts from is where its samples differ (width) and more tries cost more tokens (depth)."""
     items, target = problem.structure["items"], problem.structure["target"]
-    choices = [c for r in (2, 3) for c in itertools.combinations(range(len(items)), r)]
-    rng.shuffle(choices)
-    lines = []
-    for chosen in choices[:MAX_TRIES]:
-        numbers = [items[i] for i in chosen]
-        lines.append(_try(numbers, target))
+    starts = [i for i in range(len(items)) if items[i] <= target]
+    rng.shuffle(starts)
+    lines = [f"Need {target}."]
+    for first in starts[:MAX_TRIES]:
+        numbers = [items[i] for i in subset_try(items, target, first, rng)]
+        lines.append(_take_line(numbers, target))
         if sum(numbers) == target:
-            return "\n".join(lines) + f"\nAnswer: {', '.join(map(str, sorted(numbers)))}"
-    return "\n".join(lines) + "\nNo choice adds up.\nAnswer: none"
+            return "\n".join(lines) + "\n" + _answer(numbers)
+    return "\n".join(lines) + "\nAnswer: none"
 
 
 def subset_flawed(problem: Problem, rng: random.Random) -> str:
-    """A draft that claims a wrong sum matches: the usual way a subset attempt goes wrong."""
+    """A draft whose last subtraction is wrong and reaches 0: the usual way a subset attempt goes wrong."""
     items, target = problem.structure["items"], problem.structure["target"]
-    numbers = [items[i] for i in sorted(rng.sample(range(len(items)), rng.choice((2, 3))))]
-    if sum(numbers) == target:
-        return f"{_try(numbers, target)}\nAnswer: {', '.join(map(str, sorted(numbers)))}"
-    return f"Try {_sums(numbers, last=target)}, yes\nAnswer: {', '.join(map(str, sorted(numbers)))}"
+    numbers = [items[i] for i in rng.sample(range(len(items)), rng.choice((2, 3)))]
+    last = None if sum(numbers) == target else 0
+    return f"Need {target}.\n{_take_line(numbers, target, last)}\n{_answer(numbers)}"
 
 
 def solution(problem: Problem, rng: random.Random) -> str:
@@ -167,7 +199,7 @@ class ProblemSource:
 
 
 def random_spec(rng: random.Random) -> str:
-    if rng.random() < 0.5:
+    if rng.random() < CHAIN_SHARE:
         return spec_of("chain", rng.choice(CHAIN_LENGTHS))
     return spec_of("subset", rng.choice(SUBSET_SIZES))
 
@@ -195,8 +227,8 @@ def _revised(problem: Problem, previous: str, rng: random.Random) -> str:
     family = load_task(problem.task)
     answer = family.parse(previous, problem)
     if answer is not None and family.check(problem, answer):
-        numbers = list(map(int, answer.split(",")))
-        return f"{_try(numbers, problem.structure['target'])}\nAnswer: {', '.join(map(str, numbers))}"
+        numbers, target = list(map(int, answer.split(","))), problem.structure["target"]
+        return f"Need {target}.\n{_take_line(numbers, target)}\n{_answer(numbers)}"
     return subset_solution(problem, rng)
 
 

@@ -31,7 +31,7 @@ MICRO_BATCH = 8
 
 @dataclass(frozen=True)
 class LMTrainConfig:
-    steps: int = 700
+    steps: int = 1100
     batch_size: int = 32
     learning_rate: float = 2e-3
     seed: int = 0
