@@ -99,3 +99,22 @@ def test_the_study_runs_the_lm_on_text_with_its_own_preset():
     assert config.tasks == STUDY_PRESETS["lm"]["quick"]["tasks"] and config.plans == ["grid:8x4"]
     assert not is_latent("builtin:lm") and is_latent("builtin:reasoner,checkpoint=x.safetensors")
     assert study_run_config(StudyConfig(model="builtin:reasoner", out="runs/x")).plans == ["grid:16x8"]
+
+
+def test_the_shipped_model_searches_subsets_and_more_samples_find_more():
+    backend = load_backend("llamacpp:lm", OPTIONS)
+    try:
+        family = load_task("search:kind=subset,n=6")
+        problems = family.problems(20, 0)  # held out
+        reqs = [GenerationRequest(prompt=None, messages=attempt_prompt(family, p, "chat").messages, n=8,
+                                  max_tokens=300, temperature=0.7, top_p=0.95, seed=0) for p in problems]
+        answers = texts(backend, reqs)
+        right = [[family.check(p, family.parse(t, p)) for t in answers[i * 8:(i + 1) * 8]]
+                 for i, p in enumerate(problems)]
+        one = sum(map(sum, right)) / (8 * len(problems))
+        any_of_8 = sum(map(any, right)) / len(problems)
+        assert 0.1 <= one <= 0.9  # it searches, and misses
+        assert any_of_8 >= one + 0.15  # samples start from different numbers: width finds more
+        assert all(t.startswith("Need ") and "Take " in t for t in answers)
+    finally:
+        backend.close()
