@@ -30,7 +30,7 @@ def db_bytes(out):
     (["--tasks", "chian:L=2"], "error: --tasks 'chian:L=2': unknown task family 'chian' (valid: chain, search, mix, jsonl)"),
     (["--plan", "grid:4by2"], "error: --plan 'grid:4by2': expected grid:NxD, e.g. grid:4x2"),
     (["--problems", "0"], "error: problems: Input should be greater than or equal to 1"),
-    (["--verifier", "oracle"], "error: --verifier 'oracle': unknown verifier (valid: auto, exact, self, latent, none, reward:URL)"),
+    (["--verifier", "oracle"], "error: --verifier 'oracle': unknown verifier (valid: auto, exact, steps, self, latent, none, reward:URL)"),
     (["colour=blue"], "error: unknown setting 'colour' (valid: model, tasks, plans"),
     (["problems"], "error: override 'problems': expected key=value"),
     (["--tasks", "mix:L=100"], "error: --tasks 'mix:L=100': L=100 is out of range 1..64"),  # the user's own spec

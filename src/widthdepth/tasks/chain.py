@@ -10,6 +10,7 @@ dial: ``chain:L=1`` is an independent short problem, ``chain:L=8`` a long depend
 from __future__ import annotations
 
 import random
+import re
 
 from widthdepth.specs import Spec, stable_int
 from widthdepth.tasks.base import Demonstration, Problem, in_gold
@@ -20,6 +21,10 @@ _OPS = {
     "mul": ("multiply by {c}", "{x} * {c} = {raw}", lambda x, c: x * c),
     "sub": ("subtract {c}", "{x} - {c} = {raw}", lambda x, c: x - c),
 }
+
+
+_STEP_LINE = re.compile(r"^\s*Step\s+(\d+)\s*:(.*)$", re.MULTILINE)
+_NUMBER = re.compile(r"-?\d+")
 
 
 class ChainFamily:
@@ -77,6 +82,25 @@ class ChainFamily:
 
     def verify(self, problem: Problem, answer: str | None) -> bool | None:
         return None  # checking a chain means redoing it: there is no cheaper gold-free check
+
+    def step_values(self, problem: Problem) -> list[int]:
+        """The true value after each step."""
+        x, values = problem.structure["start"], []
+        for op, c in problem.structure["steps"]:
+            x = _OPS[op][2](x, c) % self.modulus
+            values.append(x)
+        return values
+
+    def score_steps(self, problem: Problem, text: str) -> tuple[int, int] | None:
+        """An exact process reward for a written (possibly unfinished) solution: how many of its
+        ``Step i:`` lines end in the true value after step i, of how many it wrote; None when it wrote
+        none. Needs the problem's own steps, so it is an oracle of this synthetic task, free of cost."""
+        values, right, written = self.step_values(problem), 0, 0
+        for match in _STEP_LINE.finditer(text):
+            index, numbers = int(match.group(1)), _NUMBER.findall(match.group(2))
+            written += 1
+            right += bool(numbers) and 1 <= index <= len(values) and int(numbers[-1]) == values[index - 1]
+        return (right, written) if written else None
 
     def demonstrations(self, count: int) -> list[Demonstration]:
         demos = []

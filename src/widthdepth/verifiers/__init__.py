@@ -2,6 +2,7 @@
 `VERIFIERS` (its description) and one in `MODULES`.
 
     exact   the task family's gold-free checker (search); free
+    steps   an exact step checker (chain): the share of right intermediate values; free
     self    LLM self-verification by the run's own model
     none    no verifier (the verifier best-of aggregator is then not reported)
     latent  the built-in reasoner's verifier head (builtin: models only)
@@ -22,6 +23,7 @@ VERIFIERS = {
     "auto": "the task family's gold-free checker where it has one (exact: search), else the built-in "
             "reasoner's verifier head for builtin: models (latent), else none",
     "exact": "the task family's own gold-free checker (search); costs nothing",
+    "steps": "an exact step checker (chain): the share of written steps whose value is right; costs nothing",
     "self": "LLM self-verification: the run's model judges each answer (P(yes) from log-probabilities)",
     "latent": "the built-in reasoner's verifier head scores each trajectory (builtin: models only)",
     "none": "no verifier",
@@ -39,7 +41,8 @@ def check_verifier_name(name: str, option: str = "--verifier") -> None:
         raise WidthdepthError(f"{option} {name!r}: unknown verifier (valid: {', '.join(VERIFIERS)})")
 
 
-MODULES = {"exact": "widthdepth.verifiers.exact", "self": "widthdepth.verifiers.self_verify",
+MODULES = {"exact": "widthdepth.verifiers.exact", "steps": "widthdepth.verifiers.steps",
+           "self": "widthdepth.verifiers.self_verify",
            "latent": "widthdepth.verifiers.latent", "reward": "widthdepth.verifiers.reward"}
 """Where each verifier is built: a module with ``build(name, family, backend, option, api_key)``."""
 
