@@ -28,11 +28,12 @@ def test_step_checker_counts_right_values_in_either_written_format():
         cut = "\n".join(chain_solution(problem).split("\n")[:3])  # Start and two steps: unfinished
         assert family.score_steps(problem, cut) == (2, 2)
         assert family.score_steps(problem, "Answer: 4") is None
-    demo_family = load_task("chain:L=4")
-    for demo, problem in zip(demo_family.demonstrations(4), demo_family.problems(4, 0)):
-        # the task's own format ("Step 1: 3 + 4 = 7, mod 10 gives 7") is read too; a solution to
-        # another problem scores what it happens to share with this one
-        assert demo_family.score_steps(problem, demo.solution)[1] == 4
+    for problem in load_task("chain:L=4").problems(10, 0):  # the task's own format: "3 + 4 = 7, mod 10 gives 7"
+        start, steps = problem.structure["start"], [tuple(s) for s in problem.structure["steps"]]
+        solution, _ = family._solution(start, steps)
+        flawed, _ = family._solution(start, steps, slip_at=1)
+        assert family.score_steps(problem, solution) == (4, 4)
+        assert family.score_steps(problem, flawed)[0] < 4 and "gives" in solution
 
 
 def _solve(request, seed: int) -> str:

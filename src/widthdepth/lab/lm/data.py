@@ -43,7 +43,7 @@ SUBSET_SIZES = (4, 5, 6, 7, 8, 10)
 CHAIN_SHARE = 0.55
 """Of the training problems, the share that are chains (the rest subset-sum)."""
 MAX_TRIES = 8
-"""Guesses a written subset solution makes before it gives up."""
+"""Tries (lines) a written subset solution makes before it gives up."""
 HELD_OUT_SEEDS = (0, 1, 2)
 HELD_OUT_COUNT = 256
 """Problems `family.problems(256, seed)` for seeds 0-2 (what the study and the benchmark ask) are
