@@ -27,7 +27,7 @@ def test_parallel_and_sequential_are_grids():
     ("parallel:", "expected parallel:N"),
     ("parallel:3,mode=extend", "unknown parameter 'mode'"),
     ("sequential:2,mode=think", "unknown mode 'think'"),
-    ("beam:4", "unknown plan 'beam' (valid: parallel, sequential, grid, adaptive)"),
+    ("tree:4", "unknown plan 'tree' (valid: parallel, sequential, grid, adaptive, early"),
 ])
 def test_bad_plans_say_what_and_where(text, fragment):
     with pytest.raises(WidthdepthError) as info:

@@ -25,8 +25,8 @@ from widthdepth.errors import Interrupted, WidthdepthError
 from widthdepth.listings import list_models, list_tasks
 from widthdepth.lock import folder_lock
 from widthdepth.progress import RichProgress, attempt_progress
-from widthdepth.terminal import (console, cost_format, errors, print_allocations, print_closing_table, print_table,
-                                 write_closing_csv)
+from widthdepth.terminal import (console, cost_format, errors, print_allocations, print_closing_table, print_methods,
+                                 print_table, write_closing_csv)
 from widthdepth.verifiers import VERIFIERS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
@@ -76,12 +76,14 @@ def run(
     except KeyboardInterrupt:
         raise interrupted(config.out) from None
     rows = closing_table(result)
-    if rows or not result.allocations:
+    if rows or not (result.allocations or result.methods):
         csv_path = Path(config.out) / "closing.csv"
         write_closing_csv(rows, csv_path)
         print_closing_table(rows, csv_path, wide)
     if result.allocations:
         print_allocations(result.allocations)
+    if result.methods:
+        print_methods(result.methods)
     console.print(f"model {result.model} ({result.n_params:,} parameters); generated {result.generated} attempts, "
                   f"reused {result.reused} from the store in {config.out}")
     other = folder_contents_note(result)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from widthdepth.analysis.aggregators import best_of, coverage, majority
 from widthdepth.analysis.traces import SAMPLING_KEYS, Scope
-from widthdepth.attempts import Attempt
-from widthdepth.cost import AttemptCost, Cost, VerificationCost, cell_cost, mean_cost
+from widthdepth.cost import Cost, VerificationCost, cell_cost, mean_cost
 from widthdepth.execute import PlanRun, RunResult
+from widthdepth.execute.base import attempt_counts
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,6 @@ def scope_of(result: RunResult) -> Scope:
                  frozenset(p.key for r in result.plan_runs for p in r.problems))
 
 
-def _counts(a: Attempt) -> AttemptCost:
-    """The raw counts `cost.cell_cost` prices (the store keeps them per attempt)."""
-    return AttemptCost(a.prompt_key, a.prompt_tokens, a.completion_tokens, a.serial_tokens, a.wall_seconds)
-
-
 def cell_rows(plan_run: PlanRun, result: RunResult) -> list[CellRow]:
     rows = []
     n = plan_run.plan.chains
@@ -64,7 +59,7 @@ def cell_rows(plan_run: PlanRun, result: RunResult) -> list[CellRow]:
             spent = [a for c in chains for a in c[:d]]
             failed += sum(a.failed for a in spent)
             costs.append(cell_cost(
-                [_counts(a) for a in spent], [_counts(a) for a in final if a],
+                [attempt_counts(a) for a in spent], [attempt_counts(a) for a in final if a],
                 [VerificationCost(v.prompt_tokens, v.completion_tokens) for v in verifications if v],
                 result.n_params, result.shares_prompt_prefix, verifier_params))
         k = len(plan_run.problems)

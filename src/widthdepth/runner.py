@@ -18,7 +18,7 @@ from widthdepth.backends import Backend, BackendOptions, load_backend, resolve_m
 from widthdepth.backends.base import LatentBackend
 from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
-from widthdepth.execute import AdaptiveRun, NoProgress, PlanRun, Progress, RunResult, executor_for, settings_json
+from widthdepth.execute import AdaptiveRun, MethodRun, NoProgress, PlanRun, Progress, RunResult, executor_for, settings_json
 from widthdepth.lock import folder_lock
 from widthdepth.plans import GridPlan, load_plan
 from widthdepth.plans.adaptive import AdaptivePlan
@@ -76,6 +76,9 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
         if extend:
             raise WidthdepthError(f"--plan {extend[0]!r}: mode=extend continues raw text, which "
                                   f"{backend.info.id} cannot do; use mode=revise")
+    for plan in prepared.plans:
+        if hasattr(plan, "check_backend"):
+            plan.check_backend(backend.info)  # a method the model cannot run: one line before the store
     verifiers = {f.spec: load_verifier(config.verifier, f, backend, api_key=api_key) for f in prepared.families}
     for plan in prepared.plans:
         for spec, verifier in verifiers.items():
@@ -104,7 +107,8 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
                 executor = executor_for(plan, backend)(store, backend, config, family, plan, problems[family.spec],
                                                        verifiers[family.spec], progress)
                 outcome = executor.execute()
-                (result.allocations if isinstance(outcome, AdaptiveRun) else result.plan_runs).append(outcome)
+                outcomes = {AdaptiveRun: result.allocations, MethodRun: result.methods}
+                outcomes.get(type(outcome), result.plan_runs).append(outcome)
                 result.generated += executor.generated
                 result.reused += executor.reused
         store.finish_run(run_id)

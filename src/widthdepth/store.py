@@ -89,6 +89,21 @@ def _m004_allocation(db: _Statements) -> None:
     """)
 
 
+def _m005_methods(db: _Statements) -> None:
+    # Methods (plans that are not grids: early stopping, search): one point per problem and run — the
+    # answer, whether it is right and all it cost (a JSON of `cost.Cost`) — with what identifies the
+    # experiment it belongs beside (model, task, seed, sampling settings), so the report finds its grid.
+    db.executescript("""
+        CREATE TABLE method_points (
+            run_key TEXT NOT NULL, problem_key TEXT NOT NULL, model TEXT NOT NULL, task TEXT NOT NULL,
+            plan TEXT NOT NULL, seed INTEGER NOT NULL, sampling TEXT NOT NULL, verifier TEXT,
+            answer TEXT, correct INTEGER NOT NULL, cost TEXT NOT NULL, attempts INTEGER NOT NULL,
+            detail TEXT NOT NULL, wall_seconds REAL NOT NULL, created_at TEXT NOT NULL,
+            PRIMARY KEY (run_key, problem_key)
+        );
+    """)
+
+
 class _Statements:
     """What a migration sees: `executescript` runs its statements one by one inside the caller's
     transaction (sqlite3's own executescript would commit it first)."""
@@ -107,6 +122,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Statements], None]]] = [
     ("002_run_specs", _m002_run_specs),
     ("003_latent", _m003_latent),
     ("004_allocation", _m004_allocation),
+    ("005_methods", _m005_methods),
 ]
 
 
@@ -216,6 +232,33 @@ class Store:
                 "correct": int(decision["correct"]), "cost": decision["cost"], "unit": unit, "created_at": now()},
                 verb="INSERT OR REPLACE")
 
+    def put_method_point(self, run_key: str, experiment: dict[str, Any], point: dict[str, Any]) -> None:
+        """One problem's outcome under a method; `experiment` holds model, task, plan, seed, sampling
+        (a dict) and verifier. A rerun of the same command replaces it (with the same values, timing aside)."""
+        cost = dict(point["cost"])
+        wall = cost.pop("wall_seconds", 0.0)
+        with self.db:
+            self._insert("method_points", {
+                "run_key": run_key, "problem_key": point["problem_key"], "model": experiment["model"],
+                "task": experiment["task"], "plan": experiment["plan"], "seed": experiment["seed"],
+                "sampling": json.dumps(experiment["sampling"], sort_keys=True), "verifier": experiment["verifier"],
+                "answer": point["answer"], "correct": int(point["correct"]), "cost": json.dumps(cost, sort_keys=True),
+                "attempts": point["attempts"], "detail": json.dumps(point["detail"], sort_keys=True),
+                "wall_seconds": wall, "created_at": now()},
+                verb="INSERT OR REPLACE")
+
+    def method_points(self) -> list[dict[str, Any]]:
+        """Every method point, decoded (sampling, cost and detail as dicts, correct as bool)."""
+        out = []
+        for row in self.db.execute("SELECT * FROM method_points ORDER BY model, task, plan, run_key, problem_key"):
+            point = dict(row)
+            for key in ("sampling", "cost", "detail"):
+                point[key] = json.loads(point[key])
+            point["correct"] = bool(point["correct"])
+            point["cost"]["wall_seconds"] = point.pop("wall_seconds")
+            out.append(point)
+        return out
+
     def allocations(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM allocations ORDER BY plan, task, problem_key")]
 
@@ -280,7 +323,8 @@ class Store:
         Timing fields and the run log are left out (they differ by nature)."""
         out: dict[str, list[tuple]] = {}
         for table, order in (("models", "id"), ("problems", "key"), ("attempts", "key"),
-                             ("verifications", "attempt_key, verifier"), ("allocations", "run_key, problem_key")):
+                             ("verifications", "attempt_key, verifier"), ("allocations", "run_key, problem_key"),
+                             ("method_points", "run_key, problem_key")):
             rows = self.db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
             out[table] = [tuple(v for k, v in dict(r).items() if k not in TIMING_FIELDS) for r in rows]
         return out

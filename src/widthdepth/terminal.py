@@ -121,3 +121,18 @@ def print_allocations(runs: list) -> None:  # list[AdaptiveRun]
     print_table("adaptive plans: accuracy and mean cost per problem (probe included), plans chosen",
                 ("task · plan", "problems", "accuracy", "mean cost", "plans chosen (problems)"), rows,
                 right=("problems", "accuracy", "mean cost"))
+
+
+def print_methods(runs: list) -> None:  # list[MethodRun]
+    """Methods (plans that are not grids): accuracy and mean cost per problem, every attempt charged."""
+    from widthdepth.cost import mean_cost
+
+    rows = []
+    for r in runs:
+        cost = mean_cost([o.cost for o in r.outcomes])
+        attempts = sum(o.attempts for o in r.outcomes) / max(1, len(r.outcomes))
+        rows.append((f"{r.family.spec} · {r.plan.spec}", str(len(r.outcomes)), f"{r.accuracy:.3f}", f"{attempts:,.1f}",
+                     f"{cost.generated_tokens:,.1f}", f"{cost.serial_tokens:,.1f}", fmt_flops(cost.flops)))
+    print_table("methods: accuracy and mean cost per problem (every attempt drawn is charged)",
+                ("task · plan", "problems", "accuracy", "attempts", "gen", "serial", "FLOPs"), rows,
+                right=("problems", "accuracy", "attempts", "gen", "serial", "FLOPs"))

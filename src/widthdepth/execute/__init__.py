@@ -2,27 +2,31 @@
 one line here.
 
     executor = executor_for(plan, backend)(store, backend, config, family, plan, problems, verifier, progress)
-    outcome = executor.execute()        # a PlanRun, or an AdaptiveRun for adaptive plans
+    outcome = executor.execute()        # a PlanRun (grids), AdaptiveRun (adaptive) or MethodRun (methods)
 """
 
 from __future__ import annotations
 
+import importlib
+
 from widthdepth.backends import Backend
-from widthdepth.execute.base import AdaptiveRun, Executor, NoProgress, PlanRun, Progress, RunResult, settings_json
+from widthdepth.execute.base import (AdaptiveRun, Executor, MethodRun, NoProgress, Outcome, PlanRun, Progress, RunResult,
+                                    settings_json)
+
+
+EXECUTORS = {
+    "AdaptivePlan": "adaptive.AdaptiveExecutor",
+    "EarlyPlan": "early.EarlyExecutor",
+}
+"""Plan class -> executor ("module.Class" under widthdepth.execute); grid plans go by the backend."""
 
 
 def executor_for(plan: object, backend: Backend) -> type[Executor]:
-    from widthdepth.plans.adaptive import AdaptivePlan
-
-    if isinstance(plan, AdaptivePlan):
-        from widthdepth.execute.adaptive import AdaptiveExecutor
-        return AdaptiveExecutor
-    if backend.info.latent:
-        from widthdepth.execute.latent import LatentGridExecutor
-        return LatentGridExecutor
-    from widthdepth.execute.text import TextGridExecutor
-    return TextGridExecutor
+    where = EXECUTORS.get(type(plan).__name__) or (
+        "latent.LatentGridExecutor" if backend.info.latent else "text.TextGridExecutor")
+    module, _, name = where.rpartition(".")
+    return getattr(importlib.import_module(f"widthdepth.execute.{module}"), name)
 
 
-__all__ = ["AdaptiveRun", "Executor", "NoProgress", "PlanRun", "Progress", "RunResult", "executor_for",
+__all__ = ["AdaptiveRun", "Executor", "MethodRun", "NoProgress", "Outcome", "PlanRun", "Progress", "RunResult", "executor_for",
            "settings_json"]

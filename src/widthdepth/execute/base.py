@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 from widthdepth.attempts import Attempt, Verification, attempt_key, attempt_seed
 from widthdepth.backends import Backend
 from widthdepth.config import RunConfig
+from widthdepth.cost import AttemptCost, Cost
 from widthdepth.plans import GridPlan
 from widthdepth.plans.adaptive import AdaptivePlan
+from widthdepth.specs import stable_hash
 from widthdepth.store import Store
 from widthdepth.tasks import Problem, TaskFamily
 from widthdepth.tasks.prompts import Prompt
@@ -67,6 +69,7 @@ class RunResult:
     verification_failures: list[str] = field(default_factory=list)
     """Reasons of verifications that failed for good in this call (left unverified; a rerun retries)."""
     allocations: list[AdaptiveRun] = field(default_factory=list)
+    methods: list[MethodRun] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +91,42 @@ class AdaptiveRun:
         return sum(d["cost"] for d in self.decisions) / max(1, len(self.decisions))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a method (a plan that is not a grid) gave one problem: its answer and all it cost."""
+
+    problem_key: str
+    answer: str | None
+    correct: bool
+    cost: Cost
+    """Everything the method spent on the problem (see `widthdepth.cost`), cancelled work included."""
+    attempts: int
+    """Attempts generated for the problem (expansions, samples), counted once."""
+    detail: dict = field(default_factory=dict)
+    """Method-specific facts, e.g. how many chains an early stop drew."""
+
+
+@dataclass
+class MethodRun:
+    """What a method plan did on one task: one outcome per problem that it finished."""
+
+    family: TaskFamily
+    plan: Any
+    problems: list[Problem]
+    outcomes: list[Outcome]
+    verifier: str | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return sum(o.correct for o in self.outcomes) / max(1, len(self.outcomes))
+
+
+def attempt_counts(a: Attempt) -> AttemptCost:
+    """The raw counts `cost.cell_cost` prices (the store keeps them per attempt; exact FLOPs where the
+    backend reported them)."""
+    return AttemptCost(a.prompt_key, a.prompt_tokens, a.completion_tokens, a.serial_tokens, a.wall_seconds, a.flops)
+
+
 def settings_json(config: RunConfig, prompt: Prompt) -> str:
     return json.dumps({"max_tokens": config.max_tokens, "temperature": config.temperature,
                        "top_p": config.top_p, "stop": list(prompt.stop)}, sort_keys=True)
@@ -97,7 +136,10 @@ def settings_json(config: RunConfig, prompt: Prompt) -> str:
 class Executor(ABC):
     """Runs one plan on one task's problems against the store: attempts whose key is stored are read
     back, the rest generated and committed one by one. `made` (shared by an adaptive run's executors)
-    holds the keys generated in this call: read back, they are not "reused from the store"."""
+    holds the keys generated in this call: read back, they are not "reused from the store".
+    Grid executors leave chains below `first_chain` alone (a caller that already has them sets it)."""
+
+    first_chain = 0
 
     def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily,
                  plan: GridPlan | AdaptivePlan, problems: list[Problem], verifier: Verifier | None,
@@ -119,6 +161,17 @@ class Executor(ABC):
         return attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings_json(self.config, prompt),
                            w, d, attempt_seed(self.config.seed, problem.key, d, w))
 
+
+    def record(self, run: MethodRun) -> MethodRun:
+        """Put a method's outcomes in the store, beside what identifies its experiment."""
+        config = self.config
+        sampling = {"max_tokens": config.max_tokens, "temperature": config.temperature, "top_p": config.top_p}
+        experiment = {"model": self.backend.info.id, "task": self.family.spec, "plan": self.plan.spec,
+                      "seed": config.seed, "sampling": sampling, "verifier": run.verifier}
+        run_key = stable_hash(*experiment.values())
+        for outcome in run.outcomes:
+            self.store.put_method_point(run_key, experiment, {**asdict(outcome), "cost": outcome.cost.as_dict()})
+        return run
 
     def _verify(self, d: int, chains: dict[str, list[list[Attempt]]], result: PlanRun) -> None:
         assert self.verifier is not None

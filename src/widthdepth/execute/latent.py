@@ -30,35 +30,37 @@ class LatentGridExecutor(Executor):
         from widthdepth.verifiers.latent import LatentVerifier
 
         latent_verifier = self.verifier if isinstance(self.verifier, LatentVerifier) else None
-        n, depth = self.plan.chains, self.plan.rounds
+        n, depth, first = self.plan.chains, self.plan.rounds, self.first_chain
         self.progress.describe(f"{self.plan.spec} ({n} trajectories x {depth} iterations) {self.family.spec}")
         # Fixed chunks in problem order: a resumed run recomputes exactly the batches it lost.
         for start in range(0, len(self.problems), LATENT_CHUNK):
             chunk = self.problems[start:start + LATENT_CHUNK]
-            plan = {(p.key, w, d): self._latent_key(p, w, d) for p in chunk for w in range(n) for d in range(1, depth + 1)}
+            plan = {(p.key, w, d): self._latent_key(p, w, d) for p in chunk for w in range(first, n)
+                    for d in range(1, depth + 1)}
             stored = {k: self.store.get_attempt(key) for k, key in plan.items()}
             complete = all(a is not None and not a.failed for a in stored.values()) and (
                 latent_verifier is None or all(self.store.get_verification(a.key, latent_verifier.name)
                                                for a in stored.values() if a is not None))
             grid = None if complete else self._sample_latent(chunk)
             for i, problem in enumerate(chunk):
-                for w in range(n):
+                for w in range(first, n):
                     parent = None
                     for d in range(1, depth + 1):
                         attempt = stored[(problem.key, w, d)]
                         if attempt is None or attempt.failed:
                             assert grid is not None
-                            attempt = self._latent_attempt(problem, w, d, grid[0][i][w][d - 1], grid[1], parent)
+                            attempt = self._latent_attempt(problem, w, d, grid[0][i][w - first][d - 1], grid[1],
+                                                            parent)
                             self.store.put_attempt(attempt)
                             self.generated += 1
                             self.made.add(attempt.key)
                         else:
                             self._count_stored(attempt)
                         if latent_verifier is not None and grid is not None:
-                            latent_verifier.record(attempt.key, grid[0][i][w][d - 1].score)
+                            latent_verifier.record(attempt.key, grid[0][i][w - first][d - 1].score)
                         result.chains[problem.key][w].append(attempt)
                         parent = attempt
-                self.progress.advance(n * depth, n * depth)
+                self.progress.advance((n - first) * depth, (n - first) * depth)
             if self.verifier is not None:
                 for d in range(1, depth + 1):
                     self._verify(d, {p.key: result.chains[p.key] for p in chunk}, result)
@@ -68,10 +70,11 @@ class LatentGridExecutor(Executor):
         return self._key(problem, d, w, Prompt(text=problem.question))
 
     def _sample_latent(self, chunk: list[Problem]) -> tuple[list, float]:
-        seeds = [[attempt_seed(self.config.seed, p.key, 1, w) for w in range(self.plan.chains)] for p in chunk]
+        ws = range(self.first_chain, self.plan.chains)
+        seeds = [[attempt_seed(self.config.seed, p.key, 1, w) for w in ws] for p in chunk]
         start = time.perf_counter()
-        grid = cast(LatentBackend, self.backend).sample_grid([p.structure for p in chunk], self.plan.chains, self.plan.rounds, seeds)
-        per_attempt = (time.perf_counter() - start) / (len(chunk) * self.plan.chains * self.plan.rounds)
+        grid = cast(LatentBackend, self.backend).sample_grid([p.structure for p in chunk], len(ws), self.plan.rounds, seeds)
+        per_attempt = (time.perf_counter() - start) / (len(chunk) * len(ws) * self.plan.rounds)
         return grid, per_attempt
 
     def _latent_attempt(self, problem: Problem, w: int, d: int, sampled, seconds: float,  # noqa: ANN001

@@ -59,7 +59,7 @@ class TextGridExecutor(Executor):
                 first_raw[problem.key] = prompt.text if prompt.text is not None else \
                     self.backend.render_chat(prompt.messages or ())
             missing = []
-            for w in range(self.plan.chains):
+            for w in range(self.first_chain, self.plan.chains):
                 stored = self._lookup(problem, 1, w, prompt)
                 if stored is not None:
                     chains[w].append(stored)
@@ -70,7 +70,7 @@ class TextGridExecutor(Executor):
             for w0, n in _runs(missing):  # one request per run of consecutive chains: seeds w0..w0+n-1
                 pending.append(_Pending(problem, w0, 1, prompt, None, n))
             return pending
-        for w, chain in enumerate(chains):
+        for w, chain in enumerate(chains[self.first_chain:], start=self.first_chain):
             if len(chain) != d - 1 or chain[-1].failed:
                 self.progress.advance(1)  # a broken chain cannot go on; a rerun retries it
                 continue

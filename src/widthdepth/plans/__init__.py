@@ -4,6 +4,10 @@
     sequential:D            one chain of D rounds (grid:1xD); sequential:D,mode=extend for budget forcing
     grid:NxD                N chains of D rounds; grid:NxD,mode=extend
     adaptive:POLICY@BUDGET  a probe, then the plan a fitted policy gives the problem's predicted difficulty
+    early:N                 majority voting that stops sampling once the majority is settled
+
+Grid plans (parallel, sequential, grid) give a whole surface of cells; the others (methods) give one
+point per problem — an answer and what it cost — that the report sets against the grid's frontier.
 
 A new plan kind is one module plus one line in `PLANS`.
 
@@ -67,7 +71,16 @@ PLANS = {
     "grid": (_grid, "N chains of D rounds: grid:NxD[,mode=revise|extend]"),
     "adaptive": (lambda spec: _adaptive(spec), "per-problem plan from a policy (`allocate fit`): "
                                                "adaptive:POLICY.json@BUDGET"),
+    "early": (lambda spec: _early(spec), "majority of up to N chains, stopping once it is settled: "
+                                         "early:N[,batch=B,conf=0.95,depth=D]"),
 }
+GRID_KINDS = ("parallel", "sequential", "grid")
+
+
+def _early(spec: Spec):  # noqa: ANN202
+    from widthdepth.plans.early import parse_early
+
+    return parse_early(spec)
 
 
 def _adaptive(spec: Spec):  # noqa: ANN202 - imported late: reading a policy file needs numpy
@@ -77,11 +90,11 @@ def _adaptive(spec: Spec):  # noqa: ANN202 - imported late: reading a policy fil
 
 
 def is_grid(text: str) -> bool:
-    """A plan whose attempts form one grid (everything but adaptive plans)."""
-    return parse_spec(text).name != "adaptive"
+    """A plan whose attempts form one grid (parallel, sequential, grid)."""
+    return parse_spec(text).name in GRID_KINDS
 
 
-def load_plan(text: str, option: str = "--plan"):  # noqa: ANN201 - GridPlan | AdaptivePlan
+def load_plan(text: str, option: str = "--plan"):  # noqa: ANN201 - GridPlan | AdaptivePlan | EarlyPlan
     spec = parse_spec(text, option=option)
     if spec.name not in PLANS:
         raise WidthdepthError(f"{option} {text!r}: unknown plan {spec.name!r} (valid: {', '.join(PLANS)})")

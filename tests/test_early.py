@@ -1,0 +1,116 @@
+"""`early:N` (adaptive self-consistency): the Beta stopping rule, the draws it shares with parallel:N, what
+it charges, what it stores, and its resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from widthdepth.analysis.aggregators import majority
+from widthdepth.backends.mock import MockBackend
+from widthdepth.errors import WidthdepthError
+from widthdepth.plans import load_plan
+from widthdepth.plans.early import EarlyPlan, beta_above_half, settled
+from widthdepth.runner import prepare, run
+from widthdepth.store import Store
+from tests.scripts import chain_gold
+
+
+def _beta_sf_half(a: int, b: int, steps: int = 200_000) -> float:
+    """P(X > 1/2), X ~ Beta(a, b), by the midpoint rule on the density: an independent check."""
+    norm = math.gamma(a) * math.gamma(b) / math.gamma(a + b)
+    h = 0.5 / steps
+    return sum(((0.5 + (i + 0.5) * h) ** (a - 1)) * ((0.5 - (i + 0.5) * h) ** (b - 1)) for i in range(steps)) * h / norm
+
+
+@pytest.mark.parametrize("a,b", [(1, 1), (2, 1), (5, 1), (4, 2), (7, 3), (3, 6)])
+def test_beta_tail_matches_the_integral_of_its_density(a, b):
+    assert beta_above_half(a, b) == pytest.approx(_beta_sf_half(a, b), abs=1e-6)
+
+
+def test_settled_needs_four_agreeing_votes_at_095_and_ignores_abstentions():
+    assert not settled(["7"] * 3, 0.95)
+    assert settled(["7"] * 4, 0.95)
+    assert settled(["7", None, "7", None, "7", "7"], 0.95)
+    assert not settled(["7", "7", "7", "7", "3", "3"], 0.95)
+    assert not settled([None] * 16, 0.95)
+    assert settled(["7"] * 3, 0.9)  # P = 15/16
+
+
+def test_parsing_and_bad_input():
+    assert load_plan("early:16") == EarlyPlan(16, 4, 0.95, 1)
+    assert load_plan("early:3").batch == 3
+    assert load_plan("early:16,batch=2,conf=0.9,depth=8").spec == "early:16,batch=2,conf=0.9,depth=8"
+    for bad, says in [("early:0", "N >= 1"), ("early:16,conf=1", "between 0.5 and 1"), ("early:16,batch=0", "batch=0"),
+                      ("early:16,conf=x", "not a number"), ("early:16,size=2", "unknown parameter 'size'")]:
+        with pytest.raises(WidthdepthError, match=says):
+            load_plan(bad)
+
+
+def gold_or_scatter(request, seed: int) -> str:  # noqa: ANN001
+    """Problems whose start is even: always right (the vote settles at once); odd: a digit by seed."""
+    text = request.messages[0][1] if request.messages else request.prompt
+    gold = chain_gold(text)
+    words = " ".join(["w"] * (seed % 7))  # lengths differ by seed, so batch maxima differ
+    start = int(text.split("Start with the number ")[1].split()[0].rstrip("."))
+    return f"{words} Answer: {gold if start % 2 == 0 else seed % 10}"
+
+
+def test_early_stops_settled_problems_shares_parallel_draws_and_charges_every_drawn_attempt(make_config):
+    config = make_config(tasks=["chain:L=1"], plans=["parallel:16", "early:16"], problems=12)
+    result = run(config, backend=MockBackend(script=gold_or_scatter))
+    grid, method = result.plan_runs[0], result.methods[0]
+    assert result.generated == 12 * 16  # early drew nothing parallel:16 had not
+    assert len(method.outcomes) == 12
+    store = Store.open(config.out)
+    points = {p["problem_key"]: p for p in store.method_points()}
+    assert len(points) == 12
+    for problem, outcome in zip(grid.problems, method.outcomes):
+        chains = grid.chains[problem.key]
+        drawn = outcome.detail["chains"]
+        assert drawn % 4 == 0 and 4 <= drawn <= 16
+        answers = [c[0].final_answer for c in chains]
+        # it stopped at the first batch boundary where the rule says settled, or at N
+        stops = [k for k in (4, 8, 12) if settled(answers[:k], 0.95)]
+        assert drawn == (stops[0] if stops else 16)
+        assert outcome.answer == majority(answers[:drawn])
+        assert outcome.cost.generated_tokens == sum(c[0].completion_tokens for c in chains[:drawn])
+        assert outcome.cost.serial_tokens == sum(max(c[0].completion_tokens for c in chains[lo:lo + 4])
+                                                 for lo in range(0, drawn, 4))
+        assert points[problem.key]["cost"]["generated_tokens"] == outcome.cost.generated_tokens
+        assert points[problem.key]["correct"] == outcome.correct
+    settled_early = [o for o in method.outcomes if o.detail["chains"] == 4]
+    assert 0 < len(settled_early) < 12 and all(o.correct for o in settled_early)
+    store.close()
+
+
+def test_a_crash_mid_run_then_rerun_gives_the_uninterrupted_store(make_config, tmp_path):
+    def config(name):  # noqa: ANN001, ANN202
+        return make_config(tasks=["chain:L=1"], plans=["early:16"], problems=8, out=str(tmp_path / name))
+
+    run(config("whole"), backend=MockBackend(script=gold_or_scatter))
+    calls = []
+
+    def crashing(request, seed):  # noqa: ANN001, ANN202
+        calls.append(seed)
+        if len(calls) > 40:
+            raise KeyboardInterrupt
+        return gold_or_scatter(request, seed)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(config("killed"), backend=MockBackend(script=crashing))
+    partial = Store.open(tmp_path / "killed")
+    assert 0 < partial.counts()["attempts"] and len(partial.method_points()) < 8  # it crashed mid-run
+    partial.close()
+    run(config("killed"), backend=MockBackend(script=gold_or_scatter))
+    whole, killed = Store.open(tmp_path / "whole"), Store.open(tmp_path / "killed")
+    assert killed.snapshot() == whole.snapshot() and len(whole.method_points()) == 8
+    whole.close(), killed.close()
+
+
+def test_depth_is_for_latent_reasoners_only_and_fails_before_the_store(make_config, tmp_path):
+    config = make_config(tasks=["chain:L=1"], plans=["early:8,depth=2"])
+    with pytest.raises(WidthdepthError, match="drop depth="):
+        run(prepare(config), backend=MockBackend())
+    assert not (tmp_path / "out").exists()
