@@ -114,3 +114,28 @@ def test_depth_is_for_latent_reasoners_only_and_fails_before_the_store(make_conf
     with pytest.raises(WidthdepthError, match="drop depth="):
         run(prepare(config), backend=MockBackend())
     assert not (tmp_path / "out").exists()
+
+
+def test_the_report_sets_each_method_against_the_grid_at_matched_compute_and_latency(make_config):
+    import json
+
+    from widthdepth.report import write_report
+
+    config = make_config(tasks=["chain:L=1"], plans=["parallel:16", "early:16"], problems=40)
+    result = run(config, backend=MockBackend(script=gold_or_scatter))
+    paths = write_report(config.out)
+    verdict = json.loads(paths["verdict"].read_text())
+    outcomes = result.methods[0].outcomes
+    for unit in ("generated_tokens", "serial_tokens"):
+        (c,) = verdict["methods"][unit]
+        assert c["plan"] == "early:16,batch=4,conf=0.95" and c["problems"] == 40
+        assert c["accuracy"] == pytest.approx(sum(o.correct for o in outcomes) / 40)
+        assert c["cost"] == pytest.approx(sum(getattr(o.cost, unit) for o in outcomes) / 40)
+        assert c["ci_low"] <= c["accuracy"] <= c["ci_high"]
+        assert c["low"] <= c["held_out_difference"] <= c["high"] and c["tested"] == 20
+        assert c["significant"] == (c["low"] > 0 or c["high"] < 0)
+    # in tokens, early costs less than parallel:16 at the same accuracy: the grid's best within its cost is smaller
+    (c,) = verdict["methods"]["generated_tokens"]
+    assert int(c["grid_cell"].split("×")[0]) < 16
+    page = paths["report"].read_text()
+    assert "Methods against the grid" in page and "early:16,batch=4,conf=0.95 " in page

@@ -32,12 +32,12 @@ class CellRow:
 
 
 def scope_of(result: RunResult) -> Scope:
-    """What a run ran (its grid plans on its problems), for a report of exactly that."""
+    """What a run ran (its grid plans and methods on its problems), for a report of exactly that."""
     config = result.config.model_dump()
-    return Scope(result.model, frozenset(r.family.spec for r in result.plan_runs),
-                 frozenset(r.plan.spec for r in result.plan_runs), result.config.seed,
-                 tuple(sorted((k, config.get(k)) for k in SAMPLING_KEYS)),
-                 frozenset(p.key for r in result.plan_runs for p in r.problems))
+    runs = [*result.plan_runs, *result.methods]
+    return Scope(result.model, frozenset(r.family.spec for r in runs), frozenset(r.plan.spec for r in runs),
+                 result.config.seed, tuple(sorted((k, config.get(k)) for k in SAMPLING_KEYS)),
+                 frozenset(p.key for r in runs for p in r.problems))
 
 
 def cell_rows(plan_run: PlanRun, result: RunResult) -> list[CellRow]:

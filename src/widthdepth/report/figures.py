@@ -35,7 +35,11 @@ def _png(fig) -> bytes:  # noqa: ANN001
     return buffer.getvalue()
 
 
-def frontier_figure(ts: TraceSurface, unit: str = "generated_tokens") -> bytes:
+METHOD_MARKERS = "oDs^vP*X"
+
+
+def frontier_figure(ts: TraceSurface, unit: str = "generated_tokens", methods: list | None = None) -> bytes:
+    """The frontier of each strategy; `methods` (MethodComparison) drawn as markers with their intervals."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     points = frontier(ts, unit)
     for strategy in STRATEGIES:
@@ -50,6 +54,9 @@ def frontier_figure(ts: TraceSurface, unit: str = "generated_tokens") -> bytes:
         if strategy != "best":
             ax.fill_between(x, [p.ci_low for p in chosen], [p.ci_high for p in chosen], step="post",
                             color=COLOURS[strategy], alpha=0.12)
+    for i, m in enumerate(c for c in methods or () if math.isfinite(c.cost) and c.cost > 0):
+        ax.errorbar([m.cost], [m.accuracy], yerr=[[m.accuracy - m.ci_low], [m.ci_high - m.accuracy]], ls="none",
+                    marker=METHOD_MARKERS[i % len(METHOD_MARKERS)], ms=7, capsize=3, color="#9467bd", label=m.plan)
     ax.set_xscale("log")
     ax.set_xlabel(f"budget per problem ({UNIT_WORDS[unit]})")
     ax.set_ylabel("accuracy")

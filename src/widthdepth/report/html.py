@@ -15,6 +15,7 @@ from pathlib import Path
 
 from widthdepth.analysis.fits import fit_coverage, fit_depth
 from widthdepth.analysis.frontier import cells, iso_cost_cells
+from widthdepth.analysis.methods import MethodComparison, MethodPoints, compare_methods, methods_for, open_method_points
 from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
 from widthdepth.analysis.traces import Scope, open_traces
 from widthdepth.analysis.verdict import UNIT_WORDS, Verdict, build_verdict
@@ -39,6 +40,8 @@ GUIDE = {
                   "rest. Gold-binned: bins from gold pass@1, no probe cost — it knows how hard a problem is, not "
                   "whether the attempts a plan keeps are right, so adaptive can beat it. Fixed-plan curves "
                   "are picked on the same held-out problems (their best case). Band: 95% bootstrap over problems.",
+    "methods": " Markers: methods (not grids), at their accuracy and mean cost per problem, with 95% bootstrap "
+               "intervals over problems.",
     "latency": "Left: best accuracy within a latency budget (serial tokens: rounds add up, parallel chains "
                "do not). Right: every cell's compute against its latency, coloured by accuracy.",
 }
@@ -112,14 +115,15 @@ def _iso_compute(ts: TraceSurface, unit: str) -> str:
             f"<table><tr><th>budget</th><th>w×d accuracy</th></tr>{''.join(rows)}</table>")
 
 
-def _trace_section(ts: TraceSurface, unit: str) -> str:
+def _trace_section(ts: TraceSurface, unit: str, methods: list[MethodPoints]) -> str:
     t = ts.trace
     partial = t.partial()
     parts = [f"<h2>{html.escape(t.task)} — {html.escape(t.plan.spec)}</h2>",
              f"<p class='warning'>{html.escape(partial)}</p>" if partial else "",
              f"<p class='meta'>{len(t.problems)} problems; model {html.escape(t.model)}; verifier "
              f"{html.escape(t.verifier or 'none')}; sampling {html.escape(json.dumps(t.sampling))}; seed {t.seed}</p>",
-             _img(figures.frontier_figure(ts, unit), f"frontier {t.task}", GUIDE["frontier"])]
+             _img(figures.frontier_figure(ts, unit, compare_methods(ts, methods, unit)), f"frontier {t.task}",
+                  GUIDE["frontier"] + (GUIDE["methods"] if methods else ""))]
     for aggregator in ts.aggregators:
         if aggregator != "coverage":
             parts.append(_img(figures.heatmap_figure(ts, aggregator, unit), f"heatmap {aggregator} {t.task}",
@@ -186,10 +190,23 @@ def _allocation_section(evaluation: dict) -> str:
               "<th>accuracy</th><th>its compute</th><th>adaptive needs</th><th>ratio</th></tr>" + matched + "</table>")
 
 
-def render(surface: Surface, store_path: str, allocation: dict | None = None) -> tuple[str, dict]:
+def _methods_list(comparisons: list[MethodComparison]) -> str:
+    if not comparisons:
+        return ""
+    return ("<h3>Methods against the grid</h3><p class='meta'>Each method's accuracy [95% bootstrap over problems] "
+            "at its mean cost, against the grid's best cell within that cost; the held-out difference is "
+            "method minus the cell chosen on the other half of the problems. <b>Bold</b>: its 95% interval "
+            "excludes 0.</p>" + _verdict_list([(c.sentence(), c.significant) for c in comparisons]))
+
+
+def render(surface: Surface, store_path: str, allocation: dict | None = None,
+           points: dict | None = None) -> tuple[str, dict]:
     unit = compute_unit(surface)
     compute = build_verdict(surface, unit)
     latency = build_verdict(surface, "serial_tokens")
+    methods = {id(ts): methods_for(ts, points or {}) for ts in surface.traces}
+    versus = {u: [c for ts in surface.traces for c in compare_methods(ts, methods[id(ts)], u)]
+              for u in (unit, "serial_tokens")}
     families: dict[str, list[TraceSurface]] = defaultdict(list)
     for ts in surface.traces:
         families[ts.trace.task.split(":", 1)[0]].append(ts)
@@ -198,19 +215,22 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None) ->
             f"{len(surface.traces)} task × plan experiments.</p>",
             *(f"<p class='warning'>{html.escape(note)}</p>" for note in partial_notes(surface)),
             f"<h2>Verdict at matched compute ({UNIT_WORDS[unit]})</h2>",
-            _verdict_note(compute), _verdict_list(compute.summary()),
+            _verdict_note(compute), _verdict_list(compute.summary()), _methods_list(versus[unit]),
             "<h2>Verdict at matched latency (serial tokens)</h2>",
-            _verdict_note(latency), _verdict_list(latency.summary()),
+            _verdict_note(latency), _verdict_list(latency.summary()), _methods_list(versus["serial_tokens"]),
             f"<h2>Cost unit</h2><p>{html.escape(UNIT_DEFINITION)}.</p>"]
     for family, members in families.items():
         body.append(f"<h2>Phase diagram: {html.escape(family)}</h2>")
         body.append(_img(figures.phase_figure(members, unit), f"phase diagram {family}", GUIDE["phase"]))
     if allocation:
         body.append(_allocation_section(allocation))
-    body += [_trace_section(ts, unit) for ts in surface.traces]
+    body += [_trace_section(ts, unit, methods[id(ts)]) for ts in surface.traces]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth report</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
-    return page, {unit: compute.to_json(), "serial_tokens": latency.to_json()}
+    verdict = {unit: compute.to_json(), "serial_tokens": latency.to_json()}
+    if any(versus.values()):
+        verdict["methods"] = {u: [c.to_json() for c in comparisons] for u, comparisons in versus.items()}
+    return page, verdict
 
 
 def partial_notes(surface: Surface) -> list[str]:
@@ -228,7 +248,7 @@ def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scop
     surface = estimate_surface(traces)
     allocation_path = folder / "allocation.json"
     allocation = json.loads(allocation_path.read_text()) if allocation_path.exists() else None
-    page, verdict = render(surface, str(folder), allocation)
+    page, verdict = render(surface, str(folder), allocation, open_method_points(folder, scope))
     if notes is not None:
         notes += partial_notes(surface)
         models = sorted({ts.trace.model for ts in surface.traces})

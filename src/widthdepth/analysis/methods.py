@@ -1,0 +1,173 @@
+"""Methods on the grid's frontier: each method (early stopping, search) is one point per experiment —
+its accuracy and mean cost per problem — set against the best grid cell of the same experiment (model,
+task, seed, sampling settings) at matched compute and at matched latency.
+
+A method cannot be estimated from subsets of a grid: its uncertainty comes from its problems, so its
+accuracy carries a 95% bootstrap interval over problems. Against the grid, the comparison is paired
+by problem and selection-aware like the verdict's (`heldout`): the grid's best cell within the
+method's mean cost is chosen on the choosing half of the problems and the paired difference (method
+minus that cell) measured on the testing half, with a 95% bootstrap interval there. "Beats" and
+"loses to" need that interval to exclude 0; otherwise the method is "within the noise of" the cell.
+
+    for c in compare_methods(trace_surface, points, "flops"):
+        print(c.sentence())
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from widthdepth.analysis.frontier import Cell, best_within, cells
+from widthdepth.analysis.heldout import MIN_TESTED, split_problems
+from widthdepth.analysis.estimators import percentile_interval
+from widthdepth.analysis.surface import TraceSurface
+from widthdepth.analysis.traces import Scope
+from widthdepth.store import Store
+
+
+@dataclass(frozen=True)
+class MethodPoints:
+    """One method's outcomes on one experiment, aligned with the trace's problems (NaN: no outcome)."""
+
+    plan: str
+    correct: np.ndarray
+    cost: dict[str, np.ndarray]
+    """unit -> cost per problem (generated_tokens, flops, serial_tokens, ...)."""
+
+    @property
+    def problems(self) -> int:
+        return int(np.isfinite(self.correct).sum())
+
+    def mean_cost(self, unit: str) -> float:
+        values = self.cost[unit][np.isfinite(self.correct)]
+        return float(values.mean()) if len(values) else math.nan
+
+
+@dataclass(frozen=True)
+class MethodComparison:
+    task: str
+    plan: str
+    unit: str
+    problems: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    cost: float
+    """The method's mean cost per problem in `unit`: the budget the grid's cell must fit in."""
+    grid_cell: str | None
+    """The best grid cell within `cost` on all problems ("w×d aggregator"), or None when none fits."""
+    grid_accuracy: float
+    held_out_cell: str | None
+    """The best grid cell within `cost`, chosen on the choosing half."""
+    held_out_difference: float
+    """Method minus that cell, on the testing half (paired by problem)."""
+    low: float
+    high: float
+    """95% bootstrap interval of `held_out_difference`."""
+    tested: int
+
+    @property
+    def outcome(self) -> str:
+        if self.held_out_cell is None:
+            return "below every grid cell"
+        if self.tested < MIN_TESTED or not math.isfinite(self.low):
+            return "too few problems to compare with"
+        return "beats" if self.low > 0 else "loses to" if self.high < 0 else "is within the noise of"
+
+    @property
+    def significant(self) -> bool:
+        return self.outcome in ("beats", "loses to")
+
+    def sentence(self) -> str:
+        head = (f"{self.task}: {self.plan} {self.accuracy:.2f} [{self.ci_low:.2f}, {self.ci_high:.2f}] at "
+                f"{self.cost:,.3g} per problem")
+        if self.held_out_cell is None:
+            return f"{head}: cheaper than every grid cell, nothing to compare with"
+        return (f"{head} {self.outcome} the grid's best within that budget ({self.grid_cell}, "
+                f"{self.grid_accuracy:.2f}); held out: {self.held_out_difference:+.2f} "
+                f"[{self.low:+.2f}, {self.high:+.2f}] against {self.held_out_cell} on {self.tested} problems")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "outcome": self.outcome, "significant": self.significant}
+
+
+def _label(cell: Cell | None) -> str | None:
+    return None if cell is None else f"{cell.w}×{cell.d} {cell.aggregator}"
+
+
+def compare(ts: TraceSurface, method: MethodPoints, unit: str) -> MethodComparison:
+    cost = method.mean_cost(unit)
+    accuracy = float(np.nanmean(method.correct)) if method.problems else math.nan
+    ci = ts.interval(method.correct)
+    best = best_within(cells(ts, unit), cost, "best")
+    split = split_problems(ts)
+    chosen = best_within(cells(ts, unit, problems=split.choose), cost, "best")
+    difference, low, high, tested = math.nan, math.nan, math.nan, 0
+    if chosen is not None:
+        paired = method.correct - ts.accuracy[(chosen.w, chosen.d, chosen.aggregator)]
+        tested = int(np.isfinite(paired[split.test]).sum())
+        if tested:
+            difference = float(np.nanmean(paired[split.test]))
+            with np.errstate(all="ignore"), warnings.catch_warnings():  # resamples of undefined problems only
+                warnings.simplefilter("ignore", category=RuntimeWarning)
+                means = np.nanmean(paired[split.resamples], axis=1)
+            if np.isfinite(means).any():
+                low, high = percentile_interval(means[np.isfinite(means)])
+    return MethodComparison(ts.trace.task, method.plan, unit, method.problems, accuracy, ci[0], ci[1], cost,
+                            _label(best), best.accuracy if best else math.nan, _label(chosen), difference,
+                            low, high, tested)
+
+
+def compare_methods(ts: TraceSurface, methods: list[MethodPoints], unit: str) -> list[MethodComparison]:
+    return [compare(ts, m, unit) for m in methods]
+
+
+def method_points(store: Store, scope: Scope | None = None) -> dict[tuple, list[dict[str, Any]]]:
+    """The store's method points by experiment (model, task, seed, sampling as sorted items) and plan."""
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for point in store.method_points():
+        if scope is not None and not scope.holds(point["model"], point["task"], point["plan"], point["seed"],
+                                                 point["sampling"]):
+            continue
+        if scope is not None and point["problem_key"] not in scope.problem_keys:
+            continue
+        key = (point["model"], point["task"], point["seed"], tuple(sorted(point["sampling"].items())), point["plan"])
+        out.setdefault(key, []).append(point)
+    return out
+
+
+def methods_for(ts: TraceSurface, points: dict[tuple, list[dict[str, Any]]]) -> list[MethodPoints]:
+    """The methods run on the same experiment as the trace, aligned with its problems."""
+    t = ts.trace
+    experiment = (t.model, t.task, t.seed, tuple(sorted(t.sampling.items())))
+    index = {p.key: i for i, p in enumerate(t.problems)}
+    out = []
+    for key, rows in sorted(points.items()):
+        if key[:4] != experiment:
+            continue
+        correct = np.full(len(index), math.nan)
+        units = {unit: np.full(len(index), math.nan) for unit in rows[0]["cost"]}
+        for row in rows:
+            i = index.get(row["problem_key"])
+            if i is None:
+                continue
+            correct[i] = float(row["correct"])
+            for unit, value in row["cost"].items():
+                units[unit][i] = value
+        if np.isfinite(correct).any():
+            out.append(MethodPoints(key[4], correct, units))
+    return out
+
+
+def open_method_points(folder: str | Path, scope: Scope | None = None) -> dict[tuple, list[dict[str, Any]]]:
+    store = Store.open(folder, create=False)
+    try:
+        return method_points(store, scope)
+    finally:
+        store.close()
