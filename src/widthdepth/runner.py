@@ -45,6 +45,12 @@ def prepare(config: RunConfig) -> Prepared:
     families = [load_task(t) for t in config.tasks]
     plans = [load_plan(p) for p in config.plans]
     for plan in plans:
+        for family in families:
+            if hasattr(plan, "check_family"):
+                plan.check_family(family)
+        if getattr(plan, "needs_partial_verifier", False) and config.verifier == "none":
+            raise WidthdepthError(f"--plan {plan.spec!r}: search is guided by a verifier that scores partial "
+                                  "solutions; pass --verifier steps (chain)")
         if isinstance(plan, AdaptivePlan) and plan.needs_verifier and config.verifier == "none":
             raise WidthdepthError(f"--plan {plan.spec!r}: the policy uses verifier scores; drop --verifier none")
     return Prepared(config, families, plans)
@@ -82,6 +88,11 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
     verifiers = {f.spec: load_verifier(config.verifier, f, backend, api_key=api_key) for f in prepared.families}
     for plan in prepared.plans:
         for spec, verifier in verifiers.items():
+            if getattr(plan, "needs_partial_verifier", False) and not getattr(verifier, "scores_partial", False):
+                raise WidthdepthError(
+                    f"--plan {plan.spec!r}: search needs a verifier that scores partial solutions, and "
+                    f"{getattr(verifier, 'name', 'none')} on {spec} scores only finished ones; use --verifier steps "
+                    "(chain)")
             if isinstance(plan, AdaptivePlan) and plan.needs_verifier and verifier is None:
                 raise WidthdepthError(
                     f"--plan {plan.spec!r}: the policy needs verifier scores (fitted with "

@@ -17,12 +17,16 @@ from widthdepth.execute.base import (AdaptiveRun, Executor, MethodRun, NoProgres
 EXECUTORS = {
     "AdaptivePlan": "adaptive.AdaptiveExecutor",
     "EarlyPlan": "early.EarlyExecutor",
+    "beam": "beam.BeamExecutor",
+    "dvts": "beam.BeamExecutor",
+    "particles": "particles.ParticleExecutor",
 }
-"""Plan class -> executor ("module.Class" under widthdepth.execute); grid plans go by the backend."""
+"""Plan class (or a search plan's kind) -> executor ("module.Class" under widthdepth.execute); grid plans
+go by the backend."""
 
 
 def executor_for(plan: object, backend: Backend) -> type[Executor]:
-    where = EXECUTORS.get(type(plan).__name__) or (
+    where = EXECUTORS.get(getattr(plan, "kind", type(plan).__name__)) or (
         "latent.LatentGridExecutor" if backend.info.latent else "text.TextGridExecutor")
     module, _, name = where.rpartition(".")
     return getattr(importlib.import_module(f"widthdepth.execute.{module}"), name)

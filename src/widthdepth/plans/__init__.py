@@ -5,6 +5,7 @@
     grid:NxD                N chains of D rounds; grid:NxD,mode=extend
     adaptive:POLICY@BUDGET  a probe, then the plan a fitted policy gives the problem's predicted difficulty
     early:N                 majority voting that stops sampling once the majority is settled
+    beam:N,M  dvts:N,M  particles:N   search over partial solutions guided by a verifier (plans/search.py)
 
 Grid plans (parallel, sequential, grid) give a whole surface of cells; the others (methods) give one
 point per problem — an answer and what it cost — that the report sets against the grid's frontier.
@@ -74,7 +75,17 @@ PLANS = {
     "early": (lambda spec: _early(spec), "majority of up to N chains, stopping once it is settled: "
                                          "early:N[,batch=B,conf=0.95,depth=D]"),
 }
+PLANS.update({kind: (lambda spec: _search(spec), text) for kind, text in (
+    ("beam", "beam search over steps (needs a partial-solution verifier): beam:N,M[,steps=S,step=line|blank|TEXT,tokens=T]"),
+    ("dvts", "diverse verifier tree search, N/M subtrees of beam width M: dvts:N,M[,steps=S,step=...,tokens=T]"),
+    ("particles", "particle filtering over steps, resampled by verifier scores: particles:N[,steps=S,step=...,tokens=T]"))})
 GRID_KINDS = ("parallel", "sequential", "grid")
+
+
+def _search(spec: Spec):  # noqa: ANN202
+    from widthdepth.plans.search import load_search
+
+    return load_search(spec)
 
 
 def _early(spec: Spec):  # noqa: ANN202

@@ -21,6 +21,7 @@ from widthdepth.verifiers.base import VerifyItem
 class StepVerifier:
     name = "steps"
     n_params = 0
+    scores_partial = True
 
     def verify(self, items: Sequence[VerifyItem]) -> Iterator[tuple[int, Verification]]:
         for index, item in enumerate(items):
