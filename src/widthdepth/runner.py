@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from widthdepth.backends import Backend, BackendOptions, load_backend, resolve_model
+from widthdepth.backends import Backend, BackendOptions, is_latent, load_backend, resolve_model
 from widthdepth.backends.base import LatentBackend
 from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
@@ -48,7 +48,7 @@ def prepare(config: RunConfig) -> Prepared:
         for family in families:
             if hasattr(plan, "check_family"):
                 plan.check_family(family)
-        if getattr(plan, "needs_partial_verifier", False) and config.verifier == "none":
+        if getattr(plan, "needs_partial_verifier", False) and config.verifier == "none" and not is_latent(config.model):
             raise WidthdepthError(f"--plan {plan.spec!r}: search is guided by a verifier that scores partial "
                                   "solutions; pass --verifier steps (chain)")
         if isinstance(plan, AdaptivePlan) and plan.needs_verifier and config.verifier == "none":
@@ -88,7 +88,8 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
     verifiers = {f.spec: load_verifier(config.verifier, f, backend, api_key=api_key) for f in prepared.families}
     for plan in prepared.plans:
         for spec, verifier in verifiers.items():
-            if getattr(plan, "needs_partial_verifier", False) and not getattr(verifier, "scores_partial", False):
+            if (getattr(plan, "needs_partial_verifier", False) and not backend.info.latent
+                    and not getattr(verifier, "scores_partial", False)):
                 raise WidthdepthError(
                     f"--plan {plan.spec!r}: search needs a verifier that scores partial solutions, and "
                     f"{getattr(verifier, 'name', 'none')} on {spec} scores only finished ones; use --verifier steps "

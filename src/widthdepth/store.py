@@ -217,6 +217,17 @@ class Store:
             if existing is None or existing["status"] != "ok":
                 self._insert("attempts", attempt.to_row(), verb="INSERT OR REPLACE")
 
+    def put_tree(self, attempts: list[Attempt], verifications: list[Verification]) -> None:
+        """Attempts and their verifications computed together (a latent search's chunk), in one commit;
+        stored successes are kept, as `put_attempt` keeps them."""
+        with self.db:
+            for attempt in attempts:
+                existing = self.db.execute("SELECT status FROM attempts WHERE key = ?", (attempt.key,)).fetchone()
+                if existing is None or existing["status"] != "ok":
+                    self._insert("attempts", attempt.to_row(), verb="INSERT OR REPLACE")
+            for verification in verifications:
+                self._insert("verifications", verification.to_row())
+
     def put_verification(self, verification: Verification) -> None:
         with self.db:
             self._insert("verifications", verification.to_row())
@@ -247,10 +258,13 @@ class Store:
                 "wall_seconds": wall, "created_at": now()},
                 verb="INSERT OR REPLACE")
 
-    def method_points(self) -> list[dict[str, Any]]:
-        """Every method point, decoded (sampling, cost and detail as dicts, correct as bool)."""
+    def method_points(self, run_key: str | None = None) -> list[dict[str, Any]]:
+        """Every method point (of one run key, if given), decoded: sampling, cost and detail as dicts,
+        correct as bool."""
         out = []
-        for row in self.db.execute("SELECT * FROM method_points ORDER BY model, task, plan, run_key, problem_key"):
+        where, args = ("WHERE run_key = ?", (run_key,)) if run_key else ("", ())
+        for row in self.db.execute(f"SELECT * FROM method_points {where} ORDER BY model, task, plan, run_key, "
+                                   "problem_key", args):
             point = dict(row)
             for key in ("sampling", "cost", "detail"):
                 point[key] = json.loads(point[key])

@@ -110,6 +110,12 @@ class LatentBackend(Backend, Protocol):
         `.flops`, `.log_probability`); trajectory w of problem i draws with seeds[i][w]."""
         ...
 
+    def search(self, structures: list[dict], rows: int, iterations: int, seeds: list[int],
+               select: Any) -> list[list[list[Any]]]:
+        """nodes[i][t][r]: problem i's row r after t + 1 iterations (`.answer`, `.score`, `.flops`, `.parent`,
+        `.log_probability`), where `select(i, t, scores)` chose the row each next row continues."""
+        ...
+
     def check_task(self, structure: dict) -> None:
         """Raise WidthdepthError if this reasoner cannot read problems of this structure."""
         ...

@@ -46,6 +46,12 @@ class ReasonerBackend:
 
         return sample_grid(self.model, [encode_structure(s) for s in structures], chains, rounds, seeds)
 
+    def search(self, structures: list[dict], rows: int, iterations: int, seeds: list[int], select):  # noqa: ANN001, ANN201
+        from widthdepth.lab.search import search_latent
+        from widthdepth.lab.tokens import encode_structure
+
+        return search_latent(self.model, [encode_structure(s) for s in structures], rows, iterations, seeds, select)
+
     def check_task(self, structure: dict) -> None:
         from widthdepth.lab.tokens import encode_structure
 

@@ -26,6 +26,8 @@ go by the backend."""
 
 
 def executor_for(plan: object, backend: Backend) -> type[Executor]:
+    if backend.info.latent and getattr(plan, "kind", "") in ("beam", "dvts", "particles"):
+        return getattr(importlib.import_module("widthdepth.execute.latent_search"), "LatentSearchExecutor")
     where = EXECUTORS.get(getattr(plan, "kind", type(plan).__name__)) or (
         "latent.LatentGridExecutor" if backend.info.latent else "text.TextGridExecutor")
     module, _, name = where.rpartition(".")

@@ -162,13 +162,17 @@ class Executor(ABC):
                            w, d, attempt_seed(self.config.seed, problem.key, d, w))
 
 
-    def record(self, run: MethodRun) -> MethodRun:
-        """Put a method's outcomes in the store, beside what identifies its experiment."""
+    def experiment(self, verifier: str | None) -> tuple[str, dict[str, Any]]:
+        """The key of a method's run and what identifies its experiment (model, task, plan, seed, sampling)."""
         config = self.config
         sampling = {"max_tokens": config.max_tokens, "temperature": config.temperature, "top_p": config.top_p}
         experiment = {"model": self.backend.info.id, "task": self.family.spec, "plan": self.plan.spec,
-                      "seed": config.seed, "sampling": sampling, "verifier": run.verifier}
-        run_key = stable_hash(*experiment.values())
+                      "seed": config.seed, "sampling": sampling, "verifier": verifier}
+        return stable_hash(*experiment.values()), experiment
+
+    def record(self, run: MethodRun) -> MethodRun:
+        """Put a method's outcomes in the store, beside what identifies its experiment."""
+        run_key, experiment = self.experiment(run.verifier)
         for outcome in run.outcomes:
             self.store.put_method_point(run_key, experiment, {**asdict(outcome), "cost": outcome.cost.as_dict()})
         return run

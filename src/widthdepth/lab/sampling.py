@@ -68,42 +68,50 @@ def sample_grid(model: LatentReasoner, problems: list[Encoded], chains: int, rou
 def _sample_same_length(model: LatentReasoner, problems: list[Encoded], chains: int, rounds: int,
                         seeds: list[list[int]], grid: list[list[list[LatentAnswer]]]) -> None:
     length = len(problems[0].tokens)
-    rows = [p for p in problems for _ in range(chains)]
     batch = encode_batch(problems)
     batch = Batch(*(field.repeat_interleave(chains, dim=0) for field in astuple(batch)))
     noise, uniforms = _draw([int(seeds[i][w]) for i in range(len(problems)) for w in range(chains)], rounds,
                             length, model.config.noise_rank)
     readouts = model(batch.tokens, batch.family, rounds, noise=list(noise))
-    is_chain = (batch.family == 0).tolist()
-    powers = 2 ** torch.arange(length - 1)
     iteration_flops = model.iteration_flops(length)
     first_flops = iteration_flops + model.encoding_flops(length)
     subsets: dict[tuple[int, int], str] = {}  # (problem, chosen-items bit mask) -> answer
     for t, readout in enumerate(readouts):
-        # chain rows: sample the final value from the readout at the last position
-        logits = masked_value_logits(readout.value_logits[:, -1:], batch.modulus)[:, 0]
-        cumulative = torch.cumsum(torch.softmax(logits, -1), -1)
-        values = torch.searchsorted(cumulative, (uniforms[t, :, 0] * cumulative[:, -1])[:, None]).squeeze(1)
-        values = values.clamp(max=logits.shape[-1] - 1)
-        value_logp = torch.log_softmax(logits, -1).gather(1, values[:, None])[:, 0].tolist()
-        values = values.tolist()
-        # search rows: each item in with its readout probability (position 0 is the target)
-        include = readout.include_logits[:, 1:]
-        taken = uniforms[t, :, 1:] < torch.sigmoid(include)
-        chosen = (taken.long() @ powers).tolist()
-        subset_logp = torch.nn.functional.logsigmoid(torch.where(taken, include, -include)).sum(1).tolist()
-        scores = torch.sigmoid(readout.score_logits).tolist()
         flops = first_flops if t == 0 else iteration_flops
-        for r in range(len(rows)):
+        for r, (answer, score, logp) in enumerate(read_answers(readout, batch, uniforms[t], problems, chains, subsets)):
             p, w = divmod(r, chains)
-            if is_chain[r]:
-                answer = str(values[r])
-            else:
-                answer = subsets.get((p, chosen[r]))
-                if answer is None:
-                    answer = subsets[p, chosen[r]] = _subset(problems[p].items, chosen[r])
-            logp = value_logp[r] if is_chain[r] else subset_logp[r]
-            grid[p][w].append(LatentAnswer(answer, scores[r], flops, t + 1, logp))
+            grid[p][w].append(LatentAnswer(answer, score, flops, t + 1, logp))
+
+
+def read_answers(readout, batch: Batch, uniforms: torch.Tensor, problems: list[Encoded], rows_per_problem: int,  # noqa: ANN001
+                 subsets: dict[tuple[int, int], str]) -> list[tuple[str, float, float]]:
+    """(answer, verifier score, log-probability) of each row of one readout, answers sampled with the
+    rows' uniforms (rows, length); row r belongs to problem r // rows_per_problem."""
+    is_chain = (batch.family == 0).tolist()
+    # chain rows: sample the final value from the readout at the last position
+    logits = masked_value_logits(readout.value_logits[:, -1:], batch.modulus)[:, 0]
+    cumulative = torch.cumsum(torch.softmax(logits, -1), -1)
+    values = torch.searchsorted(cumulative, (uniforms[:, 0] * cumulative[:, -1])[:, None]).squeeze(1)
+    values = values.clamp(max=logits.shape[-1] - 1)
+    value_logp = torch.log_softmax(logits, -1).gather(1, values[:, None])[:, 0].tolist()
+    values = values.tolist()
+    # search rows: each item in with its readout probability (position 0 is the target)
+    include = readout.include_logits[:, 1:]
+    taken = uniforms[:, 1:] < torch.sigmoid(include)
+    chosen = (taken.long() @ (2 ** torch.arange(include.shape[1]))).tolist()
+    subset_logp = torch.nn.functional.logsigmoid(torch.where(taken, include, -include)).sum(1).tolist()
+    scores = torch.sigmoid(readout.score_logits).tolist()
+    out = []
+    for r in range(len(scores)):
+        p = r // rows_per_problem
+        if is_chain[r]:
+            answer = str(values[r])
+        else:
+            answer = subsets.get((p, chosen[r]))
+            if answer is None:
+                answer = subsets[p, chosen[r]] = _subset(problems[p].items, chosen[r])
+        out.append((answer, scores[r], value_logp[r] if is_chain[r] else subset_logp[r]))
+    return out
 
 
 def _subset(items: list[int], mask: int) -> str:

@@ -19,6 +19,8 @@ from widthdepth.verifiers.base import VerifyItem
 
 class LatentVerifier:
     n_params = 0
+    scores_partial = True
+    """It scores a trajectory after every iteration (what latent search resamples by)."""
 
     def __init__(self, model_id: str) -> None:
         self.name = f"latent:{model_id}"
