@@ -132,7 +132,7 @@ def test_the_report_sets_each_method_against_the_grid_at_matched_compute_and_lat
         assert c["accuracy"] == pytest.approx(sum(o.correct for o in outcomes) / 40)
         assert c["cost"] == pytest.approx(sum(getattr(o.cost, unit) for o in outcomes) / 40)
         assert c["ci_low"] <= c["accuracy"] <= c["ci_high"]
-        assert c["low"] <= c["held_out_difference"] <= c["high"] and c["tested"] == 20
+        assert c["low"] <= c["held_out_difference"] <= c["high"] and c["tested"] == 40
         assert c["significant"] == (c["low"] > 0 or c["high"] < 0)
     # in tokens, early costs less than parallel:16 at the same accuracy: the grid's best within its cost is smaller
     (c,) = verdict["methods"]["generated_tokens"]

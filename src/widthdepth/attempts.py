@@ -5,7 +5,7 @@ reads are rebuilt from these rows (`widthdepth.analysis.traces`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from widthdepth.specs import stable_hash, stable_int
@@ -58,7 +58,7 @@ class Attempt:
         return self.status != "ok"
 
     def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = {name: getattr(self, name) for name in _ATTEMPT_FIELDS}  # shallow: every field is a plain value
         row["correct"] = None if self.correct is None else int(self.correct)
         return row
 
@@ -84,12 +84,15 @@ class Verification:
     created_at: str
 
     def to_row(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _VERIFICATION_FIELDS}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Verification:
         return cls(**{f.name: row[f.name] for f in fields(cls)})
 
+
+_ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
+_VERIFICATION_FIELDS = tuple(f.name for f in fields(Verification))
 
 TIMING_FIELDS = frozenset({"wall_seconds", "created_at"})
 """Fields that differ between two runs of the same command; everything else is reproducible."""

@@ -25,7 +25,8 @@ from widthdepth.errors import Interrupted, WidthdepthError
 from widthdepth.listings import list_models, list_tasks
 from widthdepth.lock import folder_lock
 from widthdepth.progress import RichProgress, attempt_progress
-from widthdepth.terminal import (console, cost_format, errors, print_allocations, print_closing_table, print_methods,
+from widthdepth.terminal import (console, cost_format, errors, print_allocations, print_closing_table, print_method_comparisons,
+                                 print_methods,
                                  print_table, write_closing_csv)
 from widthdepth.verifiers import VERIFIERS
 
@@ -124,6 +125,8 @@ def study(
                 ("task", "structure", "low budget", "medium budget", "high budget", "crossover"),
                 [(row.task, fmt_structure(row.structure), row.winners["low"], row.winners["medium"],
                   row.winners["high"], row.crossover) for row in result.rows])
+    if result.methods:
+        print_method_comparisons(result.methods, unit)
     for sentence in result.sentences:
         console.print(f"crossover across structure: {sentence}")
     for note in result.notes:

@@ -26,18 +26,19 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "latent": {
         "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
                             "search:kind=subset,n=8", "search:kind=subset,n=10", "mix:L=4,n=8"],
-                  "plans": ["grid:16x8"], "problems": 64},
+                  "plans": ["grid:16x8", "early:16,depth=8", "particles:16,steps=8"], "problems": 64},
         "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=3", "chain:L=4", "chain:L=6", "chain:L=8",
                            "search:kind=subset,n=6", "search:kind=subset,n=8", "search:kind=subset,n=10",
                            "search:kind=subset,n=12", "mix:L=4,n=8", "mix:L=8,n=10"],
-                 "plans": ["grid:32x12"], "problems": 256},
+                 "plans": ["grid:32x12", "early:32,depth=12", "particles:32,steps=12", "beam:8,4,steps=12",
+                           "dvts:32,4,steps=12"], "problems": 256},
     },
     "lm": {
         "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
                             "search:kind=subset,n=8"], "plans": ["grid:8x4"], "problems": 48, "max_tokens": 256},
         "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=3", "chain:L=4", "chain:L=6", "chain:L=8",
                            "search:kind=subset,n=6", "search:kind=subset,n=8", "search:kind=subset,n=10"],
-                 "plans": ["grid:16x4"], "problems": 128, "max_tokens": 256},
+                 "plans": ["grid:16x4", "early:16"], "problems": 128, "max_tokens": 256},
     },
     "text": {
         "quick": {"tasks": ["chain:L=1", "chain:L=4", "search", "mix:L=2,kind=modeq,p=13"], "plans": ["grid:4x2"],
@@ -87,6 +88,8 @@ class StudyResult:
     sentences: list[str]
     notes: list[str] = field(default_factory=list)
     """Lines to show: an incomplete grid, other models or settings in the folder."""
+    methods: list[tuple] = field(default_factory=list)
+    """Per method and task: (comparison at matched compute, comparison at matched latency)."""
 
 
 def _winner(judgement) -> str:  # noqa: ANN001
@@ -102,6 +105,7 @@ def _winner(judgement) -> str:  # noqa: ANN001
 
 
 def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = None) -> StudyResult:
+    from widthdepth.analysis.methods import compare, methods_for, open_method_points
     from widthdepth.analysis.surface import estimate_surface
     from widthdepth.closing import scope_of
     from widthdepth.analysis.traces import open_traces, other_experiments
@@ -119,7 +123,11 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
     other = other_experiments(config.out, scope)
     notes += [other] if other else []
     unit = default_unit(is_latent(config.model))
-    verdict = build_verdict(estimate_surface(traces), unit)
+    surface = estimate_surface(traces)
+    verdict = build_verdict(surface, unit)
+    points = open_method_points(config.out, scope)
+    methods = [(compare(ts, m, unit), compare(ts, m, "serial_tokens")) for ts in surface.traces
+               for m in methods_for(ts, points)]
     rows = []
     for trace in traces:
         judged = [j for j in verdict.judgements if j.task == trace.task and j.plan == trace.plan.spec]
@@ -130,7 +138,7 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
         rows.append(VerdictRow(trace.task, judged[0].structure, {k: _winner(j) for k, j in picks.items()},
                                "; ".join(crossings) or "none within the measured budgets"))
     structure = [c.sentence() for c in verdict.crossovers if c.kind == "structure"]
-    return StudyResult(config, unit, rows, paths, structure, notes)
+    return StudyResult(config, unit, rows, paths, structure, notes, methods)
 
 
 def fmt_structure(value: float) -> str:

@@ -136,3 +136,22 @@ def print_methods(runs: list) -> None:  # list[MethodRun]
     print_table("methods: accuracy and mean cost per problem (every attempt drawn is charged)",
                 ("task · plan", "problems", "accuracy", "attempts", "gen", "serial", "FLOPs"), rows,
                 right=("problems", "accuracy", "attempts", "gen", "serial", "FLOPs"))
+
+
+def _versus(c) -> str:  # noqa: ANN001 - analysis.methods.MethodComparison
+    if c.held_out_cell is None:
+        return "below every grid cell"
+    if c.outcome == "too few problems to compare with":
+        return f"vs {c.grid_cell} {c.grid_accuracy:.2f}: too few problems"
+    star = "*" if c.significant else ""
+    return (f"{c.outcome}{star} the grid: {c.held_out_difference:+.2f} [{c.low:+.2f}, {c.high:+.2f}] held out; "
+            f"its best cell {c.grid_cell} {c.grid_accuracy:.2f}")
+
+
+def print_method_comparisons(rows: list, unit: str) -> None:
+    """Each method against the grid's best cell within its cost, at matched compute and at matched latency."""
+    print_table("methods against the grid's best cell within their cost (* its 95% interval, held out, excludes 0)",
+                ("task", "method", "accuracy", f"{unit} per problem", "at matched compute", "at matched latency"),
+                [(compute.task, compute.plan.split(",step=")[0], f"{compute.accuracy:.2f} [{compute.ci_low:.2f}, "
+                  f"{compute.ci_high:.2f}]", f"{compute.cost:,.3g}", _versus(compute), _versus(latency))
+                 for compute, latency in rows])

@@ -4,10 +4,12 @@ task, seed, sampling settings) at matched compute and at matched latency.
 
 A method cannot be estimated from subsets of a grid: its uncertainty comes from its problems, so its
 accuracy carries a 95% bootstrap interval over problems. Against the grid, the comparison is paired
-by problem and selection-aware like the verdict's (`heldout`): the grid's best cell within the
-method's mean cost is chosen on the choosing half of the problems and the paired difference (method
-minus that cell) measured on the testing half, with a 95% bootstrap interval there. "Beats" and
-"loses to" need that interval to exclude 0; otherwise the method is "within the noise of" the cell.
+by problem and selection-aware like the verdict's (`heldout`), cross-fitted: the grid's best cell within
+the method's mean cost is chosen on one half of the problems and the paired difference (method minus
+that cell) measured on the other half, then the halves swap, so every problem is tested against a
+cell chosen without it; the difference is the mean over all problems, with a 95% bootstrap interval
+over problems. "Beats" and "loses to" need that interval to exclude 0; otherwise the method is
+"within the noise of" the grid.
 
     for c in compare_methods(trace_surface, points, "flops"):
         print(c.sentence())
@@ -64,9 +66,9 @@ class MethodComparison:
     """The best grid cell within `cost` on all problems ("w×d aggregator"), or None when none fits."""
     grid_accuracy: float
     held_out_cell: str | None
-    """The best grid cell within `cost`, chosen on the choosing half."""
+    """The best grid cell within `cost` chosen on each half ("A / B" where the halves chose differently)."""
     held_out_difference: float
-    """Method minus that cell, on the testing half (paired by problem)."""
+    """Method minus the cell chosen on the other half, paired by problem, mean over all problems."""
     low: float
     high: float
     """95% bootstrap interval of `held_out_difference`."""
@@ -91,7 +93,8 @@ class MethodComparison:
             return f"{head}: cheaper than every grid cell, nothing to compare with"
         return (f"{head} {self.outcome} the grid's best within that budget ({self.grid_cell}, "
                 f"{self.grid_accuracy:.2f}); held out: {self.held_out_difference:+.2f} "
-                f"[{self.low:+.2f}, {self.high:+.2f}] against {self.held_out_cell} on {self.tested} problems")
+                f"[{self.low:+.2f}, {self.high:+.2f}] against {self.held_out_cell} chosen on the other half, "
+                f"{self.tested} problems")
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "outcome": self.outcome, "significant": self.significant}
@@ -107,20 +110,24 @@ def compare(ts: TraceSurface, method: MethodPoints, unit: str) -> MethodComparis
     ci = ts.interval(method.correct)
     best = best_within(cells(ts, unit), cost, "best")
     split = split_problems(ts)
-    chosen = best_within(cells(ts, unit, problems=split.choose), cost, "best")
-    difference, low, high, tested = math.nan, math.nan, math.nan, 0
-    if chosen is not None:
-        paired = method.correct - ts.accuracy[(chosen.w, chosen.d, chosen.aggregator)]
-        tested = int(np.isfinite(paired[split.test]).sum())
-        if tested:
-            difference = float(np.nanmean(paired[split.test]))
-            with np.errstate(all="ignore"), warnings.catch_warnings():  # resamples of undefined problems only
-                warnings.simplefilter("ignore", category=RuntimeWarning)
-                means = np.nanmean(paired[split.resamples], axis=1)
-            if np.isfinite(means).any():
-                low, high = percentile_interval(means[np.isfinite(means)])
+    paired = np.full(len(method.correct), math.nan)
+    chosen: list[Cell] = []
+    for choose, test in ((split.choose, split.test), (split.test, split.choose)):  # cross-fitted: each half tests
+        cell = best_within(cells(ts, unit, problems=choose), cost, "best")
+        if cell is not None:
+            chosen.append(cell)
+            paired[test] = (method.correct - ts.accuracy[(cell.w, cell.d, cell.aggregator)])[test]
+    difference, low, high, tested = math.nan, math.nan, math.nan, int(np.isfinite(paired).sum())
+    if tested:
+        difference = float(np.nanmean(paired))
+        with np.errstate(all="ignore"), warnings.catch_warnings():  # resamples of undefined problems only
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            means = np.nanmean(paired[ts.resamples], axis=1)
+        if np.isfinite(means).any():
+            low, high = percentile_interval(means[np.isfinite(means)])
+    labels = list(dict.fromkeys(_label(c) for c in chosen))
     return MethodComparison(ts.trace.task, method.plan, unit, method.problems, accuracy, ci[0], ci[1], cost,
-                            _label(best), best.accuracy if best else math.nan, _label(chosen), difference,
+                            _label(best), best.accuracy if best else math.nan, " / ".join(labels) or None, difference,
                             low, high, tested)
 
 
