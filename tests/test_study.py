@@ -34,7 +34,8 @@ def test_bad_study_input_stops_before_anything_runs(tmp_path, capsys):
 
 
 def test_presets_and_bad_presets():
-    assert study_run_config(StudyConfig()).plans == ["grid:16x8"]
+    assert study_run_config(StudyConfig()).plans == ["grid:16x8", "early:16,depth=8", "particles:16,steps=8"]
+    assert "early:16" in study_run_config(StudyConfig(model="builtin:lm", preset="full")).plans
     assert study_run_config(StudyConfig(model="llamacpp:smollm2-135m")).plans == ["grid:4x2"]
     with pytest.raises(WidthdepthError, match="--preset 'huge': unknown \\(valid: quick, full\\)"):
         study_run_config(StudyConfig(preset="huge"))
@@ -75,3 +76,18 @@ def test_a_study_in_a_reused_folder_reports_only_what_it_ran(tmp_path, capsys):
     assert main(["report", out]) == 0  # the folder itself: everything, and it says so
     printed = " ".join(capsys.readouterr().out.split())
     assert "holds 2 models (builtin:reasoner@" in printed and "mock:)" in printed
+
+
+def test_the_quick_study_sets_its_methods_against_the_grid(tmp_path, capsys):
+    """early stopping and latent particle filtering run in the quick study, beside its grid, and the
+    verdict table is followed by each method against the grid at matched compute and latency."""
+    import json
+
+    out = tmp_path / "study"
+    assert main(["study", "--out", str(out), "problems=12", "tasks=[chain:L=2,mix]"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "methods against the grid's best cell within their cost" in printed
+    assert "early:16,batch=4,conf=0.95,depth=8" in printed and "particles:16,steps=8" in printed
+    methods = json.loads((out / "verdict.json").read_text())["methods"]
+    assert {(c["task"], c["plan"].split(",")[0]) for c in methods["flops"]} == {
+        (t, p) for t in ("chain:L=2,m=10", "mix:L=4,m=10,kind=subset,n=8") for p in ("early:16", "particles:16")}
