@@ -20,6 +20,7 @@ EXECUTORS = {
     "beam": "beam.BeamExecutor",
     "dvts": "beam.BeamExecutor",
     "particles": "particles.ParticleExecutor",
+    "RefinePlan": "refine.RefineExecutor",
 }
 """Plan class (or a search plan's kind) -> executor ("module.Class" under widthdepth.execute); grid plans
 go by the backend."""

@@ -6,6 +6,7 @@
     adaptive:POLICY@BUDGET  a probe, then the plan a fitted policy gives the problem's predicted difficulty
     early:N                 majority voting that stops sampling once the majority is settled
     beam:N,M  dvts:N,M  particles:N   search over partial solutions guided by a verifier (plans/search.py)
+    refine:N,D              N chains that revise D - 1 times, each seeing the others' answers
 
 Grid plans (parallel, sequential, grid) give a whole surface of cells; the others (methods) give one
 point per problem — an answer and what it cost — that the report sets against the grid's frontier.
@@ -79,7 +80,15 @@ PLANS.update({kind: (lambda spec: _search(spec), text) for kind, text in (
     ("beam", "beam search over steps (needs a partial-solution verifier): beam:N,M[,steps=S,step=line|blank|TEXT,tokens=T]"),
     ("dvts", "diverse verifier tree search, N/M subtrees of beam width M: dvts:N,M[,steps=S,step=...,tokens=T]"),
     ("particles", "particle filtering over steps, resampled by verifier scores: particles:N[,steps=S,step=...,tokens=T]"))})
+PLANS["refine"] = (lambda spec: _refine(spec), "N chains revising with each other's answers in view, majority at "
+                                                "round D: refine:N,D")
 GRID_KINDS = ("parallel", "sequential", "grid")
+
+
+def _refine(spec: Spec):  # noqa: ANN202
+    from widthdepth.plans.refine import parse_refine
+
+    return parse_refine(spec)
 
 
 def _search(spec: Spec):  # noqa: ANN202

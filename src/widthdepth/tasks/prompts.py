@@ -73,6 +73,25 @@ def revise_prompt(family: TaskFamily, problem: Problem, previous: str, style: st
     return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
 
 
+def refine_prompt(family: TaskFamily, problem: Problem, previous: str, others: list[str | None], style: str) -> Prompt:
+    """Revise with the other chains' answers in view (aggregation across chains, mixture-of-agents style)."""
+    said = ", ".join(a if a is not None else "no answer" for a in others) or "none"
+    ask = ("Other attempts answered: " + said + ". Check the previous attempt step by step, with those answers "
+           "in mind. If it contains a mistake, correct it. "
+           f"Then write the final answer on its own line as '{family.answer_format}'.")
+    if style == "chat":
+        content = f"{problem.question}\n\nA previous attempt:\n---\n{_shown(previous)}\n---\n\n{ask}"
+        return Prompt(messages=(("user", content),))
+    parts = ["Each question comes with a previous attempt and the answers of other attempts. Check the previous "
+             "attempt, correct it if needed, and write the final answer.\n"]
+    for i, d in enumerate(family.demonstrations(SHOTS)):
+        draft = d.flawed_solution if i % 2 == 0 and d.flawed_solution else d.solution
+        parts.append(f"Question: {d.question}\nPrevious attempt: {draft}\nChecked solution: {d.solution}\n")
+    parts.append(f"Question: {problem.question}\nPrevious attempt: {_shown(previous)}\nOther attempts answered: "
+                 f"{said}\nChecked solution:")
+    return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
+
+
 def extend_prompt(first_round_text: str, chain_texts: list[str]) -> Prompt:
     """Round d of an extend chain: the round-1 raw prompt, every earlier round's text, then the cue."""
     return Prompt(text=first_round_text + "".join(chain_texts) + EXTEND_CUE)
