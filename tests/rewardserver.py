@@ -2,8 +2,9 @@
 
 It scores an answer by a fixed rule (the answer's digit sum is even: a high score, else a low one) —
 a stand-in for a real reward model, so the tests can check what widthdepth stores — and speaks the
-two protocols of `--verifier reward:`: widthdepth's JSON at /score (and /prm: per-step scores) and
-text-embeddings-inference's /predict (raw logits).
+protocols of `--verifier reward:`: widthdepth's JSON at /score (and /prm: per-step scores),
+text-embeddings-inference's /predict (raw logits), and the per-step protocol at /steps (an exact
+process reward for chain problems, read off the question).
 """
 
 from __future__ import annotations
@@ -16,6 +17,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def rule(answer: str) -> float:
     return 0.9 if sum(int(c) for c in re.findall(r"\d", answer or "")) % 2 == 0 else 0.2
+
+
+def step_scores(question: str, steps: list[str]) -> list[float]:
+    """0.95 for a step line ending in the true value after that step (or a right answer line), else 0.05;
+    0.9 for any other line. The true values are read off the chain question."""
+    start = int(re.search(r"Start with the number (\d+)", question)[1])
+    modulus = int(re.search(r"divided by (\d+)", question)[1])
+    values = [start]
+    for op, c in re.findall(r"Step \d+: (add|multiply by|subtract) (\d+)", question):
+        values.append({"add": values[-1] + int(c), "multiply by": values[-1] * int(c),
+                       "subtract": values[-1] - int(c)}[op] % modulus)
+    out = []
+    for line in steps:
+        step = re.match(r"Step (\d+):", line)
+        numbers = re.findall(r"\d+", line.split(":", 1)[-1])
+        if step or line.startswith("Answer:"):
+            i = int(step[1]) if step else len(values) - 1
+            right = bool(numbers) and i < len(values) and int(numbers[-1]) == values[i]
+            out.append(0.95 if right else 0.05)
+        else:
+            out.append(0.9)
+    return out
 
 
 def main() -> None:
@@ -46,6 +69,8 @@ def main() -> None:
                 return self.reply(200, {"score": rule(body["answer"])})
             if self.path == "/prm":
                 return self.reply(200, {"scores": [0.95, rule(body["answer"]), 0.99]})
+            if self.path == "/steps":  # an exact process reward for chain problems, served over HTTP
+                return self.reply(200, {"scores": step_scores(body["question"], body["steps"])})
             if self.path == "/predict":
                 question, solution = body["inputs"][0]
                 answer = solution.rsplit("Answer:", 1)[-1]

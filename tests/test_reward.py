@@ -112,3 +112,38 @@ def test_bad_specs_and_a_refused_key_are_one_line_errors(server, tmp_path, capsy
                  "--verifier", f"reward:{server}/score", "--out", str(tmp_path / "k"), "--api-key", "wrong"])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and error.startswith("error: --verifier reward:") and "API key" in error
+
+
+def test_a_served_process_reward_model_scores_steps_and_guides_search(server, tmp_path):
+    """format=steps sends the solution's lines and takes the minimum of the per-step scores; it scores
+    unfinished solutions, so beam search runs on it (the test server's /steps is an exact process reward
+    for chains, read off the question) and finds what single chains miss."""
+    from test_search import one_step
+
+    from widthdepth.backends.mock import MockBackend
+    from widthdepth.store import Store
+
+    verifier = f"reward:{server}/steps,format=steps,name=prm"
+    config = RunConfig(model="mock:", tasks=["chain:L=4"], plans=["parallel:8", "beam:4,2"], problems=12,
+                       verifier=verifier, max_tokens=200, out=str(tmp_path / "out"))
+    result = run(config, backend=MockBackend(script=one_step), api_key=KEY)
+    assert not result.verification_failures
+    store = Store.open(tmp_path / "out")
+    beam = [a for a in store.attempts() if a.mode == "beam"]
+    scored = [store.get_verification(a.key, "reward:prm") for a in beam]
+    assert all(v is not None for v in scored) and {v.score for v in scored} <= {0.05, 0.9, 0.95}
+    partial = next(v for a, v in zip(beam, scored) if a.d == 2)  # "Start: x" then "Step 1: ..."
+    assert len(__import__("json").loads(partial.prompt)["steps"]) == 2
+    store.close()
+    (method,) = result.methods
+    one_chain = sum(c[0][0].correct for c in result.plan_runs[0].chains.values()) / 12
+    assert method.accuracy >= 0.9 > one_chain + 0.3
+
+
+def test_a_step_prm_that_answers_the_wrong_number_of_scores_is_malformed():
+    from widthdepth.verifiers.reward import RewardVerifier
+
+    verifier = RewardVerifier(parse_reward("reward:http://127.0.0.1:1/steps,format=steps"))
+    assert verifier.scores_partial and verifier._score({"scores": [0.9, 0.2]}, 2) == 0.2
+    with pytest.raises(ValueError, match="expected 3 step scores"):
+        verifier._score({"scores": [0.9, 0.2]}, 3)

@@ -118,12 +118,12 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
     ran = run(prepared, progress=progress, api_key=api_key)
     scope = scope_of(ran)  # the folder may hold other models or settings: report only this study
     notes: list[str] = []
-    paths = write_report(config.out, notes, scope)
     traces = open_traces(config.out, scope)
+    surface = estimate_surface(traces) if traces else None
+    paths = write_report(config.out, notes, scope, surface)
     other = other_experiments(config.out, scope)
     notes += [other] if other else []
     unit = default_unit(is_latent(config.model))
-    surface = estimate_surface(traces)
     verdict = build_verdict(surface, unit)
     points = open_method_points(config.out, scope)
     methods = [(compare(ts, m, unit), compare(ts, m, "serial_tokens")) for ts in surface.traces

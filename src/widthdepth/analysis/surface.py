@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from widthdepth.analysis.aggregators import AGGREGATORS
+from widthdepth.analysis.aggregators import AGGREGATORS, CONFIDENCE_AGGREGATORS
+from widthdepth.analysis.confidence import confidence_curves
 from widthdepth.analysis.estimators import (best_of_curve, bootstrap_indices, expected_max_at_k, majority_curve, mean_at_k,
                                             pass_at_k, percentile_interval)
 from widthdepth.analysis.traces import GridTrace, ProblemTrace
 from widthdepth.cost import attempt_flops
+from widthdepth.specs import stable_int
 
 
 COST_COLUMNS = ("prompt_tokens", "generated_tokens", "flops", "serial_tokens", "wall_seconds",
@@ -43,6 +45,8 @@ class TraceSurface:
     cost: dict[tuple[int, int], dict[str, np.ndarray]] = field(default_factory=dict)
     resamples: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
     """Bootstrap problem indices, shared by every cell so differences are paired."""
+    mc_variance: dict[tuple[int, int, str], np.ndarray] = field(default_factory=dict)
+    """(w, d, aggregator) -> per-problem variance of a Monte Carlo estimate (confidence aggregators)."""
     _intervals: dict[tuple[int, int, str], tuple[float, float]] = field(default_factory=dict, repr=False)
     _rows: list[dict] | None = field(default=None, repr=False)
 
@@ -62,7 +66,15 @@ class TraceSurface:
 
     @property
     def aggregators(self) -> tuple[str, ...]:
-        return AGGREGATORS if self.trace.verifier else ("majority", "coverage")
+        exact = AGGREGATORS if self.trace.verifier else ("majority", "coverage")
+        return exact + (CONFIDENCE_AGGREGATORS if confident(self.trace) else ())
+
+    def mc_error(self, w: int, d: int, aggregator: str) -> float:
+        """The Monte Carlo standard error of a cell's mean accuracy (0 for the exact estimators)."""
+        variance = self.mc_variance.get((w, d, aggregator))
+        if variance is None or not np.isfinite(variance).any():
+            return 0.0
+        return float(math.sqrt(np.nansum(variance)) / np.isfinite(variance).sum())
 
     def mean(self, w: int, d: int, aggregator: str) -> float:
         values = self.accuracy[(w, d, aggregator)]
@@ -98,7 +110,8 @@ class TraceSurface:
                     "model": t.model, "task": t.task, "plan": t.plan.spec, "mode": t.plan.mode,
                     "family": self.family, "structure": self.structure, "w": w, "d": d,
                     "aggregator": aggregator, "accuracy": self.mean(w, d, aggregator), "ci_low": low,
-                    "ci_high": high, "problems": int(np.isfinite(values).sum()), **cost_means})
+                    "ci_high": high, "problems": int(np.isfinite(values).sum()),
+                    "mc_error": self.mc_error(w, d, aggregator), **cost_means})
         return out
 
 
@@ -120,14 +133,32 @@ def _round_attempts(problem: ProblemTrace, d: int) -> list[list]:
     return [chain[:d] for chain in problem.chains if len(chain) >= d and not any(a.failed for a in chain[:d])]
 
 
-def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int) -> tuple[dict, dict]:
+def confident(trace: GridTrace) -> bool:
+    """Every attempt of the trace reports its confidence: the confidence aggregators apply."""
+    attempts = [a for p in trace.problems for c in p.chains for a in c if not a.failed]
+    return bool(attempts) and all(a.confidence is not None for a in attempts)
+
+
+def _confidence_cells(trace: GridTrace, problem: ProblemTrace, d: int, final: list, accuracy: dict,
+                      variance: dict) -> None:
+    curves = confidence_curves([a.final_answer for a in final], [a.confidence for a in final], problem.gold,
+                               CONFIDENCE_AGGREGATORS, seed=stable_int("confidence", problem.key, d))
+    for aggregator, (mean, var) in curves.items():
+        for w in range(1, trace.plan.chains + 1):
+            accuracy[(w, aggregator)] = float(mean[w - 1]) if w <= len(final) else math.nan
+            variance[(w, aggregator)] = float(var[w - 1]) if w <= len(final) else math.nan
+
+
+def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int, with_confidence: bool = False) -> tuple[dict, dict]:
     chains = _round_attempts(problem, d)
     final = [c[-1] for c in chains]
     answers = [a.final_answer for a in final]
     correct = [bool(a.correct) for a in final]
     verifications = [trace.verifications.get(a.key) for a in final]
     scores = [v.score if v else None for v in verifications]
-    accuracy, cost = {}, {}
+    accuracy, cost, variance = {}, {}, {}
+    if with_confidence:
+        _confidence_cells(trace, problem, d, final, accuracy, variance)
     # per-chain totals up to round d (they do not depend on w)
     later_prompts = [sum(a.prompt_tokens for a in c[1:]) for c in chains]
     all_prompts = [sum(a.prompt_tokens for a in c) for c in chains]
@@ -159,7 +190,7 @@ def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int) -> tuple[dic
             "verifier_tokens": verifier_tokens,
             "verifier_flops": attempt_flops(trace.verifier_params, verifier_tokens),
         }
-    return accuracy, cost
+    return accuracy, cost, variance
 
 
 def estimate_trace_surface(trace: GridTrace) -> TraceSurface:
@@ -167,13 +198,17 @@ def estimate_trace_surface(trace: GridTrace) -> TraceSurface:
     n_problems = len(trace.problems)
     surface.resamples = bootstrap_indices(n_problems, BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
     aggregators = surface.aggregators
+    with_confidence = CONFIDENCE_AGGREGATORS[0] in aggregators
     for d in range(1, trace.plan.rounds + 1):
-        per_problem = [_problem_cells(trace, p, d) for p in trace.problems]
+        per_problem = [_problem_cells(trace, p, d, with_confidence) for p in trace.problems]
         for w in range(1, trace.plan.chains + 1):
             for aggregator in aggregators:
                 surface.accuracy[(w, d, aggregator)] = np.array(
-                    [acc[(w, aggregator)] for acc, _ in per_problem], dtype=float)
-            surface.cost[(w, d)] = {c: np.array([cost[w][c] for _, cost in per_problem], dtype=float)
+                    [acc[(w, aggregator)] for acc, _, _ in per_problem], dtype=float)
+                if aggregator in CONFIDENCE_AGGREGATORS:
+                    surface.mc_variance[(w, d, aggregator)] = np.array(
+                        [var[(w, aggregator)] for _, _, var in per_problem], dtype=float)
+            surface.cost[(w, d)] = {c: np.array([cost[w][c] for _, cost, _ in per_problem], dtype=float)
                                     for c in COST_COLUMNS}
     return surface
 

@@ -24,8 +24,10 @@ from widthdepth.analysis.surface import TraceSurface  # noqa: E402
 from widthdepth.analysis.verdict import UNIT_WORDS  # noqa: E402
 
 COLOURS = {"width": "#1f77b4", "depth": "#d62728", "hybrid": "#2ca02c", "best": "#222222",
-           "majority": "#1f77b4", "best_of": "#2ca02c", "coverage": "#ff7f0e"}
-NAMES = {"majority": "majority@k", "best_of": "verifier best-of@k", "coverage": "coverage (pass@k, oracle)"}
+           "majority": "#1f77b4", "best_of": "#2ca02c", "coverage": "#ff7f0e", "weighted": "#9467bd",
+           "filtered:0.5": "#8c564b"}
+NAMES = {"majority": "majority@k", "best_of": "verifier best-of@k", "coverage": "coverage (pass@k, oracle)",
+         "weighted": "confidence-weighted vote@k", "filtered:0.5": "most confident half, then vote@k (DeepConf)"}
 
 
 def _png(fig) -> bytes:  # noqa: ANN001
@@ -139,9 +141,9 @@ def selection_figure(ts: TraceSurface) -> bytes:
             if not known:
                 continue
             bands = [ts.cell_interval(k, d, aggregator) for k in known]
-            ax.plot(known, [ts.mean(k, d, aggregator) for k in known], marker="o", ms=3, color=COLOURS[aggregator],
-                    label=NAMES[aggregator])
-            ax.fill_between(known, [b[0] for b in bands], [b[1] for b in bands], color=COLOURS[aggregator],
+            ax.plot(known, [ts.mean(k, d, aggregator) for k in known], marker="o", ms=3, color=COLOURS.get(aggregator),
+                    label=NAMES.get(aggregator, aggregator))
+            ax.fill_between(known, [b[0] for b in bands], [b[1] for b in bands], color=COLOURS.get(aggregator),
                             alpha=0.12)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("k (chains)")

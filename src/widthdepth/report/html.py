@@ -34,7 +34,9 @@ GUIDE = {
     "phase": "For each task structure (x) and budget (y), the colour is the depth share of the best "
              "allocation, log d / log(w·d): blue is width, red is depth; the label is the winning w × d.",
     "selection": "Coverage (some chain right: an oracle) beside what an aggregator actually picks (majority, "
-                 "verifier best-of) on the same samples. The gap is the selection problem.",
+                 "verifier best-of, and where the model reports its confidence: confidence-weighted votes and the "
+                 "most confident half's majority, estimated by Monte Carlo over subsets) on the same samples. The "
+                 "gap is the selection problem.",
     "allocation": "Accuracy on problems the policy was not fitted on, against the mean compute actually spent "
                   "per problem (the probe included). Adaptive: a probe predicts difficulty, its bin's plan spends the "
                   "rest. Gold-binned: bins from gold pass@1, no probe cost — it knows how hard a problem is, not "
@@ -69,10 +71,11 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 
 def _surface_table(ts: TraceSurface) -> str:
-    head = ("<tr><th>w</th><th>d</th><th>aggregator</th><th>accuracy</th><th>95% CI</th><th>problems</th>"
+    head = ("<tr><th>w</th><th>d</th><th>aggregator</th><th>accuracy</th><th>95% CI</th><th>MC error</th><th>problems</th>"
             "<th>gen tokens</th><th>serial tokens</th><th>FLOPs</th><th>wall s</th></tr>")
     rows = [f"<tr><td>{r['w']}</td><td>{r['d']}</td><td>{r['aggregator']}</td><td>{_fmt(r['accuracy'])}</td>"
-            f"<td>{_fmt(r['ci_low'])}–{_fmt(r['ci_high'])}</td><td>{r['problems']}</td>"
+            f"<td>{_fmt(r['ci_low'])}–{_fmt(r['ci_high'])}</td>"
+            f"<td>{'' if not r['mc_error'] else format(r['mc_error'], '.3f')}</td><td>{r['problems']}</td>"
             f"<td>{_fmt(r['generated_tokens'], 0)}</td><td>{_fmt(r['serial_tokens'], 0)}</td>"
             f"<td>{r['flops']:.3g}</td><td>{_fmt(r['wall_seconds'], 1)}</td></tr>" for r in ts.rows()]
     return f"<details><summary>surface table ({len(rows)} rows)</summary><table>{head}{''.join(rows)}</table></details>"
@@ -125,7 +128,7 @@ def _trace_section(ts: TraceSurface, unit: str, methods: list[MethodPoints]) -> 
              _img(figures.frontier_figure(ts, unit, compare_methods(ts, methods, unit)), f"frontier {t.task}",
                   GUIDE["frontier"] + (GUIDE["methods"] if methods else ""))]
     for aggregator in ts.aggregators:
-        if aggregator != "coverage":
+        if aggregator in ("majority", "best_of"):  # the confidence aggregators: selection figure and table
             parts.append(_img(figures.heatmap_figure(ts, aggregator, unit), f"heatmap {aggregator} {t.task}",
                               GUIDE["heatmap"]))
     parts.append(_img(figures.selection_figure(ts), f"coverage vs selection {t.task}", GUIDE["selection"]))
@@ -237,15 +240,19 @@ def partial_notes(surface: Surface) -> list[str]:
     return [note for note in (ts.trace.partial() for ts in surface.traces) if note]
 
 
-def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scope | None = None) -> dict[str, Path]:
+def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scope | None = None,
+                 surface: Surface | None = None) -> dict[str, Path]:
     """Write the report, the surface and the verdict — of everything in the folder, or of what `scope`
     ran; `notes`, where given, receives one line per experiment whose grid is incomplete (a killed or
-    failed run: the report shows what there is)."""
+    failed run: the report shows what there is). `surface`, where the caller has it, is that of the same
+    traces (estimated once)."""
     folder = Path(folder)
-    traces = open_traces(folder, scope)
-    if not traces:
-        raise WidthdepthError(f"{folder}: the store holds no finished attempts to report; run `widthdepth run --out {folder}`")
-    surface = estimate_surface(traces)
+    if surface is None:
+        traces = open_traces(folder, scope)
+        if not traces:
+            raise WidthdepthError(f"{folder}: the store holds no finished attempts to report; run "
+                                  f"`widthdepth run --out {folder}`")
+        surface = estimate_surface(traces)
     allocation_path = folder / "allocation.json"
     allocation = json.loads(allocation_path.read_text()) if allocation_path.exists() else None
     page, verdict = render(surface, str(folder), allocation, open_method_points(folder, scope))

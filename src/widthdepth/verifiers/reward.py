@@ -13,6 +13,9 @@ Protocols:
   step score is used, the usual PRM aggregate).
 - ``format=tei``: Hugging Face text-embeddings-inference's ``/predict`` for a sequence-classification
   reward model: POST ``{"inputs": [[question, solution]]}``, answered by ``[{"score": x, ...}]``.
+- ``format=steps``: a process-reward model, step by step: POST ``{"question": ..., "steps": [...]}``
+  (the solution's non-empty lines), answered by ``{"scores": [one per step]}``; the score is the
+  minimum. It scores unfinished solutions too, so search (`beam:`, `dvts:`, `particles:`) can use it.
 
 With ``scores=logit`` (the default for tei, which is asked for raw scores) every score goes through
 the logistic function, which keeps the order best-of needs; with ``scores=prob`` a score must lie in
@@ -49,7 +52,7 @@ from widthdepth.store import now
 from widthdepth.tasks.base import TaskFamily
 from widthdepth.verifiers.base import VerifyItem
 
-FORMATS = ("json", "tei")
+FORMATS = ("json", "tei", "steps")
 _SETTINGS = {"format", "scores", "name", "concurrency", "timeout", "retries", "params", "api_key_env"}
 
 
@@ -111,14 +114,27 @@ class RewardVerifier:
         self.failures: list[str] = []
         """Reasons of the verifications that failed in this process (left unverified: a rerun retries)."""
 
+    @property
+    def scores_partial(self) -> bool:
+        """The per-step protocol scores unfinished solutions (what search needs)."""
+        return self.settings.format == "steps"
+
     def _body(self, item: VerifyItem) -> dict:
         question, solution = item.problem.question, item.solution
         if self.settings.format == "tei":
             return {"inputs": [[question, solution]], "raw_scores": True}
+        if self.settings.format == "steps":
+            return {"question": question, "steps": steps_of(solution)}
         return {"question": question, "solution": solution, "answer": item.attempt.final_answer}
 
-    def _score(self, payload: object) -> float:
-        if self.settings.format == "tei":
+    def _score(self, payload: object, steps: int = 0) -> float:
+        if self.settings.format == "steps":
+            scores = payload.get("scores") if isinstance(payload, dict) else None
+            if not isinstance(scores, list) or len(scores) != steps or not all(
+                    isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores):
+                raise ValueError(f"expected {steps} step scores in {json.dumps(payload)[:80]}")
+            value = min(scores) if scores else None
+        elif self.settings.format == "tei":
             first = payload[0] if isinstance(payload, list) and payload else None
             first = first[0] if isinstance(first, list) and first else first
             value = first.get("score") if isinstance(first, dict) else None
@@ -148,7 +164,8 @@ class RewardVerifier:
                 request = urllib.request.Request(self.settings.url, data=body, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.settings.timeout) as response:
                     text = response.read().decode("utf-8", errors="replace")
-                return self._score(json.loads(text)), text[:200], time.perf_counter() - start
+                return (self._score(json.loads(text), len(steps_of(item.solution))), text[:200],
+                        time.perf_counter() - start)
             except urllib.error.HTTPError as exc:
                 reason = f"HTTP {exc.code}: {exc.reason}"
                 if exc.code in FATAL_STATUS:
@@ -173,7 +190,7 @@ class RewardVerifier:
         try:
             futures = {}
             for index, item in enumerate(items):
-                if item.attempt.final_answer is None:
+                if item.attempt.final_answer is None and not self.scores_partial or not item.solution.strip():
                     yield index, Verification(item.attempt.key, self.name, None, "no answer", 0, 0, "", "", 0.0, now())
                 else:
                     futures[pool.submit(self._post, item)] = index
@@ -197,6 +214,11 @@ class RewardVerifier:
         finally:  # after a fatal error or an early stop: no new requests, no more retries
             self._stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def steps_of(solution: str) -> list[str]:
+    """A solution's steps for a process-reward model: its non-empty lines."""
+    return [line.strip() for line in solution.splitlines() if line.strip()]
 
 
 def build(spec: str, family: TaskFamily, backend: Backend, option: str = "--verifier",
