@@ -40,10 +40,14 @@ class SearchPlan:
 
     @property
     def spec(self) -> str:
+        """The plan's text, settings at their defaults left out (as `grid:` leaves out mode=revise)."""
         head = f"{self.kind}:{self.width}" + (f",{self.expand}" if self.kind != "particles" else "")
         named = {v: k for k, v in DELIMITERS.items()}
         step = named.get(self.delimiter, self.delimiter.encode("unicode_escape").decode())
-        return f"{head},steps={self.steps},step={step},tokens={self.step_tokens}"
+        defaults = SearchPlan(self.kind, self.width, self.expand)
+        return head + "".join(f",{name}={value}" for name, value, default in (
+            ("steps", self.steps, defaults.steps), ("step", step, "line"), ("tokens", self.step_tokens,
+                                                                            defaults.step_tokens)) if value != default)
 
     @property
     def rounds(self) -> int:
