@@ -52,6 +52,9 @@ class Attempt:
     confidence: float | None = None
     """The model's own confidence in this attempt where the backend reports it: mean token
     log-probability (text), log-probability of the answer (latent reasoners)."""
+    lowest_confidence: float | None = None
+    """The lowest mean token log-probability over a sliding window (DeepConf's lowest group
+    confidence), where the backend reports it (llama.cpp)."""
 
     @property
     def failed(self) -> bool:

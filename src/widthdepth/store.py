@@ -104,6 +104,12 @@ def _m005_methods(db: _Statements) -> None:
     """)
 
 
+def _m006_lowest_confidence(db: _Statements) -> None:
+    # DeepConf: the lowest mean token log-probability over a sliding window of each attempt (NULL where
+    # the backend does not report it), which calibrates and judges early-stopped traces.
+    db.executescript("ALTER TABLE attempts ADD COLUMN lowest_confidence REAL;")
+
+
 class _Statements:
     """What a migration sees: `executescript` runs its statements one by one inside the caller's
     transaction (sqlite3's own executescript would commit it first)."""
@@ -123,6 +129,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Statements], None]]] = [
     ("003_latent", _m003_latent),
     ("004_allocation", _m004_allocation),
     ("005_methods", _m005_methods),
+    ("006_lowest_confidence", _m006_lowest_confidence),
 ]
 
 

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
+CONFIDENCE_WINDOW = 16
+"""Tokens in the sliding window of DeepConf's group confidence (short: these models write short answers)."""
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str | None = None
@@ -32,6 +36,9 @@ class GenerationRequest:
     seed: int = 0
     logprobs: int = 0
     """How many top alternatives to return for the first generated token (0: none)."""
+    confidence_floor: float | None = None
+    """DeepConf online: stop a sample once the mean log-probability of its last CONFIDENCE_WINDOW
+    tokens falls below this (finish_reason "low_confidence"); backends with `stops_on_confidence`."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,9 @@ class Completion:
     mean_logprob: float | None = None
     """Mean log-probability (temperature 1) of the generated tokens, where the backend has it: the
     model's own confidence, a difficulty predictor (`widthdepth allocate`)."""
+    lowest_confidence: float | None = None
+    """The lowest mean log-probability over any CONFIDENCE_WINDOW consecutive generated tokens (over all
+    of them when fewer): DeepConf's "lowest group confidence", where the backend has it."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,8 @@ class ModelInfo:
     """True when the backend can continue raw text (needed by extend mode)."""
     context_length: int = 0
     description: str = ""
+    stops_on_confidence: bool = False
+    """True when the backend honours `GenerationRequest.confidence_floor` as it decodes (DeepConf online)."""
     latent: bool = False
     """True for built-in latent reasoners: they answer problems (their structure), not text prompts,
     and produce a whole grid of trajectories x iterations in one pass (`sample_grid`)."""

@@ -117,7 +117,7 @@ class LlamaCppBackend:
         self.info = ModelInfo(
             id=model_id, n_params=int(self.llm._model.n_params()), prompt_style=style,
             shares_prompt_prefix=True, supports_raw_continuation=True, context_length=context_length,
-            description=description or path.name)
+            description=description or path.name, stops_on_confidence=True)
         self.decoder = BatchedDecoder(
             llama_cpp, self.llm._model, self.llm.n_vocab(), slots, context_length=context_length,
             n_batch=512, threads=threads, sample_token=sample_token, piece=self._piece, is_end=self._is_end,

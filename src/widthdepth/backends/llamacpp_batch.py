@@ -17,12 +17,13 @@ from __future__ import annotations
 import ctypes
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from widthdepth.backends.base import Completion, GenerationRequest, Sample
+from widthdepth.backends.base import CONFIDENCE_WINDOW, Completion, GenerationRequest, Sample
 from widthdepth.backends.cpu_share import ThreadGovernor
 
 STOP_WINDOW = 64
@@ -58,6 +59,23 @@ class _Sequence:
     logprob_sum: float = 0.0
     """Log-probabilities (temperature 1) of the tokens drawn so far, the end token included."""
     drawn: int = 0
+    window: deque = field(default_factory=deque)
+    """The last CONFIDENCE_WINDOW tokens' log-probabilities, and their sum."""
+    window_sum: float = 0.0
+    lowest: float | None = None
+    """The lowest mean over a full window so far (DeepConf's lowest group confidence)."""
+
+    def observe(self, logprob: float) -> float | None:
+        """Add a token's log-probability; the window's mean once it is full (else None)."""
+        self.window.append(logprob)
+        self.window_sum += logprob
+        if len(self.window) > CONFIDENCE_WINDOW:
+            self.window_sum -= self.window.popleft()
+        if len(self.window) < CONFIDENCE_WINDOW:
+            return None
+        mean = self.window_sum / CONFIDENCE_WINDOW
+        self.lowest = mean if self.lowest is None else min(self.lowest, mean)
+        return mean
 
 
 def context_params(llama_cpp, slots: int, context_length: int, n_batch: int, threads: int,  # noqa: ANN001, ANN201
@@ -178,12 +196,19 @@ class BatchedDecoder:
 
     def _draw(self, sequence: _Sequence, logits: np.ndarray, request: GenerationRequest) -> int:
         token = self._sample_token(logits, request.temperature, request.top_p, sequence.rng)
-        sequence.logprob_sum += token_logprob(logits, token)
+        logprob = token_logprob(logits, token)
+        sequence.logprob_sum += logprob
         sequence.drawn += 1
+        group = sequence.observe(logprob)
+        if request.confidence_floor is not None and group is not None and group < request.confidence_floor:
+            sequence.finish = "low_confidence"  # DeepConf online: this token is the trace's last
         return token
 
     def _accept(self, sequence: _Sequence, token: int, request: GenerationRequest) -> None:
         sequence.token = None
+        if sequence.finish == "low_confidence":
+            sequence.pieces.append(self._piece(token))
+            return
         if self._is_end(token):
             sequence.finish = "stop"
             return
@@ -274,7 +299,15 @@ class BatchedDecoder:
                           finish_reason=sequence.finish or "length",
                           seconds=prompt.seconds / max(1, request.n) + sequence.seconds,
                           first_token_logprobs=sequence.first_logprobs,
-                          mean_logprob=round(sequence.logprob_sum / sequence.drawn, 6) if sequence.drawn else None)
+                          mean_logprob=round(sequence.logprob_sum / sequence.drawn, 6) if sequence.drawn else None,
+                          lowest_confidence=_lowest(sequence))
+
+
+def _lowest(sequence: _Sequence) -> float | None:
+    """The lowest full-window mean, or the mean of all tokens of a sample shorter than one window."""
+    if sequence.lowest is not None:
+        return round(sequence.lowest, 6)
+    return round(sequence.window_sum / len(sequence.window), 6) if sequence.window else None
 
 
 def token_logprob(logits: np.ndarray, token: int) -> float:

@@ -21,6 +21,7 @@ EXECUTORS = {
     "dvts": "beam.BeamExecutor",
     "particles": "particles.ParticleExecutor",
     "RefinePlan": "refine.RefineExecutor",
+    "DeepConfPlan": "deepconf.DeepConfExecutor",
 }
 """Plan class (or a search plan's kind) -> executor ("module.Class" under widthdepth.execute); grid plans
 go by the backend."""

@@ -91,7 +91,7 @@ class TextGridExecutor(Executor):
         requests = [
             GenerationRequest(prompt=p.prompt.text, messages=p.prompt.messages, n=p.n, max_tokens=self.config.max_tokens,
                               temperature=self.config.temperature, top_p=self.config.top_p, stop=p.prompt.stop,
-                              seed=attempt_seed(self.config.seed, p.problem.key, p.d, p.w0))
+                              seed=attempt_seed(self.config.seed, p.problem.key, p.d, p.w0), **self._request_extra(p.problem))
             for p in pending]
         for sample in self.backend.generate(requests):
             item = pending[sample.request_index]
@@ -102,9 +102,16 @@ class TextGridExecutor(Executor):
             self.made.add(attempt.key)
             self.progress.advance(1, sample.completion.completion_tokens)
 
+    def _request_extra(self, problem: Problem) -> dict:
+        """More request settings for a problem's samples (a subclass's; they must be in its keys too)."""
+        return {}
+
+    def _settings(self, problem: Problem, prompt: Prompt) -> str:
+        return settings_json(self.config, prompt)
+
     def _attempt(self, item: _Pending, w: int, completion: Completion) -> Attempt:
         problem, parent, prompt = item.problem, item.parent, item.prompt
-        settings = settings_json(self.config, prompt)
+        settings = self._settings(problem, prompt)
         seed = attempt_seed(self.config.seed, problem.key, item.d, w)
         failed = completion.finish_reason == "error"
         answer = None if failed else self.family.parse(completion.text, problem)
@@ -119,7 +126,8 @@ class TextGridExecutor(Executor):
             finish_reason=completion.finish_reason, status="failed" if failed else "ok", error=completion.error,
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
             serial_tokens=(parent.serial_tokens if parent else 0) + completion.completion_tokens,
-            wall_seconds=completion.seconds, created_at=now(), confidence=completion.mean_logprob)
+            wall_seconds=completion.seconds, created_at=now(), confidence=completion.mean_logprob,
+            lowest_confidence=completion.lowest_confidence)
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

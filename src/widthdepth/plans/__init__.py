@@ -7,6 +7,7 @@
     early:N                 majority voting that stops sampling once the majority is settled
     beam:N,M  dvts:N,M  particles:N   search over partial solutions guided by a verifier (plans/search.py)
     refine:N,D              N chains that revise D - 1 times, each seeing the others' answers
+    deepconf:N              DeepConf online: warm-up chains set a confidence floor that stops the others
 
 Grid plans (parallel, sequential, grid) give a whole surface of cells; the others (methods) give one
 point per problem — an answer and what it cost — that the report sets against the grid's frontier.
@@ -82,7 +83,16 @@ PLANS.update({kind: (lambda spec: _search(spec), text) for kind, text in (
     ("particles", "particle filtering over steps, resampled by verifier scores: particles:N[,steps=S,step=...,tokens=T]"))})
 PLANS["refine"] = (lambda spec: _refine(spec), "N chains revising with each other's answers in view, majority at "
                                                 "round D: refine:N,D")
+PLANS["deepconf"] = (lambda spec: _deepconf(spec), "DeepConf online, chains stopped when their token confidence "
+                                                    "falls under a floor set by warm-up chains: "
+                                                    "deepconf:N[,warmup=W,keep=0.9]")
 GRID_KINDS = ("parallel", "sequential", "grid")
+
+
+def _deepconf(spec: Spec):  # noqa: ANN202
+    from widthdepth.plans.deepconf import parse_deepconf
+
+    return parse_deepconf(spec)
 
 
 def _refine(spec: Spec):  # noqa: ANN202
