@@ -69,3 +69,9 @@ def test_the_estimate_is_unbiased_for_the_average_over_all_subsets(aggregator):
                           filtered([answers[i] for i in s], [confidences[i] for i in s], share)) in gold
                          for s in subsets])
         assert abs(mean[k - 1] - exact) <= 4 * math.sqrt(variance[k - 1]) + 1e-12, (k, mean[k - 1], exact)
+
+
+def test_a_round_no_chain_reached_has_nothing_to_estimate():
+    """A killed run's problem whose chains stop before this round: empty curves, not an error."""
+    mean, variance = confidence_curves([], [], frozenset({"1"}), ["weighted"], seed=0)["weighted"]
+    assert len(mean) == len(variance) == 0

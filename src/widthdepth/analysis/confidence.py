@@ -63,6 +63,8 @@ def confidence_curves(answers: Sequence[str | None], confidences: Sequence[float
                       samples: int = SAMPLES) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """aggregator -> (estimated accuracy at k = 1..n, variance of that estimate)."""
     n = len(answers)
+    if n == 0:  # no chain reached this round (a killed or failed run): nothing to estimate
+        return {aggregator: (np.zeros(0), np.zeros(0)) for aggregator in aggregators}
     labels = sorted({a for a in answers if a is not None})
     valid = np.array([a is not None and c is not None for a, c in zip(answers, confidences)], dtype=bool)
     ids = np.array([labels.index(a) if ok else -1 for a, ok in zip(answers, valid)], dtype=np.int64)
