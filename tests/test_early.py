@@ -139,3 +139,12 @@ def test_the_report_sets_each_method_against_the_grid_at_matched_compute_and_lat
     assert int(c["grid_cell"].split("×")[0]) < 16
     page = paths["report"].read_text()
     assert "Methods against the grid" in page and "early:16,batch=4,conf=0.95 " in page
+
+
+def test_a_report_of_methods_alone_says_it_needs_a_grid(make_config):
+    from widthdepth.report import write_report
+
+    config = make_config(tasks=["chain:L=1"], plans=["early:8"], problems=2)
+    run(config, backend=MockBackend(script=gold_or_scatter))
+    with pytest.raises(WidthdepthError, match=r"methods only \(early:8,batch=4,conf=0.95\).*--plan parallel:16"):
+        write_report(config.out)

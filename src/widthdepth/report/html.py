@@ -250,6 +250,11 @@ def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scop
     if surface is None:
         traces = open_traces(folder, scope)
         if not traces:
+            methods = sorted({key[4] for key in open_method_points(folder, scope)})
+            if methods:
+                raise WidthdepthError(f"{folder}: the store holds methods only ({', '.join(methods)}); the report sets "
+                                      "them against a grid of the same model and task: add one to the run, e.g. "
+                                      "--plan parallel:16")
             raise WidthdepthError(f"{folder}: the store holds no finished attempts to report; run "
                                   f"`widthdepth run --out {folder}`")
         surface = estimate_surface(traces)
