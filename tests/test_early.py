@@ -139,6 +139,15 @@ def test_the_report_sets_each_method_against_the_grid_at_matched_compute_and_lat
     assert int(c["grid_cell"].split("×")[0]) < 16
     page = paths["report"].read_text()
     assert "Methods against the grid" in page and "early:16,batch=4,conf=0.95 " in page
+    # the same from Python: the method points as a table, and the comparison the report makes
+    import widthdepth
+
+    results = widthdepth.load(config.out)
+    assert len(results.methods) == 40 and results.methods.correct.mean() == pytest.approx(c["accuracy"])
+    (again,) = results.against_grid("generated_tokens")
+    reported = verdict["methods"]["generated_tokens"][0]
+    assert (again.accuracy, again.cost, again.held_out_difference, again.low, again.high) == pytest.approx(
+        (reported["accuracy"], reported["cost"], reported["held_out_difference"], reported["low"], reported["high"]))
 
 
 def test_a_report_of_methods_alone_says_it_needs_a_grid(make_config):

@@ -4,14 +4,17 @@
     results.attempts.groupby(["task", "d"]).correct.mean()
     results.surface.query("aggregator == 'majority' and d == 1")
     results.verdict("serial_tokens").sentences()
+    results.methods.groupby(["task", "plan"]).correct.mean()      # early:, beam:, particles:, ...
+    results.against_grid("flops")                               # each method against the grid
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from widthdepth.analysis.methods import MethodComparison, compare_methods, method_points, methods_for
 from widthdepth.analysis.surface import Surface, estimate_surface
 from widthdepth.analysis.traces import GridTrace, load_grid_traces
 from widthdepth.analysis.verdict import Verdict, build_verdict
@@ -27,9 +30,16 @@ class Results:
     """pandas.DataFrame: one row per (task, plan, w, d, aggregator): accuracy, 95% CI, mean costs."""
     traces: list[GridTrace]
     estimated: Surface
+    methods: Any = None
+    """pandas.DataFrame: one row per method point (problem x method run): answer, correct, and each cost."""
+    points: dict = field(default_factory=dict, repr=False)
 
     def verdict(self, unit: str = "generated_tokens") -> Verdict:
         return build_verdict(self.estimated, unit)
+
+    def against_grid(self, unit: str = "generated_tokens") -> list[MethodComparison]:
+        """Each method against the grid of its experiment at matched `unit` (as in the report)."""
+        return [c for ts in self.estimated.traces for c in compare_methods(ts, methods_for(ts, self.points), unit)]
 
 
 def load(folder: str | Path) -> Results:
@@ -40,7 +50,9 @@ def load(folder: str | Path) -> Results:
     try:
         attempts = pd.DataFrame([a.to_row() for a in store.attempts()])
         traces = load_grid_traces(store)
+        rows = [{**{k: v for k, v in p.items() if k != "cost"}, **p["cost"]} for p in store.method_points()]
+        points = method_points(store)
     finally:
         store.close()
     estimated = estimate_surface(traces)
-    return Results(folder, attempts, estimated.frame(), traces, estimated)
+    return Results(folder, attempts, estimated.frame(), traces, estimated, pd.DataFrame(rows), points)
