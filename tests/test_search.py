@@ -140,7 +140,8 @@ def test_a_crash_mid_search_then_rerun_gives_the_uninterrupted_store(make_config
 
 
 def test_search_without_a_partial_verifier_fails_before_the_store(make_config, tmp_path):
-    for verifier, says in [("none", "pass --verifier steps"), ("self", "scores only finished ones")]:
+    for verifier, says in [("none", "pass --verifier steps"),
+                           ("reward:http://127.0.0.1:9/score", "scores only finished ones")]:
         config = make_config(tasks=["chain:L=2"], plans=["beam:2,2"], verifier=verifier)
         with pytest.raises(WidthdepthError, match=says):
             run(prepare(config), backend=MockBackend(prompt_style="fewshot"))
@@ -158,3 +159,17 @@ def test_bad_search_input_is_one_line_exit_2_and_no_store(tmp_path, args, says):
                            "--problems", "2", "--out", str(out), *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and says in " ".join(done.stderr.split()), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_self_verification_scores_partial_solutions_for_search(make_config):
+    """`self` asks the model whether the steps so far are right (the mock answers Yes with P = 0.9)."""
+    config = make_config(tasks=["chain:L=2"], plans=["beam:2,2"], problems=2, verifier="self", max_tokens=200)
+    result = run(config, backend=MockBackend(script=one_step))
+    store = Store.open(config.out)
+    beam = [a for a in store.attempts() if a.mode == "beam"]
+    scored = [store.get_verification(a.key, "self:mock:") for a in beam]
+    partial = [v for a, v in zip(beam, scored) if a.answer is None]
+    assert partial and all("Is every step so far correct?" in v.prompt and v.score == pytest.approx(
+        np.exp(-0.1) / (np.exp(-0.1) + np.exp(-2.4))) for v in partial)
+    assert all(o.cost.verifier_tokens > 0 for o in result.methods[0].outcomes)  # the model's scoring is charged
+    store.close()

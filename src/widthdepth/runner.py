@@ -50,7 +50,7 @@ def prepare(config: RunConfig) -> Prepared:
                 plan.check_family(family)
         if getattr(plan, "needs_partial_verifier", False) and config.verifier == "none" and not is_latent(config.model):
             raise WidthdepthError(f"--plan {plan.spec!r}: search is guided by a verifier that scores partial "
-                                  "solutions; pass --verifier steps (chain) or reward:URL,format=steps")
+                                  "solutions; pass --verifier steps (chain), self, or reward:URL,format=steps")
         if isinstance(plan, AdaptivePlan) and plan.needs_verifier and config.verifier == "none":
             raise WidthdepthError(f"--plan {plan.spec!r}: the policy uses verifier scores; drop --verifier none")
     return Prepared(config, families, plans)
@@ -93,7 +93,7 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
                 raise WidthdepthError(
                     f"--plan {plan.spec!r}: search needs a verifier that scores partial solutions, and "
                     f"{getattr(verifier, 'name', 'none')} on {spec} scores only finished ones; use --verifier steps "
-                    "(chain) or a step-wise process reward model, reward:URL,format=steps")
+                    "(chain), self, or a step-wise process reward model, reward:URL,format=steps")
             if isinstance(plan, AdaptivePlan) and plan.needs_verifier and verifier is None:
                 raise WidthdepthError(
                     f"--plan {plan.spec!r}: the policy needs verifier scores (fitted with "

@@ -73,6 +73,22 @@ def revise_prompt(family: TaskFamily, problem: Problem, previous: str, style: st
     return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
 
 
+def partial_verify_prompt(family: TaskFamily, problem: Problem, partial: str, style: str) -> Prompt:
+    """Ask whether an unfinished solution is right so far (self-verification as a process reward)."""
+    ask = "Is every step so far correct? Reply with Yes or No."
+    if style == "chat":
+        content = f"Problem:\n{problem.question}\n\nAn unfinished solution:\n{_shown(partial)}\n\n{ask}"
+        return Prompt(messages=(("user", content),))
+    parts = ["Decide whether each unfinished solution is correct so far.\n"]
+    for i, d in enumerate(family.demonstrations(SHOTS)):
+        shown, verdict = (d.flawed_solution, "No") if i % 2 == 0 and d.flawed_solution else (d.solution, "Yes")
+        lines = shown.splitlines()
+        parts.append(f"Question: {d.question}\nUnfinished solution: {chr(10).join(lines[:max(1, len(lines) - 1)])}\n"
+                     f"Correct so far: {verdict}\n")
+    parts.append(f"Question: {problem.question}\nUnfinished solution: {_shown(partial)}\nCorrect so far:")
+    return Prompt(text="\n".join(parts), stop=("\n",))
+
+
 def refine_prompt(family: TaskFamily, problem: Problem, previous: str, others: list[str | None], style: str) -> Prompt:
     """Revise with the other chains' answers in view (aggregation across chains, mixture-of-agents style)."""
     said = ", ".join(a if a is not None else "no answer" for a in others) or "none"

@@ -1,5 +1,7 @@
 """`self`: LLM self-verification. The model is shown the problem and the solution and asked whether
-the final answer is correct; greedy decoding, a few tokens.
+the final answer is correct; greedy decoding, a few tokens. A solution without an answer yet (a
+partial solution in a search) is asked about instead: "Is every step so far correct?", so `self`
+scores partial solutions too (a process reward from the model itself).
 
 The score is P(yes) / (P(yes) + P(no)) from the first generated token's top log-probabilities when
 the backend reports them (a graded score that ranks candidates), else 1 / 0 / 0.5 from the text.
@@ -15,10 +17,12 @@ from widthdepth.backends.base import Backend, Completion, GenerationRequest
 from widthdepth.errors import WidthdepthError
 from widthdepth.store import now
 from widthdepth.tasks.base import TaskFamily
-from widthdepth.tasks.prompts import verify_prompt
+from widthdepth.tasks.prompts import partial_verify_prompt, verify_prompt
 from widthdepth.verifiers.base import VerifyItem
 
 MAX_TOKENS = 4
+PARTIAL_MODES = ("beam", "dvts", "particles")
+"""Attempts of a search: their solution may be unfinished, and is asked about so far."""
 TOP_LOGPROBS = 20
 
 
@@ -37,6 +41,8 @@ def yes_no_score(completion: Completion) -> tuple[float, str]:
 
 
 class SelfVerifier:
+    scores_partial = True
+
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.name = f"self:{backend.info.id}"
@@ -47,10 +53,11 @@ class SelfVerifier:
         prompts, requests, positions = [], [], []
         for index, item in enumerate(items):
             answer = item.attempt.final_answer
-            if answer is None:
+            if answer is None and (item.attempt.mode not in PARTIAL_MODES or not item.solution.strip()):
                 yield index, Verification(item.attempt.key, self.name, None, "no answer", 0, 0, "", "", 0.0, now())
                 continue
-            prompt = verify_prompt(item.family, item.problem, item.solution, answer, style)
+            prompt = verify_prompt(item.family, item.problem, item.solution, answer, style) if answer is not None \
+                else partial_verify_prompt(item.family, item.problem, item.solution, style)
             prompts.append(prompt)
             positions.append(index)
             requests.append(GenerationRequest(
