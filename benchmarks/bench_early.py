@@ -6,7 +6,9 @@
 - the built-in language model (`llamacpp:lm`) on chain L = 2, 4, 6 and subset-sum n = 6, 8 (held-out
   problems, 512 tokens).
 
-Each with its defaults and with `batch=2,conf=0.9` (stops sooner; the same draws, nothing to generate).
+Each with its defaults and with `batch=2,conf=0.9` (stops sooner; the same draws, nothing to generate);
+on the LM also DeepConf online, `deepconf:16` (keep 0.9) and `deepconf:16,keep=0.1`: chains stopped as
+they decode, so "saved" is in generated tokens (every stopped chain's tokens charged).
 
 Per task and pooled over each suite: the share of samples saved (1 - drawn / 16), early's accuracy minus
 the majority of 16 with a 95% bootstrap interval over problems (paired), and early's serial latency
@@ -41,11 +43,13 @@ def interval(values: np.ndarray) -> str:
     return f"{values.mean():+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
-def measure(model: str, tasks: tuple[str, ...], fixed: str, early: str, problems: int, out: Path, **extra) -> None:
+def measure(model: str, tasks: tuple[str, ...], fixed: str, early: str, problems: int, out: Path,
+            more: tuple[str, ...] = (), **extra) -> None:
     """Early with its defaults, and with batches of 2 at confidence 0.9 (the same draws: nothing more to
-    generate), against the fixed plan."""
+    generate), and the `more` methods, against the fixed plan."""
     variant = early.replace("early:16", "early:16,batch=2,conf=0.9")
-    config = make_config({"model": model, "tasks": list(tasks), "plans": [fixed, early, variant], "problems": problems,
+    config = make_config({"model": model, "tasks": list(tasks), "plans": [fixed, early, variant, *more],
+                          "problems": problems,
                           "out": str(out), "verifier": "none", **extra})
     start = time.perf_counter()
     result = run(config)
@@ -58,38 +62,52 @@ def measure(model: str, tasks: tuple[str, ...], fixed: str, early: str, problems
 
 def table(methods: list, grids: dict, fixed: str) -> None:
     print(f"\n{methods[0].plan.spec} against the majority of {fixed}")
-    print(f"{'task':32} {'saved':>6} {'early':>6} {'maj16':>6}  {'early - maj16 [95% CI]':26} {'serial early/fixed':>18}")
-    pooled_saved, pooled_diff = [], []
+    print(f"{'task':32} {'saved':>6} {'tokens':>6} {'method':>6} {'maj16':>6}  {'method - maj16 [95% CI]':26} "
+          f"{'serial method/fixed':>19}")
+    pooled_saved, pooled_diff, pooled_tokens, pooled_fixed_tokens = [], [], [], []
     for method in methods:
         grid = grids[method.family.spec]
-        saved, diff, serial_early, serial_fixed = [], [], [], []
+        saved, diff, serial_early, serial_fixed, tokens, fixed_tokens = [], [], [], [], [], []
         for outcome in method.outcomes:
             chains = grid.chains[outcome.problem_key]
             final = [c[-1] for c in chains]
             problem = next(p for p in grid.problems if p.key == outcome.problem_key)
             fixed_right = bool(method.family.check(problem, majority([a.final_answer for a in final])))
-            saved.append(1 - outcome.detail["chains"] / len(chains))
+            if "chains" in outcome.detail:  # early stopping: samples drawn
+                saved.append(1 - outcome.detail["chains"] / len(chains))
+            tokens.append(outcome.cost.generated_tokens)
+            fixed_tokens.append(sum(a.completion_tokens for c in chains for a in c))
             diff.append(float(outcome.correct) - float(fixed_right))
             serial_early.append(outcome.cost.serial_tokens)
             serial_fixed.append(max(a.serial_tokens for a in final))
         early_acc = method.accuracy
-        print(f"{method.family.spec:32} {np.mean(saved):6.1%} {early_acc:6.3f} {early_acc - np.mean(diff):6.3f}  "
-              f"{interval(np.array(diff)):26} {np.mean(serial_early) / np.mean(serial_fixed):18.2f}")
+        samples = f"{np.mean(saved):6.1%}" if saved else f"{'—':>6}"
+        print(f"{method.family.spec:32} {samples} {1 - np.sum(tokens) / np.sum(fixed_tokens):6.1%} {early_acc:6.3f} "
+              f"{early_acc - np.mean(diff):6.3f}  {interval(np.array(diff)):26} "
+              f"{np.mean(serial_early) / np.mean(serial_fixed):19.2f}")
         pooled_saved += saved
         pooled_diff += diff
-    print(f"{'pooled':32} {np.mean(pooled_saved):6.1%} {'':>6} {'':>6}  {interval(np.array(pooled_diff)):26}")
+        pooled_tokens += tokens
+        pooled_fixed_tokens += fixed_tokens
+    samples = f"{np.mean(pooled_saved):6.1%}" if pooled_saved else f"{'—':>6}"
+    print(f"{'pooled':32} {samples} {1 - np.sum(pooled_tokens) / np.sum(pooled_fixed_tokens):6.1%} {'':>6} {'':>6}  "
+          f"{interval(np.array(pooled_diff)):26}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problems", type=int, default=64)
     parser.add_argument("--out", default="runs/bench_early")
+    parser.add_argument("--part", choices=("all", "reasoner", "lm"), default="all")
     args = parser.parse_args()
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     print(f"bench_early  {time.strftime('%Y-%m-%d')}  {platform.machine()}  {platform.processor() or ''}")
-    measure("builtin:reasoner", REASONER, "grid:16x8", "early:16,depth=8", 4 * args.problems, out / "reasoner")
-    measure("llamacpp:lm", LM, "parallel:16", "early:16", args.problems, out / "lm", max_tokens=512)
+    if args.part in ("all", "reasoner"):
+        measure("builtin:reasoner", REASONER, "grid:16x8", "early:16,depth=8", 4 * args.problems, out / "reasoner")
+    if args.part in ("all", "lm"):
+        measure("llamacpp:lm", LM, "parallel:16", "early:16", args.problems, out / "lm",
+                more=("deepconf:16", "deepconf:16,keep=0.1"), max_tokens=512)
 
 
 if __name__ == "__main__":
