@@ -173,3 +173,29 @@ def test_self_verification_scores_partial_solutions_for_search(make_config):
         np.exp(-0.1) / (np.exp(-0.1) + np.exp(-2.4))) for v in partial)
     assert all(o.cost.verifier_tokens > 0 for o in result.methods[0].outcomes)  # the model's scoring is charged
     store.close()
+
+
+def test_a_rerun_fills_gaps_inside_one_node_s_continuations(make_config):
+    """The batched decoder stores a request's samples as they finish, so a crash can leave continuations
+    0 and 2 of a node missing and 1 stored: the rerun asks for each run of missing ones and ends with the
+    uninterrupted store."""
+    import sqlite3
+
+    from widthdepth.store import DB_NAME
+
+    config = make_config(tasks=["chain:L=4"], plans=["beam:2,3"], problems=3, verifier="steps", max_tokens=200)
+    run(config, backend=MockBackend(script=one_step))
+    store = Store.open(config.out)
+    whole = store.snapshot()
+    node = next(a for a in store.attempts() if a.d == 2 and a.w == 1)
+    store.close()
+    db = sqlite3.connect(f"{config.out}/{DB_NAME}")
+    gone = db.execute("DELETE FROM attempts WHERE problem_key = ? AND d = 2 AND w IN (0, 2)", (node.problem_key,))
+    assert gone.rowcount == 2
+    db.commit()
+    db.close()
+    again = run(config, backend=MockBackend(script=one_step))
+    assert again.generated == 2
+    store = Store.open(config.out)
+    assert store.snapshot() == whole
+    store.close()

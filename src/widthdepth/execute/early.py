@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from widthdepth.analysis.aggregators import majority
 from widthdepth.attempts import Attempt
 from widthdepth.cost import cell_cost
 from widthdepth.execute.base import Executor, MethodRun, Outcome, PlanRun, attempt_counts
@@ -66,8 +67,6 @@ class EarlyExecutor(Executor):
         return self.record(MethodRun(self.family, plan, self.problems, outcomes))
 
     def _outcome(self, problem: Problem, chains: list[list[Attempt]], serial: float) -> Outcome:
-        from widthdepth.analysis.aggregators import majority
-
         answer = majority([c[-1].final_answer for c in chains])
         spent = [attempt_counts(a) for c in chains for a in c]
         cost = cell_cost(spent, [], [], self.backend.info.n_params, self.backend.info.shares_prompt_prefix)

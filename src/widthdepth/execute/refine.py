@@ -38,13 +38,7 @@ class RefineExecutor(TextGridExecutor):
         for w, chain in enumerate(chains):
             prompt = self.plan.refine_prompt(self.family, problem, self.style, chain[-1].text,
                                              answers[:w] + answers[w + 1:])
-            stored = self._lookup(problem, d, w, prompt)
-            if stored is not None:
-                chain.append(stored)
-                self._count_stored(stored)
-                self.progress.advance(1)
-            else:
-                pending.append(_Pending(problem, w, d, prompt, chain[-1], 1))
+            pending += self._continue(problem, d, w, chain, prompt)
         return pending
 
     def _outcome(self, problem: Problem, chains: list[list[Attempt]]) -> Outcome:

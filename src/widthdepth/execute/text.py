@@ -76,14 +76,18 @@ class TextGridExecutor(Executor):
                 continue
             prompt = self.plan.next_prompt(self.family, problem, self.style, first_raw.get(problem.key, ""),
                                            [a.text for a in chain])
-            stored = self._lookup(problem, d, w, prompt)
-            if stored is not None:
-                chain.append(stored)
-                self._count_stored(stored)
-                self.progress.advance(1)
-            else:
-                pending.append(_Pending(problem, w, d, prompt, chain[-1], 1))
+            pending += self._continue(problem, d, w, chain, prompt)
         return pending
+
+    def _continue(self, problem: Problem, d: int, w: int, chain: list[Attempt], prompt: Prompt) -> list[_Pending]:
+        """Round d of chain w: read back when stored (appended to the chain), else a request for it."""
+        stored = self._lookup(problem, d, w, prompt)
+        if stored is None:
+            return [_Pending(problem, w, d, prompt, chain[-1], 1)]
+        chain.append(stored)
+        self._count_stored(stored)
+        self.progress.advance(1)
+        return []
 
     def _generate(self, pending: list[_Pending], chains: dict[str, list[list[Attempt]]]) -> None:
         if not pending:

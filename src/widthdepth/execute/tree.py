@@ -25,6 +25,7 @@ from widthdepth.attempts import Attempt, Verification, attempt_key, attempt_seed
 from widthdepth.backends import Completion, GenerationRequest
 from widthdepth.cost import VerificationCost, cell_cost
 from widthdepth.execute.base import Executor, MethodRun, Outcome, attempt_counts
+from widthdepth.execute.text import _runs
 from widthdepth.plans.search import SearchPlan
 from widthdepth.specs import stable_hash, stable_int
 from widthdepth.store import now
@@ -57,6 +58,8 @@ class _Tree:
     problem: Problem
     base: str
     """The raw prompt a solution continues."""
+    stop: tuple[str, ...]
+    """The prompt's own stop strings (the step delimiter is added to them)."""
     kept: list[Node]
     spent: list[Attempt]
     verifications: list[Verification]
@@ -99,16 +102,16 @@ class SearchExecutor(Executor):
     def _start(self, problem: Problem) -> _Tree:
         prompt = attempt_prompt(self.family, problem, self.backend.info.prompt_style)
         base = prompt.text if prompt.text is not None else self.backend.render_chat(prompt.messages or ())
-        self._stop = prompt.stop
         root = Attempt(key="", model="", task="", problem_key=problem.key, w=0, d=0, mode="", parent_key=None, seed=0,
                        prompt="", prompt_key="", settings="", text="", answer=None, final_answer=None, correct=None,
                        finish_reason="", status="ok", error=None, prompt_tokens=0, completion_tokens=0,
                        serial_tokens=0, wall_seconds=0.0, created_at="")
-        return _Tree(problem, base, [Node(root, "", UNSCORED, False, g) for g in range(self.plan.slots)], [], [])
+        return _Tree(problem, base, prompt.stop, [Node(root, "", UNSCORED, False, g) for g in range(self.plan.slots)],
+                     [], [])
 
     def _prompt(self, tree: _Tree, node: Node) -> Prompt:
         sofar = node.solution + self.plan.delimiter if node.solution else ""
-        return Prompt(text=tree.base + sofar, stop=tuple(self._stop) + (self.plan.delimiter,))
+        return Prompt(text=tree.base + sofar, stop=tuple(tree.stop) + (self.plan.delimiter,))
 
     def _settings(self, prompt: Prompt) -> str:
         return json.dumps({"max_tokens": self.plan.step_tokens, "temperature": self.config.temperature,
@@ -132,9 +135,9 @@ class SearchExecutor(Executor):
                         self._count_stored(stored)
                     else:
                         missing.append(w)
-                if missing:
-                    pending.append((tree, i, missing[0], len(missing), prompt))
-                    assert missing == list(range(missing[0], missing[0] + len(missing)))  # a request's samples
+                # one request per run of consecutive missing continuations (a crash may leave gaps:
+                # the batched decoder stores samples as they finish, not in order)
+                pending += [(tree, i, w0, n, prompt) for w0, n in _runs(missing)]
         self.progress.add_total(sum(not n.finished for t in trees for n in t.kept) * k)
         self.progress.advance(len(got))
         self._generate(pending, step, got)
