@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from widthdepth.analysis.methods import MethodComparison, compare_methods, method_points, methods_for
+from widthdepth.analysis.methods import MethodComparison, compare_methods, group_points, methods_for
 from widthdepth.analysis.surface import Surface, estimate_surface
 from widthdepth.analysis.traces import GridTrace, load_grid_traces
 from widthdepth.analysis.verdict import Verdict, build_verdict
@@ -50,9 +50,10 @@ def load(folder: str | Path) -> Results:
     try:
         attempts = pd.DataFrame([a.to_row() for a in store.attempts()])
         traces = load_grid_traces(store)
-        rows = [{**{k: v for k, v in p.items() if k != "cost"}, **p["cost"]} for p in store.method_points()]
-        points = method_points(store)
+        stored = store.method_points()
+        points = group_points(stored)
     finally:
         store.close()
     estimated = estimate_surface(traces)
+    rows = [{**{k: v for k, v in p.items() if k != "cost"}, **p["cost"]} for p in stored]
     return Results(folder, attempts, estimated.frame(), traces, estimated, pd.DataFrame(rows), points)

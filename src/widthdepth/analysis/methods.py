@@ -137,12 +137,15 @@ def compare_methods(ts: TraceSurface, methods: list[MethodPoints], unit: str) ->
 
 def method_points(store: Store, scope: Scope | None = None) -> dict[tuple, list[dict[str, Any]]]:
     """The store's method points by experiment (model, task, seed, sampling as sorted items) and plan."""
+    return group_points(store.method_points(), scope)
+
+
+def group_points(points: list[dict[str, Any]], scope: Scope | None = None) -> dict[tuple, list[dict[str, Any]]]:
+    """Method points (`Store.method_points`) by experiment and plan, those of `scope` only if given."""
     out: dict[tuple, list[dict[str, Any]]] = {}
-    for point in store.method_points():
-        if scope is not None and not scope.holds(point["model"], point["task"], point["plan"], point["seed"],
-                                                 point["sampling"]):
-            continue
-        if scope is not None and point["problem_key"] not in scope.problem_keys:
+    for point in points:
+        if scope is not None and (point["problem_key"] not in scope.problem_keys or not scope.holds(
+                point["model"], point["task"], point["plan"], point["seed"], point["sampling"])):
             continue
         key = (point["model"], point["task"], point["seed"], tuple(sorted(point["sampling"].items())), point["plan"])
         out.setdefault(key, []).append(point)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from widthdepth.analysis.fits import fit_coverage, fit_depth
 from widthdepth.analysis.frontier import cells, iso_cost_cells
-from widthdepth.analysis.methods import MethodComparison, MethodPoints, compare_methods, methods_for, open_method_points
+from widthdepth.analysis.methods import MethodComparison, compare_methods, methods_for, open_method_points
 from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
 from widthdepth.analysis.traces import Scope, open_traces
 from widthdepth.analysis.verdict import UNIT_WORDS, Verdict, build_verdict
@@ -118,14 +118,15 @@ def _iso_compute(ts: TraceSurface, unit: str) -> str:
             f"<table><tr><th>budget</th><th>w×d accuracy</th></tr>{''.join(rows)}</table>")
 
 
-def _trace_section(ts: TraceSurface, unit: str, methods: list[MethodPoints]) -> str:
+def _trace_section(ts: TraceSurface, unit: str, methods: list[MethodComparison]) -> str:
+    """One experiment's figures and tables; `methods` are its methods against its grid, in `unit`."""
     t = ts.trace
     partial = t.partial()
     parts = [f"<h2>{html.escape(t.task)} — {html.escape(t.plan.spec)}</h2>",
              f"<p class='warning'>{html.escape(partial)}</p>" if partial else "",
              f"<p class='meta'>{len(t.problems)} problems; model {html.escape(t.model)}; verifier "
              f"{html.escape(t.verifier or 'none')}; sampling {html.escape(json.dumps(t.sampling))}; seed {t.seed}</p>",
-             _img(figures.frontier_figure(ts, unit, compare_methods(ts, methods, unit)), f"frontier {t.task}",
+             _img(figures.frontier_figure(ts, unit, methods), f"frontier {t.task}",
                   GUIDE["frontier"] + (GUIDE["methods"] if methods else ""))]
     for aggregator in ts.aggregators:
         if aggregator in ("majority", "best_of"):  # the confidence aggregators: selection figure and table
@@ -207,9 +208,9 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None,
     unit = compute_unit(surface)
     compute = build_verdict(surface, unit)
     latency = build_verdict(surface, "serial_tokens")
-    methods = {id(ts): methods_for(ts, points or {}) for ts in surface.traces}
-    versus = {u: [c for ts in surface.traces for c in compare_methods(ts, methods[id(ts)], u)]
-              for u in (unit, "serial_tokens")}
+    compared = {id(ts): {u: compare_methods(ts, methods_for(ts, points or {}), u) for u in (unit, "serial_tokens")}
+                for ts in surface.traces}
+    versus = {u: [c for ts in surface.traces for c in compared[id(ts)][u]] for u in (unit, "serial_tokens")}
     families: dict[str, list[TraceSurface]] = defaultdict(list)
     for ts in surface.traces:
         families[ts.trace.task.split(":", 1)[0]].append(ts)
@@ -227,7 +228,7 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None,
         body.append(_img(figures.phase_figure(members, unit), f"phase diagram {family}", GUIDE["phase"]))
     if allocation:
         body.append(_allocation_section(allocation))
-    body += [_trace_section(ts, unit, methods[id(ts)]) for ts in surface.traces]
+    body += [_trace_section(ts, unit, compared[id(ts)][unit]) for ts in surface.traces]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth report</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
     verdict = {unit: compute.to_json(), "serial_tokens": latency.to_json()}

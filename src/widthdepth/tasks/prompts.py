@@ -59,6 +59,15 @@ def attempt_prompt(family: TaskFamily, problem: Problem, style: str) -> Prompt:
     return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
 
 
+def _checked_demonstrations(family: TaskFamily) -> list[str]:
+    """Worked revisions for few-shot revise prompts: every other one starts from a flawed draft."""
+    out = []
+    for i, d in enumerate(family.demonstrations(SHOTS)):
+        draft = d.flawed_solution if i % 2 == 0 and d.flawed_solution else d.solution
+        out.append(f"Question: {d.question}\nPrevious attempt: {draft}\nChecked solution: {d.solution}\n")
+    return out
+
+
 def revise_prompt(family: TaskFamily, problem: Problem, previous: str, style: str) -> Prompt:
     ask = ("Check the previous attempt step by step. If it contains a mistake, correct it. "
            f"Then write the final answer on its own line as '{family.answer_format}'.")
@@ -66,9 +75,7 @@ def revise_prompt(family: TaskFamily, problem: Problem, previous: str, style: st
         content = f"{problem.question}\n\nA previous attempt:\n---\n{_shown(previous)}\n---\n\n{ask}"
         return Prompt(messages=(("user", content),))
     parts = [f"Each question comes with a previous attempt. {ask}\n"]
-    for i, d in enumerate(family.demonstrations(SHOTS)):
-        draft = d.flawed_solution if i % 2 == 0 and d.flawed_solution else d.solution
-        parts.append(f"Question: {d.question}\nPrevious attempt: {draft}\nChecked solution: {d.solution}\n")
+    parts += _checked_demonstrations(family)
     parts.append(f"Question: {problem.question}\nPrevious attempt: {_shown(previous)}\nChecked solution:")
     return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
 
@@ -100,9 +107,7 @@ def refine_prompt(family: TaskFamily, problem: Problem, previous: str, others: l
         return Prompt(messages=(("user", content),))
     parts = ["Each question comes with a previous attempt and the answers of other attempts. Check the previous "
              "attempt, correct it if needed, and write the final answer.\n"]
-    for i, d in enumerate(family.demonstrations(SHOTS)):
-        draft = d.flawed_solution if i % 2 == 0 and d.flawed_solution else d.solution
-        parts.append(f"Question: {d.question}\nPrevious attempt: {draft}\nChecked solution: {d.solution}\n")
+    parts += _checked_demonstrations(family)
     parts.append(f"Question: {problem.question}\nPrevious attempt: {_shown(previous)}\nOther attempts answered: "
                  f"{said}\nChecked solution:")
     return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
