@@ -28,3 +28,16 @@ def width_then_depth(request, seed: int) -> str:  # noqa: ANN001
         right = not revising and seed % 2 == 0
         return f"Answer: {gold if right else gold + 1 + seed % 5}"
     return f"Answer: {gold if revising else gold + 1}"
+
+
+def crashing_after(script, calls: int):  # noqa: ANN001, ANN201
+    """`script`, but the run dies (KeyboardInterrupt) at sample number `calls` + 1: a crash mid-run."""
+    seen = []
+
+    def crashing(request, seed: int) -> str:  # noqa: ANN001
+        seen.append(seed)
+        if len(seen) > calls:
+            raise KeyboardInterrupt
+        return script(request, seed)
+
+    return crashing

@@ -14,7 +14,7 @@ from widthdepth.plans import load_plan
 from widthdepth.plans.early import EarlyPlan, beta_above_half, settled
 from widthdepth.runner import prepare, run
 from widthdepth.store import Store
-from tests.scripts import chain_gold
+from tests.scripts import chain_gold, crashing_after
 
 
 def _beta_sf_half(a: int, b: int, steps: int = 200_000) -> float:
@@ -90,16 +90,8 @@ def test_a_crash_mid_run_then_rerun_gives_the_uninterrupted_store(make_config, t
         return make_config(tasks=["chain:L=1"], plans=["early:16"], problems=8, out=str(tmp_path / name))
 
     run(config("whole"), backend=MockBackend(script=gold_or_scatter))
-    calls = []
-
-    def crashing(request, seed):  # noqa: ANN001, ANN202
-        calls.append(seed)
-        if len(calls) > 40:
-            raise KeyboardInterrupt
-        return gold_or_scatter(request, seed)
-
     with pytest.raises(KeyboardInterrupt):
-        run(config("killed"), backend=MockBackend(script=crashing))
+        run(config("killed"), backend=MockBackend(script=crashing_after(gold_or_scatter, 40)))
     partial = Store.open(tmp_path / "killed")
     assert 0 < partial.counts()["attempts"] and len(partial.method_points()) < 8  # it crashed mid-run
     partial.close()

@@ -14,7 +14,7 @@ from widthdepth.errors import WidthdepthError
 from widthdepth.plans import load_plan
 from widthdepth.runner import run
 from widthdepth.store import Store
-from tests.scripts import chain_gold
+from tests.scripts import chain_gold, crashing_after
 
 
 def follow_the_others(request, seed: int) -> str:  # noqa: ANN001
@@ -54,16 +54,11 @@ def test_a_crash_mid_refine_then_rerun_gives_the_uninterrupted_store(make_config
         return make_config(tasks=["chain:L=2"], plans=["refine:4,3"], problems=5, out=str(tmp_path / name))
 
     run(config("whole"), backend=MockBackend(script=follow_the_others))
-    calls = []
-
-    def crashing(request, seed):  # noqa: ANN001, ANN202
-        calls.append(seed)
-        if len(calls) > 30:
-            raise KeyboardInterrupt
-        return follow_the_others(request, seed)
-
     with pytest.raises(KeyboardInterrupt):
-        run(config("killed"), backend=MockBackend(script=crashing))
+        run(config("killed"), backend=MockBackend(script=crashing_after(follow_the_others, 30)))
+    partial = Store.open(tmp_path / "killed")
+    assert 0 < partial.counts()["attempts"] and not partial.method_points()  # it crashed mid-run
+    partial.close()
     run(config("killed"), backend=MockBackend(script=follow_the_others))
     whole, killed = Store.open(tmp_path / "whole"), Store.open(tmp_path / "killed")
     assert killed.snapshot() == whole.snapshot() and len(whole.method_points()) == 5

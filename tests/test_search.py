@@ -18,7 +18,7 @@ from widthdepth.execute.particles import resampling_weights
 from widthdepth.plans import load_plan
 from widthdepth.runner import prepare, run
 from widthdepth.store import Store
-from tests.scripts import chain_gold
+from tests.scripts import chain_gold, crashing_after
 
 
 def step_values(question: str) -> list[int]:
@@ -120,16 +120,8 @@ def test_a_crash_mid_search_then_rerun_gives_the_uninterrupted_store(make_config
                            max_tokens=200, out=str(tmp_path / name))
 
     run(config("whole"), backend=MockBackend(script=one_step))
-    calls = []
-
-    def crashing(request, seed):  # noqa: ANN001, ANN202
-        calls.append(seed)
-        if len(calls) > 100:
-            raise KeyboardInterrupt
-        return one_step(request, seed)
-
     with pytest.raises(KeyboardInterrupt):
-        run(config("killed"), backend=MockBackend(script=crashing))
+        run(config("killed"), backend=MockBackend(script=crashing_after(one_step, 100)))
     partial = Store.open(tmp_path / "killed")
     assert 0 < partial.counts()["attempts"] and not partial.method_points()  # it crashed mid-search
     partial.close()
