@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
+
 import pytest
 
 from widthdepth.config import RunConfig
 from widthdepth.execute.particles import resampling_weights
 from widthdepth.runner import run
+from widthdepth.specs import stable_int
 from widthdepth.store import DB_NAME, Store
 from widthdepth.tasks import load_task
 
@@ -57,6 +60,9 @@ def test_each_search_keeps_what_its_rule_says_by_the_scores_it_stored(searched):
             else:  # resampled: only rows with weight can be drawn
                 weights = resampling_weights([scores[w] for w in range(8)])
                 assert all(weights[w] > 0 for w in parents) and parents == sorted(parents)
+                # the draw itself: 8 rows with those weights, from the generator of this problem and step
+                rng = np.random.default_rng(stable_int(0, problem_key, "particles", d - 1))
+                assert parents == sorted(rng.choice(8, size=8, p=weights).tolist())
     store.close()
 
 
