@@ -30,6 +30,15 @@ def width_then_depth(request, seed: int) -> str:  # noqa: ANN001
     return f"Answer: {gold if revising else gold + 1}"
 
 
+def gold_or_scatter(request, seed: int) -> str:  # noqa: ANN001
+    """Problems whose start is even: always right (the vote settles at once); odd: a digit by seed."""
+    text = request.messages[0][1] if request.messages else request.prompt
+    gold = chain_gold(text)
+    words = " ".join(["w"] * (seed % 7))  # lengths differ by seed, so batch maxima differ
+    start = int(text.split("Start with the number ")[1].split()[0].rstrip("."))
+    return f"{words} Answer: {gold if start % 2 == 0 else seed % 10}"
+
+
 def crashing_after(script, calls: int):  # noqa: ANN001, ANN201
     """`script`, but the run dies (KeyboardInterrupt) at sample number `calls` + 1: a crash mid-run."""
     seen = []

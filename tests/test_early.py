@@ -14,7 +14,7 @@ from widthdepth.plans import load_plan
 from widthdepth.plans.early import EarlyPlan, beta_above_half, settled
 from widthdepth.runner import prepare, run
 from widthdepth.store import Store
-from tests.scripts import chain_gold, crashing_after
+from tests.scripts import crashing_after, gold_or_scatter
 
 
 def _beta_sf_half(a: int, b: int, steps: int = 200_000) -> float:
@@ -46,15 +46,6 @@ def test_parsing_and_bad_input():
                       ("early:16,conf=x", "not a number"), ("early:16,size=2", "unknown parameter 'size'")]:
         with pytest.raises(WidthdepthError, match=says):
             load_plan(bad)
-
-
-def gold_or_scatter(request, seed: int) -> str:  # noqa: ANN001
-    """Problems whose start is even: always right (the vote settles at once); odd: a digit by seed."""
-    text = request.messages[0][1] if request.messages else request.prompt
-    gold = chain_gold(text)
-    words = " ".join(["w"] * (seed % 7))  # lengths differ by seed, so batch maxima differ
-    start = int(text.split("Start with the number ")[1].split()[0].rstrip("."))
-    return f"{words} Answer: {gold if start % 2 == 0 else seed % 10}"
 
 
 def test_early_stops_settled_problems_shares_parallel_draws_and_charges_every_drawn_attempt(make_config):

@@ -52,6 +52,7 @@ def run(
     plan: Annotated[Optional[list[str]], typer.Option(help=setting("plans"))] = None,
     problems: Annotated[Optional[int], typer.Option(help=setting("problems"))] = None,
     seed: Annotated[Optional[int], typer.Option(help=setting("seed"))] = None,
+    repeats: Annotated[Optional[int], typer.Option(help=setting("repeats"))] = None,
     out: Annotated[Optional[str], typer.Option(help=setting("out"))] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help=setting("max_tokens"))] = None,
     temperature: Annotated[Optional[float], typer.Option(help=setting("temperature"))] = None,
@@ -68,7 +69,7 @@ def run(
     from widthdepth.runner import prepare, run as run_plans
 
     config = load_config(recipe, overrides or [], model=model, tasks=tasks, plans=plan, problems=problems,
-                         seed=seed, out=out, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                         seed=seed, repeats=repeats, out=out, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          verifier=verifier, threads=threads, context_length=context_length)
     prepared = prepare(config)  # all validation before the progress bar and before any store is touched
     try:

@@ -32,6 +32,10 @@ class RunConfig(BaseModel):
     """Problems per task."""
     seed: int = Field(0, ge=0)
     """Seeds problem generation and every attempt's sampling."""
+    repeats: int = Field(1, ge=1, le=1000)
+    """Runs of each method plan (early, beam, dvts, particles, refine, deepconf) on the same problems, the
+    first with --seed's sampling, each other with a sampling seed of its own: the method's points pool
+    them, so their intervals include the seed's noise. Grids and policies run once."""
     out: str = "runs/latest"
     """Output folder: the store (widthdepth.sqlite) and config.yaml."""
     max_tokens: int = Field(256, ge=1, le=32_768)

@@ -20,7 +20,7 @@ from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
 from widthdepth.execute import AdaptiveRun, MethodRun, NoProgress, PlanRun, Progress, RunResult, executor_for, settings_json
 from widthdepth.lock import folder_lock
-from widthdepth.plans import GridPlan, load_plan
+from widthdepth.plans import GridPlan, is_method, load_plan
 from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.store import Store
 from widthdepth.tasks import TaskFamily, load_task
@@ -44,6 +44,10 @@ def prepare(config: RunConfig) -> Prepared:
         raise WidthdepthError(f"--out {config.out!r}: is a file, not a folder; choose another --out")
     families = [load_task(t) for t in config.tasks]
     plans = [load_plan(p) for p in config.plans]
+    if config.repeats > 1 and not any(is_method(p) for p in config.plans):
+        raise WidthdepthError(f"--repeats {config.repeats}: repeats rerun methods (early, beam, dvts, particles, refine, "
+                              "deepconf) with fresh seeds; a grid's surface already averages over its chains' subsets, "
+                              "so add a method --plan or drop --repeats")
     for plan in plans:
         for family in families:
             if hasattr(plan, "check_family"):
@@ -111,23 +115,31 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
                                  [p.spec for p in prepared.plans])
         for family in prepared.families:
             store.put_problems(problems[family.spec])
-            progress.add_total(len(problems[family.spec]) * sum(p.attempts_per_problem for p in prepared.plans))
+            progress.add_total(len(problems[family.spec]) * sum(p.attempts_per_problem * _runs(p, config)
+                                                                for p in prepared.plans))
         result = RunResult(config, backend.info.id, backend.info.n_params, backend.info.shares_prompt_prefix,
                            {v.name: v.n_params for v in verifiers.values() if v is not None}, [])
         for family in prepared.families:
             for plan in prepared.plans:
-                executor = executor_for(plan, backend)(store, backend, config, family, plan, problems[family.spec],
-                                                       verifiers[family.spec], progress)
-                outcome = executor.execute()
-                outcomes = {AdaptiveRun: result.allocations, MethodRun: result.methods}
-                outcomes.get(type(outcome), result.plan_runs).append(outcome)
-                result.generated += executor.generated
-                result.reused += executor.reused
+                for repeat in range(_runs(plan, config)):
+                    executor = executor_for(plan, backend)(store, backend, config, family, plan,
+                                                           problems[family.spec], verifiers[family.spec], progress)
+                    executor.repeat = repeat
+                    outcome = executor.execute()
+                    outcomes = {AdaptiveRun: result.allocations, MethodRun: result.methods}
+                    outcomes.get(type(outcome), result.plan_runs).append(outcome)
+                    result.generated += executor.generated
+                    result.reused += executor.reused
         store.finish_run(run_id)
         result.verification_failures = [r for v in verifiers.values() for r in getattr(v, "failures", [])]
         return result
     finally:
         store.close()
+
+
+def _runs(plan: object, config: RunConfig) -> int:
+    """How many times a plan runs: a method `config.repeats` times, a grid or a policy once."""
+    return config.repeats if is_method(getattr(plan, "spec", "")) else 1
 
 
 __all__ = ["AdaptiveRun", "PlanRun", "Progress", "RunResult", "prepare", "run", "settings_json"]

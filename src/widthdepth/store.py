@@ -110,6 +110,12 @@ def _m006_lowest_confidence(db: _Statements) -> None:
     db.executescript("ALTER TABLE attempts ADD COLUMN lowest_confidence REAL;")
 
 
+def _m007_method_repeats(db: _Statements) -> None:
+    # A method run R times on the same problems (`RunConfig.repeats`): which run a point belongs to (0:
+    # the run's own seed; its run_key already tells repeats apart).
+    db.executescript("ALTER TABLE method_points ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0;")
+
+
 class _Statements:
     """What a migration sees: `executescript` runs its statements one by one inside the caller's
     transaction (sqlite3's own executescript would commit it first)."""
@@ -130,6 +136,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Statements], None]]] = [
     ("004_allocation", _m004_allocation),
     ("005_methods", _m005_methods),
     ("006_lowest_confidence", _m006_lowest_confidence),
+    ("007_method_repeats", _m007_method_repeats),
 ]
 
 
@@ -252,7 +259,7 @@ class Store:
 
     def put_method_point(self, run_key: str, experiment: dict[str, Any], point: dict[str, Any]) -> None:
         """One problem's outcome under a method; `experiment` holds model, task, plan, seed, sampling
-        (a dict) and verifier. A rerun of the same command replaces it (with the same values, timing aside)."""
+        (a dict), verifier and repeat. A rerun of the same command replaces it (with the same values, timing aside)."""
         cost = dict(point["cost"])
         wall = cost.pop("wall_seconds", 0.0)
         with self.db:
@@ -260,7 +267,8 @@ class Store:
                 "run_key": run_key, "problem_key": point["problem_key"], "model": experiment["model"],
                 "task": experiment["task"], "plan": experiment["plan"], "seed": experiment["seed"],
                 "sampling": json.dumps(experiment["sampling"], sort_keys=True), "verifier": experiment["verifier"],
-                "answer": point["answer"], "correct": int(point["correct"]), "cost": json.dumps(cost, sort_keys=True),
+                "repeat": experiment.get("repeat", 0), "answer": point["answer"], "correct": int(point["correct"]),
+                "cost": json.dumps(cost, sort_keys=True),
                 "attempts": point["attempts"], "detail": json.dumps(point["detail"], sort_keys=True),
                 "wall_seconds": wall, "created_at": now()},
                 verb="INSERT OR REPLACE")

@@ -31,14 +31,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                            "search:kind=subset,n=6", "search:kind=subset,n=8", "search:kind=subset,n=10",
                            "search:kind=subset,n=12", "mix:L=4,n=8", "mix:L=8,n=10"],
                  "plans": ["grid:32x12", "early:32,depth=12", "particles:32,steps=12", "beam:8,4,steps=12",
-                           "dvts:32,4,steps=12"], "problems": 256},
+                           "dvts:32,4,steps=12"], "problems": 256, "repeats": 2},
     },
     "lm": {
         "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
                             "search:kind=subset,n=8"], "plans": ["grid:8x4"], "problems": 48, "max_tokens": 256},
         "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=3", "chain:L=4", "chain:L=6", "chain:L=8",
                            "search:kind=subset,n=6", "search:kind=subset,n=8", "search:kind=subset,n=10"],
-                 "plans": ["grid:16x4", "early:16"], "problems": 128, "max_tokens": 256},
+                 "plans": ["grid:16x4", "early:16"], "problems": 128, "max_tokens": 256, "repeats": 2},
     },
     "text": {
         "quick": {"tasks": ["chain:L=1", "chain:L=4", "search", "mix:L=2,kind=modeq,p=13"], "plans": ["grid:4x2"],

@@ -131,7 +131,8 @@ def print_methods(runs: list) -> None:  # list[MethodRun]
     for r in runs:
         cost = mean_cost([o.cost for o in r.outcomes])
         attempts = sum(o.attempts for o in r.outcomes) / max(1, len(r.outcomes))
-        rows.append((f"{r.family.spec} · {r.plan.spec}", str(len(r.outcomes)), f"{r.accuracy:.3f}", f"{attempts:,.1f}",
+        again = f" (repeat {r.repeat + 1})" if r.repeat else ""
+        rows.append((f"{r.family.spec} · {r.plan.spec}{again}", str(len(r.outcomes)), f"{r.accuracy:.3f}", f"{attempts:,.1f}",
                      f"{cost.generated_tokens:,.1f}", f"{cost.serial_tokens:,.1f}", fmt_flops(cost.flops)))
     print_table("methods: accuracy and mean cost per problem (every attempt drawn is charged)",
                 ("task · plan", "problems", "accuracy", "attempts", "gen", "serial", "FLOPs"), rows,
@@ -152,6 +153,12 @@ def print_method_comparisons(rows: list, unit: str) -> None:
     """Each method against the grid's best cell within its cost, at matched compute and at matched latency."""
     print_table("methods against the grid's best cell within their cost (* its 95% interval, held out, excludes 0)",
                 ("task", "method", "accuracy", f"{unit} per problem", "at matched compute", "at matched latency"),
-                [(compute.task, compute.plan.split(",step=")[0], f"{compute.accuracy:.2f} [{compute.ci_low:.2f}, "
+                [(compute.task, _method(compute), f"{compute.accuracy:.2f} [{compute.ci_low:.2f}, "
                   f"{compute.ci_high:.2f}]", f"{compute.cost:,.3g}", _versus(compute), _versus(latency))
                  for compute, latency in rows])
+
+
+def _method(c) -> str:  # noqa: ANN001 - analysis.methods.MethodComparison
+    """The plan without its step delimiter, and how many repeats it pools (×R) where more than one."""
+    runs = len(c.repeat_accuracy)
+    return c.plan.split(",step=")[0] + (f" ×{runs}" if runs > 1 else "")

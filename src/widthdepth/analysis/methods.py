@@ -2,8 +2,10 @@
 its accuracy and mean cost per problem — set against the best grid cell of the same experiment (model,
 task, seed, sampling settings) at matched compute and at matched latency.
 
-A method cannot be estimated from subsets of a grid: its uncertainty comes from its problems, so its
-accuracy carries a 95% bootstrap interval over problems. Against the grid, the comparison is paired
+A method cannot be estimated from subsets of a grid: its uncertainty comes from its problems and from its
+own sampling, so its accuracy carries a 95% bootstrap interval over problems, and a method run R times
+(`run --repeats R`: the same problems, a sampling seed per repeat) counts each problem as the mean of
+its R outcomes, so the interval holds the seed's noise too. Against the grid, the comparison is paired
 by problem and selection-aware like the verdict's (`heldout`), cross-fitted: the grid's best cell within
 the method's mean cost is chosen on one half of the problems and the paired difference (method minus
 that cell) measured on the other half, then the halves swap, so every problem is tested against a
@@ -41,6 +43,12 @@ class MethodPoints:
     correct: np.ndarray
     cost: dict[str, np.ndarray]
     """unit -> cost per problem (generated_tokens, flops, serial_tokens, ...)."""
+    repeat_accuracy: tuple[float, ...] = ()
+    """The accuracy of each repeat on its own (one entry per repeat; `correct` is their mean per problem)."""
+
+    @property
+    def repeats(self) -> int:
+        return max(1, len(self.repeat_accuracy))
 
     @property
     def problems(self) -> int:
@@ -73,6 +81,8 @@ class MethodComparison:
     high: float
     """95% bootstrap interval of `held_out_difference`."""
     tested: int
+    repeat_accuracy: tuple[float, ...] = ()
+    """Each repeat's own accuracy where the method ran more than once (`accuracy` pools them)."""
 
     @property
     def outcome(self) -> str:
@@ -87,14 +97,19 @@ class MethodComparison:
         return self.outcome in ("beats", "loses to")
 
     def sentence(self) -> str:
-        head = (f"{self.task}: {self.plan} {self.accuracy:.2f} [{self.ci_low:.2f}, {self.ci_high:.2f}] at "
-                f"{self.cost:,.3g} per problem")
+        head = (f"{self.task}: {self.plan} {self.accuracy:.2f} [{self.ci_low:.2f}, {self.ci_high:.2f}]"
+                f"{self.repeats_note()} at {self.cost:,.3g} per problem")
         if self.held_out_cell is None:
             return f"{head}: cheaper than every grid cell, nothing to compare with"
         return (f"{head} {self.outcome} the grid's best within that budget ({self.grid_cell}, "
                 f"{self.grid_accuracy:.2f}); held out: {self.held_out_difference:+.2f} "
                 f"[{self.low:+.2f}, {self.high:+.2f}] against {self.held_out_cell} chosen on the other half, "
                 f"{self.tested} problems")
+
+    def repeats_note(self) -> str:
+        """Where the method ran more than once, ' over R repeats (each a–b)'; else ''."""
+        runs = self.repeat_accuracy
+        return f" over {len(runs)} repeats (each {min(runs):.2f}–{max(runs):.2f})" if len(runs) > 1 else ""
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "outcome": self.outcome, "significant": self.significant}
@@ -128,7 +143,7 @@ def compare(ts: TraceSurface, method: MethodPoints, unit: str) -> MethodComparis
     labels = list(dict.fromkeys(_label(c) for c in chosen))
     return MethodComparison(ts.trace.task, method.plan, unit, method.problems, accuracy, ci[0], ci[1], cost,
                             _label(best), best.accuracy if best else math.nan, " / ".join(labels) or None, difference,
-                            low, high, tested)
+                            low, high, tested, method.repeat_accuracy if method.repeats > 1 else ())
 
 
 def compare_methods(ts: TraceSurface, methods: list[MethodPoints], unit: str) -> list[MethodComparison]:
@@ -153,7 +168,8 @@ def group_points(points: list[dict[str, Any]], scope: Scope | None = None) -> di
 
 
 def methods_for(ts: TraceSurface, points: dict[tuple, list[dict[str, Any]]]) -> list[MethodPoints]:
-    """The methods run on the same experiment as the trace, aligned with its problems."""
+    """The methods run on the same experiment as the trace, aligned with its problems; a method's repeats
+    pooled: each problem's outcome and cost are its mean over the repeats that finished it."""
     t = ts.trace
     experiment = (t.model, t.task, t.seed, tuple(sorted(t.sampling.items())))
     index = {p.key: i for i, p in enumerate(t.problems)}
@@ -161,17 +177,26 @@ def methods_for(ts: TraceSurface, points: dict[tuple, list[dict[str, Any]]]) -> 
     for key, rows in sorted(points.items()):
         if key[:4] != experiment:
             continue
-        correct = np.full(len(index), math.nan)
-        units = {unit: np.full(len(index), math.nan) for unit in rows[0]["cost"]}
+        runs = sorted({row.get("repeat", 0) for row in rows})
+        hits = np.zeros((len(runs), len(index)))
+        done = np.zeros((len(runs), len(index)), dtype=bool)
+        units = {unit: np.zeros(len(index)) for unit in rows[0]["cost"]}
         for row in rows:
             i = index.get(row["problem_key"])
             if i is None:
                 continue
-            correct[i] = float(row["correct"])
+            r = runs.index(row.get("repeat", 0))
+            hits[r, i], done[r, i] = float(row["correct"]), True
             for unit, value in row["cost"].items():
-                units[unit][i] = value
-        if np.isfinite(correct).any():
-            out.append(MethodPoints(key[4], correct, units))
+                units[unit][i] += value
+        count = done.sum(axis=0)
+        if not count.any():
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            correct = np.where(count > 0, hits.sum(axis=0) / count, math.nan)
+            cost = {unit: np.where(count > 0, total / count, math.nan) for unit, total in units.items()}
+        by_run = tuple(float(hits[r][done[r]].mean()) for r in range(len(runs)) if done[r].any())
+        out.append(MethodPoints(key[4], correct, cost, by_run))
     return out
 
 

@@ -55,7 +55,7 @@ class AdaptiveExecutor(Executor):
             groups.setdefault(level.plans[b], []).append(problem)
         pricing = Pricing(self.backend.info.n_params, self.backend.info.shares_prompt_prefix,
                           self.verifier.n_params if self.verifier is not None else 0)
-        run_key = stable_hash(self.backend.info.id, self.family.spec, self.plan.spec, self.config.seed,
+        run_key = stable_hash(self.backend.info.id, self.family.spec, self.plan.spec, self.seed,
                               self.config.max_tokens, self.config.temperature, self.config.top_p)
         decisions = []
         for (w, d, aggregator), members in sorted(groups.items()):

@@ -17,7 +17,7 @@ from widthdepth.config import RunConfig
 from widthdepth.cost import AttemptCost, Cost
 from widthdepth.plans import GridPlan
 from widthdepth.plans.adaptive import AdaptivePlan
-from widthdepth.specs import stable_hash
+from widthdepth.specs import stable_hash, stable_int
 from widthdepth.store import Store
 from widthdepth.tasks import Problem, TaskFamily
 from widthdepth.tasks.prompts import Prompt
@@ -115,6 +115,8 @@ class MethodRun:
     problems: list[Problem]
     outcomes: list[Outcome]
     verifier: str | None = None
+    repeat: int = 0
+    """Which of the run's repeats of the plan (`RunConfig.repeats`) this is."""
 
     @property
     def accuracy(self) -> float:
@@ -140,6 +142,9 @@ class Executor(ABC):
     Grid executors leave chains below `first_chain` alone (a caller that already has them sets it)."""
 
     first_chain = 0
+    repeat = 0
+    """Which run of a method this is (`RunConfig.repeats`): 0 samples with the run's seed and shares its
+    attempts with the run's grids; r > 0 with a sampling seed of its own, on the same problems."""
 
     def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily,
                  plan: GridPlan | AdaptivePlan, problems: list[Problem], verifier: Verifier | None,
@@ -153,26 +158,34 @@ class Executor(ABC):
     def execute(self) -> PlanRun | AdaptiveRun:
         """Run the plan: a `PlanRun` (grid executors) or an `AdaptiveRun` (adaptive plans)."""
 
+    @property
+    def seed(self) -> int:
+        """The sampling seed of this executor's attempts (the run's seed unless this is a method's repeat)."""
+        return self.config.seed if self.repeat == 0 else stable_int("repeat", self.config.seed, self.repeat)
+
     def _count_stored(self, attempt: Attempt) -> None:
         if attempt.key not in self.made:
             self.reused += 1
 
     def _key(self, problem: Problem, d: int, w: int, prompt: Prompt) -> str:
         return attempt_key(self.backend.info.id, problem.key, prompt.identity(), settings_json(self.config, prompt),
-                           w, d, attempt_seed(self.config.seed, problem.key, d, w))
+                           w, d, attempt_seed(self.seed, problem.key, d, w))
 
 
     def experiment(self, verifier: str | None) -> tuple[str, dict[str, Any]]:
-        """The key of a method's run and what identifies its experiment (model, task, plan, seed, sampling)."""
+        """The key of a method's run and what identifies its experiment (model, task, plan, seed, sampling),
+        with the repeat it is."""
         config = self.config
         sampling = {"max_tokens": config.max_tokens, "temperature": config.temperature, "top_p": config.top_p}
         experiment = {"model": self.backend.info.id, "task": self.family.spec, "plan": self.plan.spec,
                       "seed": config.seed, "sampling": sampling, "verifier": verifier}
-        return stable_hash(*experiment.values()), experiment
+        key = stable_hash(*experiment.values(), *([self.repeat] if self.repeat else []))  # repeat 0: keys as before
+        return key, {**experiment, "repeat": self.repeat}
 
     def record(self, run: MethodRun) -> MethodRun:
         """Put a method's outcomes in the store, beside what identifies its experiment."""
         run_key, experiment = self.experiment(run.verifier)
+        run.repeat = self.repeat
         for outcome in run.outcomes:
             self.store.put_method_point(run_key, experiment, {**asdict(outcome), "cost": outcome.cost.as_dict()})
         return run

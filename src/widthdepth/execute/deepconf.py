@@ -39,7 +39,7 @@ class _Online(TextGridExecutor):
 
     def _key(self, problem: Problem, d: int, w: int, prompt: Prompt) -> str:
         return attempt_key(self.backend.info.id, problem.key, prompt.identity(), self._settings(problem, prompt), w, d,
-                           attempt_seed(self.config.seed, problem.key, d, w))
+                           attempt_seed(self.seed, problem.key, d, w))
 
 
 class DeepConfExecutor(Executor):
@@ -48,7 +48,7 @@ class DeepConfExecutor(Executor):
     def _run(self, kind: type[TextGridExecutor], chains: range, problems: list[Problem], floors: dict | None = None):  # noqa: ANN202
         executor = kind(self.store, self.backend, self.config, self.family, GridPlan(chains.stop, 1), problems, None,
                         self.progress, self.made)
-        executor.first_chain = chains.start
+        executor.first_chain, executor.repeat = chains.start, self.repeat
         if floors is not None:
             executor.floors = floors
         result = executor.execute()

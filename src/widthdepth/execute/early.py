@@ -29,7 +29,7 @@ class EarlyExecutor(Executor):
         kind = LatentGridExecutor if self.backend.info.latent else TextGridExecutor
         executor = kind(self.store, self.backend, self.config, self.family, GridPlan(chains.stop, self.plan.depth),
                         problems, None, self.progress, self.made)
-        executor.first_chain = chains.start
+        executor.first_chain, executor.repeat = chains.start, self.repeat
         result = executor.execute()
         self.generated += executor.generated
         self.reused += executor.reused

@@ -71,7 +71,7 @@ class LatentGridExecutor(Executor):
 
     def _sample_latent(self, chunk: list[Problem]) -> tuple[list, float]:
         ws = range(self.first_chain, self.plan.chains)
-        seeds = [[attempt_seed(self.config.seed, p.key, 1, w) for w in ws] for p in chunk]
+        seeds = [[attempt_seed(self.seed, p.key, 1, w) for w in ws] for p in chunk]
         start = time.perf_counter()
         grid = cast(LatentBackend, self.backend).sample_grid([p.structure for p in chunk], len(ws), self.plan.rounds, seeds)
         per_attempt = (time.perf_counter() - start) / (len(chunk) * len(ws) * self.plan.rounds)
@@ -85,7 +85,7 @@ class LatentGridExecutor(Executor):
         return Attempt(
             key=self._latent_key(problem, w, d), model=self.backend.info.id, task=self.family.spec,
             problem_key=problem.key, w=w, d=d, mode="" if d == 1 else "latent",
-            parent_key=parent.key if parent else None, seed=attempt_seed(self.config.seed, problem.key, d, w),
+            parent_key=parent.key if parent else None, seed=attempt_seed(self.seed, problem.key, d, w),
             prompt=prompt.identity(), prompt_key=stable_hash(prompt.identity()), settings=settings,
             text=sampled.text, answer=answer, final_answer=answer, correct=self.family.check(problem, answer),
             finish_reason="stop", status="ok", error=None, prompt_tokens=len(problem.question.split()),

@@ -56,7 +56,7 @@ class LatentSearchExecutor(Executor):
         if plan.kind == "dvts":
             groups = [range(g * plan.expand, (g + 1) * plan.expand) for g in range(plan.width // plan.expand)]
             return [max(group, key=lambda r: (scores[r], -r)) for group in groups for _ in group]
-        rng = np.random.default_rng(stable_int(self.config.seed, problem.key, plan.kind, t + 1))
+        rng = np.random.default_rng(stable_int(self.seed, problem.key, plan.kind, t + 1))
         return sorted(rng.choice(len(scores), size=len(scores), p=resampling_weights(scores)).tolist())
 
     def execute(self) -> MethodRun:
@@ -82,7 +82,7 @@ class LatentSearchExecutor(Executor):
         return "exact" if exact else f"latent:{self.backend.info.id}"
 
     def _search(self, chunk: list[Problem]) -> list[Outcome]:
-        seeds = [attempt_seed(self.config.seed, p.key, 1, 0) for p in chunk]
+        seeds = [attempt_seed(self.seed, p.key, 1, 0) for p in chunk]
         by_index = {i: p for i, p in enumerate(chunk)}
         begin = time.perf_counter()
         nodes = cast(LatentBackend, self.backend).search([p.structure for p in chunk], self.rows, self.plan.steps,
@@ -100,7 +100,7 @@ class LatentSearchExecutor(Executor):
             keys.append([])
             for r, node in enumerate(row_nodes):
                 parent = None if node.parent is None else keys[t - 1][node.parent]
-                seed = stable_int(attempt_seed(self.config.seed, problem.key, 1, 0), t, r)
+                seed = stable_int(attempt_seed(self.seed, problem.key, 1, 0), t, r)
                 key = stable_hash(self.backend.info.id, problem.key, self.plan.spec, settings, r, t + 1, seed, parent)
                 keys[t].append(key)
                 answer = node.answer or None

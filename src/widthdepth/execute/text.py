@@ -95,7 +95,7 @@ class TextGridExecutor(Executor):
         requests = [
             GenerationRequest(prompt=p.prompt.text, messages=p.prompt.messages, n=p.n, max_tokens=self.config.max_tokens,
                               temperature=self.config.temperature, top_p=self.config.top_p, stop=p.prompt.stop,
-                              seed=attempt_seed(self.config.seed, p.problem.key, p.d, p.w0), **self._request_extra(p.problem))
+                              seed=attempt_seed(self.seed, p.problem.key, p.d, p.w0), **self._request_extra(p.problem))
             for p in pending]
         for sample in self.backend.generate(requests):
             item = pending[sample.request_index]
@@ -116,7 +116,7 @@ class TextGridExecutor(Executor):
     def _attempt(self, item: _Pending, w: int, completion: Completion) -> Attempt:
         problem, parent, prompt = item.problem, item.parent, item.prompt
         settings = self._settings(problem, prompt)
-        seed = attempt_seed(self.config.seed, problem.key, item.d, w)
+        seed = attempt_seed(self.seed, problem.key, item.d, w)
         failed = completion.finish_reason == "error"
         answer = None if failed else self.family.parse(completion.text, problem)
         final = answer if answer is not None or parent is None else parent.final_answer

@@ -92,7 +92,7 @@ class SearchExecutor(Executor):
             self.progress.describe(f"{self.plan.spec} step {step}: {len(active)} problems searching, {self.family.spec}")
             children = self._expand(active, step)
             for tree in (t for t in active if not t.failed):
-                rng = np.random.default_rng(stable_int(self.config.seed, tree.problem.key, self.plan.kind, step))
+                rng = np.random.default_rng(stable_int(self.seed, tree.problem.key, self.plan.kind, step))
                 tree.kept = self.select(tree, children[tree.problem.key], rng)
                 tree.steps = step
         outcomes = [self._outcome(t) for t in trees if not t.failed]
@@ -145,12 +145,12 @@ class SearchExecutor(Executor):
 
     def _key(self, problem: Problem, step: int, w: int, prompt: Prompt) -> str:  # type: ignore[override]
         return attempt_key(self.backend.info.id, problem.key, prompt.identity(), self._settings(prompt), w, step,
-                           attempt_seed(self.config.seed, problem.key, step, w))
+                           attempt_seed(self.seed, problem.key, step, w))
 
     def _generate(self, pending: list, step: int, got: dict[tuple[str, int], Attempt]) -> None:
         requests = [GenerationRequest(prompt=prompt.text, messages=None, n=n, max_tokens=self.plan.step_tokens,
                                       temperature=self.config.temperature, top_p=self.config.top_p, stop=prompt.stop,
-                                      seed=attempt_seed(self.config.seed, tree.problem.key, step, w0))
+                                      seed=attempt_seed(self.seed, tree.problem.key, step, w0))
                     for tree, _, w0, n, prompt in pending]
         for sample in self.backend.generate(requests) if requests else ():
             tree, i, w0, _, prompt = pending[sample.request_index]
@@ -172,7 +172,7 @@ class SearchExecutor(Executor):
         return Attempt(
             key=self._key(tree.problem, step, w, prompt), model=self.backend.info.id, task=self.family.spec,
             problem_key=tree.problem.key, w=w, d=step, mode=self.plan.kind, parent_key=parent.attempt.key or None,
-            seed=attempt_seed(self.config.seed, tree.problem.key, step, w), prompt=prompt.identity(),
+            seed=attempt_seed(self.seed, tree.problem.key, step, w), prompt=prompt.identity(),
             prompt_key=stable_hash(prompt.identity()), settings=self._settings(prompt), text=completion.text,
             answer=answer, final_answer=answer, correct=None if failed else bool(finished and self.family.check(
                 tree.problem, answer)), finish_reason=completion.finish_reason, status="failed" if failed else "ok",

@@ -124,6 +124,12 @@ def is_grid(text: str) -> bool:
     return parse_spec(text).name in GRID_KINDS
 
 
+def is_method(text: str) -> bool:
+    """A plan that is neither a grid nor a policy (early, search, refine, deepconf): one outcome per problem,
+    whose uncertainty includes its sampling seed (`repeats`)."""
+    return parse_spec(text).name not in (*GRID_KINDS, "adaptive")
+
+
 def load_plan(text: str, option: str = "--plan"):  # noqa: ANN201 - GridPlan | AdaptivePlan | EarlyPlan
     spec = parse_spec(text, option=option)
     if spec.name not in PLANS:
@@ -131,4 +137,4 @@ def load_plan(text: str, option: str = "--plan"):  # noqa: ANN201 - GridPlan | A
     return PLANS[spec.name][0](spec)
 
 
-__all__ = ["PLANS", "GridPlan", "is_grid", "load_plan"]
+__all__ = ["PLANS", "GridPlan", "is_grid", "is_method", "load_plan"]
