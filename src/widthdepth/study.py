@@ -35,7 +35,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "lm": {
         "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
-                            "search:kind=subset,n=8"], "plans": ["grid:8x4"], "problems": 48, "max_tokens": 256},
+                            "search:kind=subset,n=8"], "plans": ["grid:8x4", "early:8"], "problems": 48,
+                  "max_tokens": 256},
         "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=3", "chain:L=4", "chain:L=6", "chain:L=8",
                            "search:kind=subset,n=6", "search:kind=subset,n=8", "search:kind=subset,n=10"],
                  "plans": ["grid:16x4", "early:16"], "problems": 128, "max_tokens": 256, "repeats": 2},
@@ -44,7 +45,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "quick": {"tasks": ["chain:L=1", "chain:L=4", "search", "mix:L=2,kind=modeq,p=13"], "plans": ["grid:4x2"],
                   "problems": 8, "max_tokens": 160},
         "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=8", "search", "search:p=29",
-                           "mix:L=4,kind=modeq,p=13"], "plans": ["grid:8x4"], "problems": 30, "max_tokens": 256},
+                           "mix:L=4,kind=modeq,p=13"], "plans": ["grid:8x4", "early:8"], "problems": 30, "max_tokens": 256},
     },
 }
 

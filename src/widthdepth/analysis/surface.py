@@ -49,6 +49,7 @@ class TraceSurface:
     """(w, d, aggregator) -> per-problem variance of a Monte Carlo estimate (confidence aggregators)."""
     _intervals: dict[tuple[int, int, str], tuple[float, float]] = field(default_factory=dict, repr=False)
     _rows: list[dict] | None = field(default=None, repr=False)
+    _aggregators: tuple[str, ...] | None = field(default=None, repr=False)
 
     @property
     def family(self) -> str:
@@ -66,8 +67,10 @@ class TraceSurface:
 
     @property
     def aggregators(self) -> tuple[str, ...]:
-        exact = AGGREGATORS if self.trace.verifier else ("majority", "coverage")
-        return exact + (CONFIDENCE_AGGREGATORS if confident(self.trace) else ())
+        if self._aggregators is None:  # whether the trace has confidences is a pass over all its attempts: once
+            exact = AGGREGATORS if self.trace.verifier else ("majority", "coverage")
+            self._aggregators = exact + (CONFIDENCE_AGGREGATORS if confident(self.trace) else ())
+        return self._aggregators
 
     def mc_error(self, w: int, d: int, aggregator: str) -> float:
         """The Monte Carlo standard error of a cell's mean accuracy (0 for the exact estimators)."""
