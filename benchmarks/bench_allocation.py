@@ -79,10 +79,11 @@ def judge(folder: str, predictors: list[str], folds: int = 5, figure: str | None
             from pathlib import Path
 
             from widthdepth.allocation import save_evaluation
-            from widthdepth.report.figures import allocation_figure
+            from widthdepth.report.charts import allocation_chart, allocation_rows
+            from widthdepth.report.vega import to_png
 
             saved = json.loads(save_evaluation(cv, folder).read_text())
-            Path(figure).write_bytes(allocation_figure(saved))
+            Path(figure).write_bytes(to_png(allocation_chart(saved), {"allocation": allocation_rows(saved)}))
         policy, _, _, _ = fit_from(selection, bins=3, holdout=0.5, seed=0, records=records)
         held = evaluate(policy, records)
         out[predictor] = {"cross_validation": summarise(cv), "held_out_split": summarise(held)}

@@ -47,18 +47,71 @@ def browser():
     driver.quit()
 
 
+def draw_all(browser) -> list[list]:  # noqa: ANN001
+    """Open every section, scroll each figure into view (figures are drawn when seen), wait until all are
+    drawn; each figure's [label, drawn, svg width, svg height]."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true);")
+    for chart in browser.find_elements("css selector", "div.chart"):
+        browser.execute_script("arguments[0].scrollIntoView();", chart)
+    WebDriverWait(browser, 60).until(lambda b: b.execute_script(
+        "return Array.from(document.querySelectorAll('div.chart')).every(c => c.classList.contains('drawn'));"))
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('div.chart')).map(c => { const s = c.querySelector('svg');"
+        " return [c.getAttribute('aria-label'), c.classList.contains('drawn'), s ? s.getBoundingClientRect().width : 0,"
+        " s ? s.getBoundingClientRect().height : 0]; });")
+
+
+def console_problems(browser) -> list:  # noqa: ANN001
+    """Errors, and vega's warnings (a figure drawn from a spec it had to correct)."""
+    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE" or "WARN" in e["message"]]
+
+
 def test_report_renders_every_figure_without_console_errors(real_report, browser, tmp_path):
     browser.get(real_report.as_uri())
-    images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);")
-    assert len(images) >= 1 + 2 * 4  # a phase diagram, and per experiment frontier, heatmap, selection, latency
-    for alt, complete, width, height in images:
-        assert complete and width > 200 and height > 150, f"figure {alt!r} did not load"
     assert "widthdepth report" in browser.title
-    assert browser.find_element("css selector", "ul.verdict li").text
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-    assert errors == []
+    assert browser.find_element("css selector", "ul.answer li").text  # the answer, first
+    figures = draw_all(browser)
+    assert len(figures) == 2 + 2 * 4  # two phase diagrams; per experiment frontier, heat map, selection, latency
+    for label, drawn, width, height in figures:
+        assert drawn and width > 200 and height > 150, f"figure {label!r} was not drawn"
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name);")
+    assert [r for r in resources if not r.startswith(("data:", "file:"))] == []  # it works offline
+    assert console_problems(browser) == []
     assert browser.save_screenshot(str(tmp_path / "report.png"))
+
+
+def test_hover_shows_a_cell_s_numbers_and_the_controls_redraw(real_report, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(real_report.as_uri())
+    draw_all(browser)
+    heatmap = next(h for h in browser.find_elements("css selector", "div.chart[aria-label^='heatmap']")
+                   if len(h.find_elements("css selector", "input[type=radio]")) > 1)  # search: has a verifier
+    cell = heatmap.find_element("css selector", "g.mark-rect path")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", heatmap)
+    ActionChains(browser).move_to_element(cell).perform()
+    tip = WebDriverWait(browser, 10).until(lambda b: b.find_element("id", "vg-tooltip-element"))
+    WebDriverWait(browser, 10).until(lambda b: "95% interval" in tip.text)
+    for shown in ("w (chains)", "d (rounds)", "aggregator", "accuracy", "generated tokens", "FLOPs", "serial tokens"):
+        assert shown in tip.text
+    # the aggregator radio buttons redraw the heat map with the other aggregator's cells
+    other = heatmap.find_element("css selector", "input[type=radio]:not(:checked)")
+    browser.execute_script("arguments[0].click();", other)
+    ActionChains(browser).move_by_offset(0, -200).perform()  # away, then back onto the cell
+    ActionChains(browser).move_to_element(heatmap.find_element("css selector", "g.mark-rect path")).perform()
+    wanted = other.get_attribute("value")
+    WebDriverWait(browser, 10).until(lambda b: wanted in b.find_element("id", "vg-tooltip-element").text)
+    # the cost-unit menu redraws a frontier in that unit
+    frontier = browser.find_element("css selector", "div.chart[aria-label^='frontier']")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", frontier)
+    from selenium.webdriver.support.ui import Select
+
+    Select(frontier.find_element("css selector", "select")).select_by_value("serial_tokens")
+    WebDriverWait(browser, 10).until(lambda b: "budget per problem (serial tokens" in frontier.text)
+    assert console_problems(browser) == []
 
 
 def test_the_adaptive_allocation_section_renders(browser, tmp_path):
@@ -71,12 +124,10 @@ def test_the_adaptive_allocation_section_renders(browser, tmp_path):
                   plans=["grid:8x4"], problems=24, seed=2, out=str(out)))
     assert main(["allocate", "eval", str(out), "--folds", "3"]) == 0
     browser.get((out / "report.html").as_uri())
-    figure = browser.execute_script(
-        "const i = Array.from(document.images).find(i => i.alt === 'adaptive allocation');"
-        "return i ? [i.complete, i.naturalWidth, i.naturalHeight] : null;")
-    assert figure is not None and figure[0] and figure[1] > 300 and figure[2] > 200
+    figures = {label: (drawn, width, height) for label, drawn, width, height in draw_all(browser)}
+    drawn, width, height = figures["adaptive allocation"]
+    assert drawn and width > 300 and height > 200
     heading = [h for h in browser.find_elements("css selector", "h2") if h.text == "Adaptive allocation"]
     assert heading
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-    assert errors == []
+    assert console_problems(browser) == []
     assert browser.save_screenshot(str(tmp_path / "allocation.png"))

@@ -25,15 +25,25 @@ def width_then_depth_or_digit(request, seed):
     return width_then_depth(request, seed) if "Start with the number" in text else f"Answer: {seed % 13}"
 
 
+def figures_of(page: str) -> dict:
+    """The page's figure specs and datasets (the JSON block the page draws from)."""
+    block = re.search(r'<script type="application/json" id="wd-figures">(.*?)</script>', page, re.S)
+    return json.loads(block.group(1).replace("<\\/", "</"))
+
+
 def test_report_files(scripted_run):
     paths = write_report(scripted_run.out)
     page = paths["report"].read_text()
-    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    # phase diagrams for 2 families; per experiment: frontier, heatmap(s), selection, latency
-    assert len(images) == 2 + 3 * 4 + 1  # search also has a verifier best-of heatmap
-    assert "http://" not in page and "https://" not in page  # self-contained
+    store = figures_of(page)
+    # two phase diagrams (compute, latency); per experiment: frontier, heat map, selection, latency
+    assert len(store["specs"]) == 2 + 3 * 4
+    assert page.count('<div class="chart"') == len(store["specs"])
+    outside_scripts = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", outside_scripts)  # nothing loads from the network
+    assert page.count("<script") == 3 and "window.vegaEmbed" in page  # the data, the drawing code once, the page's
+    assert page.index("The answer at matched compute") < page.index("<details")  # the answer comes first
     assert "width wins" in page and "Cost unit" in page
-    assert page.count("Iso-compute view") == 3
+    assert page.count("Iso-compute view") == 3 and page.count("<details class='experiment'") == 3
     verdict = json.loads(paths["verdict"].read_text())  # strict JSON: no NaN
     assert {"generated_tokens", "serial_tokens"} == set(verdict)
     assert all("sentence" in j for j in verdict["generated_tokens"]["judgements"])
@@ -41,6 +51,42 @@ def test_report_files(scripted_run):
     for column in ("task", "w", "d", "aggregator", "accuracy", "ci_low", "ci_high", "generated_tokens", "flops",
                    "serial_tokens", "wall_seconds"):
         assert column in header.split(",")
+
+
+def test_the_figures_show_the_estimated_surface_and_verdict(scripted_run):
+    """What a hover shows is what was estimated: each heat-map cell against surface.csv, each phase mark
+    against verdict.json."""
+    import pandas as pd
+
+    paths = write_report(scripted_run.out)
+    store = figures_of(paths["report"].read_text())
+    surface = pd.read_csv(paths["surface"])
+    tasks = list(dict.fromkeys(surface.task))
+    for i, task in enumerate(tasks):
+        rows = surface[surface.task == task]
+        shown = {(c["w"], c["d"], c["agg"]): c for c in store["data"][f"e{i}"]["cells"]}
+        assert len(shown) == len(rows)
+        for r in rows.itertuples():
+            cell = shown[(r.w, r.d, r.aggregator)]
+            assert cell["acc"] == pytest.approx(r.accuracy, rel=1e-3, abs=1e-9)
+            assert (cell["lo"], cell["hi"]) == pytest.approx((r.ci_low, r.ci_high), rel=1e-3, abs=1e-9)
+            assert cell["serial"] == pytest.approx(r.serial_tokens, rel=1e-3)
+    judged = json.loads(paths["verdict"].read_text())["generated_tokens"]["judgements"]
+    marks = store["data"]["top-generated_tokens"]["phase"]
+    assert len(marks) == len(judged)
+    for mark, j in zip(marks, judged):
+        assert mark["budget"] == pytest.approx(j["budget"], rel=1e-3)
+        assert mark["who"] == (j["winner"] if j["winner"] in ("width", "depth", "hybrid") else "no winner")
+        assert (mark["sig"] == "significant") == j["significant"]
+
+
+def test_static_report_has_png_figures_and_no_scripts(scripted_run):
+    page = write_report(scripted_run.out, static=True)["report"].read_text()
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 2 + 3 * 4 and "<script" not in page
+    import base64
+
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
 
 
 def test_report_is_reproducible(scripted_run):

@@ -265,16 +265,30 @@ def allocate_eval(
 
 @app.command()
 def report(
-    out: Annotated[str, typer.Argument(help="a run's output folder (holds widthdepth.sqlite)")],
+    folders: Annotated[list[str], typer.Argument(help="a run's output folder (holds widthdepth.sqlite); several: "
+                                                      "the runs side by side")],
+    static: Annotated[bool, typer.Option("--static", help="figures as PNG images (for papers) instead of "
+                                                          "interactive ones")] = False,
+    out: Annotated[Optional[str], typer.Option(help="with several folders: where compare.html goes (default: "
+                                                    "the first folder)")] = None,
 ) -> None:
-    """Write OUT/report.html, OUT/surface.csv and OUT/verdict.json from the store."""
+    """Write OUT/report.html, OUT/surface.csv and OUT/verdict.json from the store; with several folders,
+    compare.html: their frontiers overlaid and the exchange rate between model size and compute."""
     from widthdepth.report import write_report
 
-    notes: list[str] = []
-    with console.status("estimating the surface and drawing the report"):
-        paths = write_report(out, notes)
-    for note in notes:
-        console.print(note, style="yellow", soft_wrap=True)
+    if len(folders) > 1:
+        from widthdepth.report.compare import write_comparison
+
+        with console.status("estimating each run's surface"):
+            paths = write_comparison(folders, out, static)
+    else:
+        if out is not None:
+            raise WidthdepthError("--out: a report is written into its run's folder; --out is for several folders")
+        notes: list[str] = []
+        with console.status("estimating the surface and drawing the report"):
+            paths = write_report(folders[0], notes, static=static)
+        for note in notes:
+            console.print(note, style="yellow", soft_wrap=True)
     for name, path in paths.items():
         console.print(f"{name:>8}: {path}")
 

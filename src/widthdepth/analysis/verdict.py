@@ -25,7 +25,7 @@ from widthdepth.analysis.heldout import (COMPARED, MIN_TESTED, HeldOutTest, crit
 from widthdepth.analysis.surface import Surface, TraceSurface
 
 UNIT_WORDS = {"generated_tokens": "generated tokens", "flops": "FLOPs", "serial_tokens": "serial tokens"}
-__all__ = ["COMPARED", "UNIT_WORDS", "Crossover", "Judgement", "Verdict", "build_verdict", "judge"]
+__all__ = ["COMPARED", "UNIT_WORDS", "Crossover", "Judgement", "Verdict", "build_verdict", "fmt_budget", "judge"]
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,10 @@ class Judgement:
 
     def sentence(self, up_to: float | None = None) -> str:
         """One plain sentence; with `up_to`, for the whole range of budgets from this one to `up_to`."""
-        budget = _fmt_budget(self.budget, self.unit)
+        budget = fmt_budget(self.budget, self.unit)
         where = f"{self.task}, budget ≤ {budget}"
         if up_to is not None and up_to > self.budget:
-            low, high = _fmt_budget(self.budget, self.unit).split(" ", 1)[0], _fmt_budget(up_to, self.unit)
+            low, high = fmt_budget(self.budget, self.unit).split(" ", 1)[0], fmt_budget(up_to, self.unit)
             where = f"{self.task}, budgets {low}–{high}"
         if self.runner_up is None:
             cell = next(iter(self.cells.values()))
@@ -108,7 +108,7 @@ class Crossover:
     def sentence(self) -> str:
         if self.kind == "budget":
             return (f"{self.where}: the winner changes from {self.before} to {self.after} at about "
-                    f"{_fmt_budget(self.at, self.unit)}.")
+                    f"{fmt_budget(self.at, self.unit)}.")
         return (f"{self.family} at budget {self.where}: {self.before} wins below structure value {self.at:g}, "
                 f"{self.after} from there on.")
 
@@ -144,7 +144,7 @@ class Verdict:
                 "crossovers": [{**asdict(c), "sentence": c.sentence()} for c in self.crossovers]}
 
 
-def _fmt_budget(value: float, unit: str) -> str:
+def fmt_budget(value: float, unit: str) -> str:
     for suffix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= scale:
             return f"{value / scale:.3g}{suffix} {UNIT_WORDS[unit]}"
@@ -222,5 +222,5 @@ def build_verdict(surface: Surface, unit: str = "generated_tokens") -> Verdict:
         ordered = sorted((s, w) for s, w in by_structure if math.isfinite(s))
         for (s0, w0), (s1, w1) in zip(ordered, ordered[1:]):
             if w0 != w1 and "" not in (w0, w1):
-                verdict.crossovers.append(Crossover("structure", family, unit, _fmt_budget(budget, unit), w0, w1, s1))
+                verdict.crossovers.append(Crossover("structure", family, unit, fmt_budget(budget, unit), w0, w1, s1))
     return verdict

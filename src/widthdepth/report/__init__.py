@@ -1,4 +1,4 @@
-"""The report: figures (matplotlib) and one self-contained HTML file, from the store alone."""
+"""The report: one self-contained HTML file with interactive figures (Vega-Lite), from the store alone."""
 
 from widthdepth.report.html import write_report
 

@@ -1,20 +1,22 @@
-"""`widthdepth report DIR`: DIR/report.html (one self-contained file, figures embedded as PNG data),
-DIR/surface.csv and DIR/verdict.json — from the store alone, the same bytes for the same store.
+"""`widthdepth report DIR`: DIR/report.html, DIR/surface.csv and DIR/verdict.json — from the store
+alone, the same bytes for the same store.
+
+The page answers first: a few plain sentences and one phase diagram over every task structure, at
+matched compute and at matched latency. Every verdict sentence, the adaptive allocation and one
+collapsed section per experiment (frontier, heat map, selection, latency, tables) follow. Figures are
+Vega-Lite drawn in the page (one self-contained file: the drawing code is inlined once, each
+experiment's data once; a figure is drawn when it scrolls into view) or, with `static=True`, PNG
+images for papers.
 
     paths = write_report("runs/demo")
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
-import math
-from collections import defaultdict
 from pathlib import Path
 
-from widthdepth.analysis.fits import fit_coverage, fit_depth
-from widthdepth.analysis.frontier import cells, iso_cost_cells
 from widthdepth.analysis.methods import MethodComparison, compare_methods, methods_for, open_method_points
 from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
 from widthdepth.analysis.traces import Scope, open_traces
@@ -22,79 +24,97 @@ from widthdepth.analysis.verdict import UNIT_WORDS, Verdict, build_verdict
 from widthdepth.cost import UNIT_DEFINITION, default_unit
 from widthdepth.errors import WidthdepthError
 from widthdepth.jsonsafe import json_safe
-from widthdepth.report import figures
+from widthdepth.report import answer, charts, sections
 
 GUIDE = {
-    "frontier": "Each line is the best accuracy a strategy reaches within the budget on the x axis (log scale): "
-                "width = independent attempts only (d = 1), depth = one chain of rounds (w = 1), hybrid = "
-                "w ≥ 2 and d ≥ 2, best = any allocation. Bands are 95% bootstrap intervals over problems.",
-    "heatmap": "Estimated accuracy of every cell w × d from the one run (exact averages over subsets of "
-               "chains). Dashed lines join cells of equal cost: walking along one compares width and depth at "
-               "matched compute.",
-    "phase": "For each task structure (x) and budget (y), the colour is the depth share of the best "
-             "allocation, log d / log(w·d): blue is width, red is depth; the label is the winning w × d.",
-    "selection": "Coverage (some chain right: an oracle) beside what an aggregator actually picks (majority, "
-                 "verifier best-of, and where the model reports its confidence: confidence-weighted votes and the "
-                 "most confident half's majority, estimated by Monte Carlo over subsets) on the same samples. The "
-                 "gap is the selection problem.",
-    "allocation": "Accuracy on problems the policy was not fitted on, against the mean compute actually spent "
-                  "per problem (the probe included). Adaptive: a probe predicts difficulty, its bin's plan spends the "
-                  "rest. Gold-binned: bins from gold pass@1, no probe cost — it knows how hard a problem is, not "
-                  "whether the attempts a plan keeps are right, so adaptive can beat it. Fixed-plan curves "
-                  "are picked on the same held-out problems (their best case). Band: 95% bootstrap over problems.",
-    "methods": " Markers: methods (not grids), at their accuracy and mean cost per problem, with 95% bootstrap "
-               "intervals over problems.",
-    "latency": "Left: best accuracy within a latency budget (serial tokens: rounds add up, parallel chains "
-               "do not). Right: every cell's compute against its latency, coloured by accuracy.",
+    "phase": "Each column is a task, ordered by family and structure value; each mark, a budget per problem. "
+             "Colour and shape name the strategy whose best cell is most accurate within that budget (blue squares "
+             "width: independent attempts only; vermillion triangles depth: one chain of rounds; green diamonds "
+             "hybrid: both); filled marks won on held-out problems with 95% simultaneous bounds, hollow ones are "
+             "within the noise. Purple crosses are methods (search, early stopping) at their mean cost, filled "
+             "where the held-out comparison with the grid is significant either way. Hover a mark for its numbers.",
+    "frontier": "Best accuracy a strategy reaches within the budget on the x axis: width = independent attempts "
+                "only (d = 1), depth = one chain of rounds (w = 1), hybrid = w ≥ 2 and d ≥ 2, best = any "
+                "allocation. Bands: 95% bootstrap intervals over problems. Choose the cost unit above the figure; "
+                "hover a point for its cell, accuracy and interval.",
+    "methods": " Crosses: methods (not grids) at their accuracy and mean cost per problem, bars their 95% intervals.",
+    "heatmap": "Estimated accuracy of every cell w × d from the one run (exact averages over subsets of chains); "
+               "choose the aggregator above the figure, hover a cell for its interval and costs. Dashed lines join "
+               "cells of equal compute: walking along one compares width and depth at matched cost.",
+    "selection": "Coverage (some chain right: an oracle) beside what each aggregator actually picks on the same "
+                 "samples, at the first and the last round; the gap is the selection problem. Click a legend "
+                 "entry to show one aggregator alone (shift-click for more).",
+    "latency": "Every cell's compute against its latency (serial tokens: rounds add up, parallel chains do not), "
+               "coloured by the accuracy of its best aggregator.",
+    "allocation": "Accuracy on problems the policy was not fitted on, against the mean compute actually spent per "
+                  "problem (the probe included). Adaptive: a probe predicts difficulty, its bin's plan spends the "
+                  "rest. Gold-binned: bins from gold pass@1, no probe cost. Fixed-plan curves are picked on the same "
+                  "held-out problems (their best case). Band: 95% bootstrap over problems.",
 }
 
 CSS = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
-figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: 0.9em; color: #555; max-width: 900px; }
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 1.5em auto; padding: 0 1em; color: #222; }
+h1 { margin: 0 0 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
+figure { margin: 0.8em 0; } figure img { max-width: 100%; }
+figcaption { font-size: 0.88em; color: #555; max-width: 900px; }
+.chart { min-height: 220px; } .chart.drawn { min-height: 0; }
+.vega-bindings { font-size: 0.88em; margin: 0.2em 0 0.4em; } .vega-bind { display: inline-block; margin-right: 1em; }
 table { border-collapse: collapse; font-size: 0.85em; } td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
 th { background: #f4f4f4; } .verdict li { margin: 0.3em 0; } .meta { color: #555; } code { background: #f4f4f4; }
-.significant { font-weight: 600; }
+.significant { font-weight: 600; } ul.answer { font-size: 1.05em; line-height: 1.45; } ul.answer li { margin: 0.35em 0; }
 .warning { background: #fff4d6; border-left: 4px solid #e0a800; padding: 0.4em 0.8em; }
+details { margin: 0.5em 0; } details > summary { cursor: pointer; padding: 0.25em 0; }
+details.experiment { border: 1px solid #ddd; border-radius: 4px; padding: 0.2em 0.8em; }
+details.experiment > summary { font-size: 1.02em; }
+"""
+
+PAGE_SCRIPT = """
+(function () {
+  var store = JSON.parse(document.getElementById("wd-figures").textContent);
+  function draw(el) {
+    var spec = Object.assign({}, store.specs[el.dataset.spec], {datasets: store.data[el.dataset.data]});
+    vegaEmbed(el, spec, {renderer: "svg", actions: {export: true, source: false, compiled: false, editor: false}})
+      .then(function () { el.classList.add("drawn"); })
+      .catch(function (err) { el.textContent = "This figure could not be drawn: " + err; console.error(err); });
+  }
+  var watch = new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) { if (e.isIntersecting) { watch.unobserve(e.target); draw(e.target); } });
+  }, {rootMargin: "300px"});
+  document.querySelectorAll("div.chart").forEach(function (el) { watch.observe(el); });
+})();
 """
 
 
-def _img(png: bytes, alt: str, guide: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
-            f"<figcaption>{html.escape(guide)}</figcaption></figure>")
+class Figures:
+    """The page's figures: Vega-Lite specs drawn in the page from shared datasets, or PNG (`static`)."""
 
+    def __init__(self, static: bool = False) -> None:
+        self.static = static
+        self.specs: dict[str, dict] = {}
+        self.data: dict[str, dict[str, list[dict]]] = {}
 
-def _fmt(value: float, digits: int = 2) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+    def figure(self, spec: dict, data: str, alt: str, caption: str) -> str:
+        caption = f"<figcaption>{html.escape(caption)}</figcaption>"
+        if self.static:
+            from widthdepth.report.vega import to_png
+            import base64
 
+            png = base64.b64encode(to_png(spec, self.data[data])).decode("ascii")
+            return f'<figure><img src="data:image/png;base64,{png}" alt="{html.escape(alt)}">{caption}</figure>'
+        key = f"f{len(self.specs)}"
+        self.specs[key] = spec
+        return (f'<figure><div class="chart" data-spec="{key}" data-data="{html.escape(data)}" role="img" '
+                f'aria-label="{html.escape(alt)}"></div>{caption}</figure>')
 
-def _surface_table(ts: TraceSurface) -> str:
-    head = ("<tr><th>w</th><th>d</th><th>aggregator</th><th>accuracy</th><th>95% CI</th><th>MC error</th><th>problems</th>"
-            "<th>gen tokens</th><th>serial tokens</th><th>FLOPs</th><th>wall s</th></tr>")
-    rows = [f"<tr><td>{r['w']}</td><td>{r['d']}</td><td>{r['aggregator']}</td><td>{_fmt(r['accuracy'])}</td>"
-            f"<td>{_fmt(r['ci_low'])}–{_fmt(r['ci_high'])}</td>"
-            f"<td>{'' if not r['mc_error'] else format(r['mc_error'], '.3f')}</td><td>{r['problems']}</td>"
-            f"<td>{_fmt(r['generated_tokens'], 0)}</td><td>{_fmt(r['serial_tokens'], 0)}</td>"
-            f"<td>{r['flops']:.3g}</td><td>{_fmt(r['wall_seconds'], 1)}</td></tr>" for r in ts.rows()]
-    return f"<details><summary>surface table ({len(rows)} rows)</summary><table>{head}{''.join(rows)}</table></details>"
+    def scripts(self) -> str:
+        if self.static or not self.specs:
+            return ""
+        from widthdepth.report.vega import javascript
 
-
-def _fits(ts: TraceSurface) -> str:
-    items = []
-    for fit in (fit_coverage(ts), fit_depth(ts)):
-        if not fit.ok:
-            items.append(f"<li><code>{html.escape(fit.formula)}</code>: not fitted — {html.escape(fit.reason)}</li>")
-            continue
-        params = ", ".join(f"{k} = {v:.3g}" for k, v in fit.params.items())
-        top = fit.measured_up_to
-        ahead = [x for x in (2 * top, 4 * top)]
-        predictions = "; ".join(f"{x}: {p['value']:.2f}{' (extrapolated)' if p['extrapolated'] else ''}"
-                                for x, p in zip(ahead, fit.extrapolations(ahead)))
-        items.append(f"<li><code>{html.escape(fit.formula)}</code>: {params}; RMSE {fit.rmse:.3f} over "
-                     f"1..{top}; predicted at {predictions}</li>")
-    return "<ul>" + "".join(items) + "</ul>"
+        payload = json.dumps(json_safe({"specs": self.specs, "data": self.data}), separators=(",", ":"),
+                             allow_nan=False, sort_keys=True).replace("</", "<\\/")
+        return (f'<script type="application/json" id="wd-figures">{payload}</script>'
+                f"<script>{javascript()}</script><script>{PAGE_SCRIPT}</script>")
 
 
 def compute_unit(surface: Surface) -> str:
@@ -102,138 +122,87 @@ def compute_unit(surface: Surface) -> str:
     return default_unit(any(ts.trace.latent for ts in surface.traces))
 
 
-def _iso_compute(ts: TraceSurface, unit: str) -> str:
-    """Iso-compute view: at a few budgets, every allocation of about that cost, from all-width to all-depth."""
-    costs = sorted(c.cost for c in cells(ts, unit))
-    if not costs:
-        return ""
-    budgets = sorted({costs[len(costs) // 4], costs[len(costs) // 2], costs[(3 * len(costs)) // 4]})
-    rows = []
-    for budget in budgets:
-        band = iso_cost_cells(ts, unit, budget)
-        entries = ", ".join(f"{c.w}×{c.d} {c.accuracy:.2f}" for c in band)
-        rows.append(f"<tr><td>{budget:,.3g}</td><td style='text-align:left'>{html.escape(entries)}</td></tr>")
-    return (f"<h3>Iso-compute view ({UNIT_WORDS[unit]})</h3><p class='meta'>Allocations whose cost is within a "
-            f"factor √2 of each budget, ordered from all width to all depth, best aggregator each.</p>"
-            f"<table><tr><th>budget</th><th>w×d accuracy</th></tr>{''.join(rows)}</table>")
-
-
-def _trace_section(ts: TraceSurface, unit: str, methods: list[MethodComparison]) -> str:
-    """One experiment's figures and tables; `methods` are its methods against its grid, in `unit`."""
+def _experiment(ts: TraceSurface, i: int, unit: str, compared: dict[str, list[MethodComparison]],
+                verdict: Verdict, figures: Figures) -> str:
+    """One experiment, collapsed under a line that says who wins it: figures, then tables."""
     t = ts.trace
+    key = f"e{i}"
+    figures.data[key] = charts.experiment_data(ts, compared, unit)
+    judged = [j for j in verdict.judgements if j.task == t.task and j.plan == t.plan.spec]
+    story = answer.task_phrase(judged, unit) if judged else "no verdict (too few problems)"
     partial = t.partial()
-    parts = [f"<h2>{html.escape(t.task)} — {html.escape(t.plan.spec)}</h2>",
+    name = f"{t.task} — {t.plan.spec}"
+    parts = [f"<details class='experiment' id='{key}'><summary><b>{html.escape(t.task)}</b> · "
+             f"{html.escape(t.plan.spec)}: {html.escape(story)}</summary>",
              f"<p class='warning'>{html.escape(partial)}</p>" if partial else "",
              f"<p class='meta'>{len(t.problems)} problems; model {html.escape(t.model)}; verifier "
              f"{html.escape(t.verifier or 'none')}; sampling {html.escape(json.dumps(t.sampling))}; seed {t.seed}</p>",
-             _img(figures.frontier_figure(ts, unit, methods), f"frontier {t.task}",
-                  GUIDE["frontier"] + (GUIDE["methods"] if methods else ""))]
-    for aggregator in ts.aggregators:
-        if aggregator in ("majority", "best_of"):  # the confidence aggregators: selection figure and table
-            parts.append(_img(figures.heatmap_figure(ts, aggregator, unit), f"heatmap {aggregator} {t.task}",
-                              GUIDE["heatmap"]))
-    parts.append(_img(figures.selection_figure(ts), f"coverage vs selection {t.task}", GUIDE["selection"]))
-    parts.append(_img(figures.latency_figure(ts), f"compute vs latency {t.task}", GUIDE["latency"]))
-    parts.append(_iso_compute(ts, unit))
-    parts.append("<h3>Scaling fits</h3>" + _fits(ts))
-    parts.append(_surface_table(ts))
+             figures.figure(charts.frontier_chart(f"{name}: best accuracy within a budget", unit, bool(compared[unit])),
+                            key, f"frontier {t.task}", GUIDE["frontier"] + (GUIDE["methods"] if compared[unit] else ""))]
+    shown = tuple(a for a in ts.aggregators if a != "coverage")
+    if shown:
+        parts.append(figures.figure(charts.heatmap_chart(f"{name}: accuracy of every w × d", shown, t.plan.chains,
+                                                         t.plan.rounds, unit), key, f"heatmap {t.task}", GUIDE["heatmap"]))
+    parts.append(figures.figure(charts.selection_chart(f"{name}: coverage against selection", ts.aggregators,
+                                                       sorted({1, t.plan.rounds})), key,
+                                f"coverage vs selection {t.task}", GUIDE["selection"]))
+    parts.append(figures.figure(charts.latency_chart(f"{name}: compute against latency", unit), key,
+                                f"compute vs latency {t.task}", GUIDE["latency"]))
+    parts += [sections.methods_list(compared[unit]), sections.iso_compute(ts, unit),
+              "<h3>Scaling fits</h3>" + sections.fits(ts), sections.surface_table(ts), "</details>"]
     return "\n".join(parts)
 
 
-def _verdict_note(verdict: Verdict) -> str:
-    return ("<p class='meta'>Accuracies and differences: each strategy's best cell on all problems. "
-            "<b>Bold</b>: significant — the cells are chosen again on half of the problems and the win is "
-            "tested on the other half, with 95% lower bounds that hold for all comparisons of this verdict "
-            f"at once (critical value {verdict.critical:.2f}).</p>")
-
-
-def _verdict_list(sentences: list[tuple[str, bool]]) -> str:
-    items = "".join(f"<li class='{'significant' if s else ''}'>{html.escape(text)}</li>" for text, s in sentences)
-    return f"<ul class='verdict'>{items}</ul>"
-
-
-def _num(value: object, spec: str = ".3f") -> str:
-    """A number from allocation.json: null (undefined) and "inf" shown as words."""
-    if value is None:
-        return "—"
-    if value == "inf":
-        return "never"
-    return format(value, spec)
-
-
-def _allocation_section(evaluation: dict) -> str:
-    """From DIR/allocation.json (`widthdepth allocate eval`): the adaptive curve and its ratios."""
-    rows = []
-    oracle = evaluation.get("oracle") or [None] * len(evaluation["adaptive"])
-    for point, ref, ratio in zip(evaluation["adaptive"], oracle, evaluation["ratios"]):
-        def times(value: object) -> str:
-            return "never" if value == "inf" else ("—" if value is None else f"{value:.2f}×")
-        plans = " | ".join(f"{w}×{d} {a}" for w, d, a in point["plans"]) or "per fold"
-        rows.append(f"<tr><td>{_num(point['budget'], ',.3g')}</td><td>{_num(point['accuracy'])} "
-                    f"[{_num(point['ci_low'])}, {_num(point['ci_high'])}]</td><td>{_num(point['cost'], ',.3g')}</td>"
-                    f"<td>{'—' if ref is None else _num(ref['accuracy'])}</td>"
-                    f"<td>{times(ratio.get('width'))}</td><td>{times(ratio.get('best_fixed'))}</td>"
-                    f"<td style='text-align:left'>{html.escape(plans)}</td></tr>")
-    matched = "".join(
-        f"<tr><td>{m['w']}×1 {html.escape(m['aggregator'])}</td><td>{_num(m['accuracy'])}</td>"
-        f"<td>{_num(m['cost'], ',.3g')}</td><td>{_num(m['adaptive_cost'], ',.3g')}</td>"
-        f"<td>{'—' if m['ratio'] in (None, 0) else format(m['ratio'], '.2f') + '×'}</td></tr>"
-        for m in evaluation.get("width_matched", []))
-    how = f"{evaluation['folds']}-fold cross-validation" if evaluation.get("folds") else "a held-out split"
-    return ("<h2>Adaptive allocation</h2>"
-            f"<p class='meta'>predictor {html.escape(evaluation['predictor'])}, probe of {evaluation['probe']} "
-            f"attempt(s), {evaluation['problems']} problems judged by {how}"
-            f"{'; policy ' + html.escape(evaluation['policy']) if evaluation.get('policy') else ''}. "
-            "“width needs”: the compute width-only sampling needs for adaptive's accuracy, over adaptive's "
-            "(never: no width-only plan reaches it).</p>"
-            + _img(figures.allocation_figure(evaluation), "adaptive allocation", GUIDE["allocation"])
-            + "<table><tr><th>budget</th><th>adaptive accuracy [95%]</th><th>spent</th><th>gold-binned</th>"
-              "<th>width needs</th><th>best fixed needs</th><th>plans by bin (hardest first)</th></tr>"
-            + "".join(rows) + "</table>"
-            + "<h3>Width-only against adaptive at equal accuracy</h3><table><tr><th>width-only plan</th>"
-              "<th>accuracy</th><th>its compute</th><th>adaptive needs</th><th>ratio</th></tr>" + matched + "</table>")
-
-
-def _methods_list(comparisons: list[MethodComparison]) -> str:
-    if not comparisons:
-        return ""
-    return ("<h3>Methods against the grid</h3><p class='meta'>Each method's accuracy [95% bootstrap over problems] "
-            "at its mean cost, against the grid's best cell within that cost; the held-out difference is "
-            "method minus the cell chosen on the other half of the problems. <b>Bold</b>: its 95% interval "
-            "excludes 0.</p>" + _verdict_list([(c.sentence(), c.significant) for c in comparisons]))
+def _top(surface: Surface, unit: str, verdicts: dict[str, Verdict], versus: dict[str, list[MethodComparison]],
+         figures: Figures) -> list[str]:
+    """The answer: plain sentences and the phase diagram, at matched compute then at matched latency."""
+    out = []
+    tasks = len({j.task for j in verdicts[unit].judgements})
+    for u, heading in ((unit, f"matched compute ({UNIT_WORDS[unit]})"), ("serial_tokens", "matched latency "
+                                                                          "(serial tokens)")):
+        figures.data[f"top-{u}"] = {"phase": answer.phase_rows(verdicts[u], versus[u])}
+        sentences = answer.answer(verdicts[u], versus[u])
+        out += [f"<h2>The answer at {heading}</h2>",
+                "<ul class='answer'>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>",
+                figures.figure(answer.phase_chart(f"Who wins where, at {heading}", UNIT_WORDS[u], tasks), f"top-{u}",
+                               f"phase diagram, {heading}", GUIDE["phase"])]
+    return out
 
 
 def render(surface: Surface, store_path: str, allocation: dict | None = None,
-           points: dict | None = None) -> tuple[str, dict]:
+           points: dict | None = None, static: bool = False) -> tuple[str, dict]:
     unit = compute_unit(surface)
-    compute = build_verdict(surface, unit)
-    latency = build_verdict(surface, "serial_tokens")
-    compared = {id(ts): {u: compare_methods(ts, methods_for(ts, points or {}), u) for u in (unit, "serial_tokens")}
+    verdicts = {unit: build_verdict(surface, unit), "serial_tokens": build_verdict(surface, "serial_tokens")}
+    units = tuple(dict.fromkeys((unit, "serial_tokens", *charts.UNITS)))
+    compared = {id(ts): {u: compare_methods(ts, methods_for(ts, points or {}), u) for u in units}
                 for ts in surface.traces}
-    versus = {u: [c for ts in surface.traces for c in compared[id(ts)][u]] for u in (unit, "serial_tokens")}
-    families: dict[str, list[TraceSurface]] = defaultdict(list)
-    for ts in surface.traces:
-        families[ts.trace.task.split(":", 1)[0]].append(ts)
+    versus = {u: [c for ts in surface.traces for c in compared[id(ts)][u]] for u in units}
+    figures = Figures(static)
+    models = sorted({ts.trace.model for ts in surface.traces})
     body = ["<h1>widthdepth report</h1>",
-            f"<p class='meta'>store <code>{html.escape(store_path)}</code>; "
-            f"{len(surface.traces)} task × plan experiments.</p>",
+            f"<p class='meta'>store <code>{html.escape(store_path)}</code>; {len(surface.traces)} task × plan "
+            f"experiments; model{'s' if len(models) > 1 else ''} {html.escape(', '.join(models))}.</p>",
             *(f"<p class='warning'>{html.escape(note)}</p>" for note in partial_notes(surface)),
-            f"<h2>Verdict at matched compute ({UNIT_WORDS[unit]})</h2>",
-            _verdict_note(compute), _verdict_list(compute.summary()), _methods_list(versus[unit]),
-            "<h2>Verdict at matched latency (serial tokens)</h2>",
-            _verdict_note(latency), _verdict_list(latency.summary()), _methods_list(versus["serial_tokens"]),
-            f"<h2>Cost unit</h2><p>{html.escape(UNIT_DEFINITION)}.</p>"]
-    for family, members in families.items():
-        body.append(f"<h2>Phase diagram: {html.escape(family)}</h2>")
-        body.append(_img(figures.phase_figure(members, unit), f"phase diagram {family}", GUIDE["phase"]))
+            *_top(surface, unit, verdicts, versus, figures),
+            f"<p class='meta'>Cost unit: {html.escape(UNIT_DEFINITION)}.</p>"]
+    for u, heading in ((unit, f"matched compute ({UNIT_WORDS[unit]})"), ("serial_tokens", "matched latency")):
+        sentences = verdicts[u].summary()
+        body.append(f"<details><summary>Every verdict sentence at {heading} ({len(sentences)})</summary>"
+                    + sections.verdict_note(verdicts[u]) + sections.verdict_list(sentences)
+                    + sections.methods_list(versus[u]) + "</details>")
     if allocation:
-        body.append(_allocation_section(allocation))
-    body += [_trace_section(ts, unit, compared[id(ts)][unit]) for ts in surface.traces]
+        figures.data["allocation"] = {"allocation": charts.allocation_rows(allocation)}
+        body.append(sections.allocation_section(allocation, figures.figure(
+            charts.allocation_chart(allocation), "allocation", "adaptive allocation", GUIDE["allocation"])))
+    body.append("<h2>Experiments</h2><p class='meta'>One section per task and plan; open one for its frontier, "
+                "heat map, selection and latency figures and its tables.</p>")
+    body += [_experiment(ts, i, unit, compared[id(ts)], verdicts[unit], figures) for i, ts in enumerate(surface.traces)]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth report</title>"
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
-    verdict = {unit: compute.to_json(), "serial_tokens": latency.to_json()}
-    if any(versus.values()):
-        verdict["methods"] = {u: [c.to_json() for c in comparisons] for u, comparisons in versus.items()}
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head>"
+            f"<body>{''.join(body)}{figures.scripts()}</body></html>")
+    verdict = {unit: verdicts[unit].to_json(), "serial_tokens": verdicts["serial_tokens"].to_json()}
+    if any(versus[u] for u in (unit, "serial_tokens")):
+        verdict["methods"] = {u: [c.to_json() for c in versus[u]] for u in (unit, "serial_tokens")}
     return page, verdict
 
 
@@ -242,11 +211,11 @@ def partial_notes(surface: Surface) -> list[str]:
 
 
 def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scope | None = None,
-                 surface: Surface | None = None) -> dict[str, Path]:
+                 surface: Surface | None = None, static: bool = False) -> dict[str, Path]:
     """Write the report, the surface and the verdict — of everything in the folder, or of what `scope`
     ran; `notes`, where given, receives one line per experiment whose grid is incomplete (a killed or
     failed run: the report shows what there is). `surface`, where the caller has it, is that of the same
-    traces (estimated once)."""
+    traces (estimated once). `static`: figures as PNG images instead of interactive ones."""
     folder = Path(folder)
     if surface is None:
         traces = open_traces(folder, scope)
@@ -261,7 +230,7 @@ def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scop
         surface = estimate_surface(traces)
     allocation_path = folder / "allocation.json"
     allocation = json.loads(allocation_path.read_text()) if allocation_path.exists() else None
-    page, verdict = render(surface, str(folder), allocation, open_method_points(folder, scope))
+    page, verdict = render(surface, str(folder), allocation, open_method_points(folder, scope), static)
     if notes is not None:
         notes += partial_notes(surface)
         models = sorted({ts.trace.model for ts in surface.traces})
@@ -274,3 +243,6 @@ def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scop
     surface.frame().to_csv(paths["surface"], index=False)
     paths["verdict"].write_text(json.dumps(json_safe(verdict), indent=2, allow_nan=False), encoding="utf-8")
     return paths
+
+
+__all__ = ["compute_unit", "partial_notes", "render", "write_report"]

@@ -1,0 +1,198 @@
+"""`widthdepth report A B [...]`: runs side by side — e.g. SmolLM2-135M against Gemma-3-270M, or two
+reasoner sizes — on the tasks they share: each run's frontier overlaid in one cost unit, and the
+exchange rate between model size and inference compute (Snell et al. 2024): how many times the
+FLOPs the smaller model needs to match the larger one's accuracy.
+
+The rate at an accuracy level a is cost_small(a) / cost_large(a), where cost(a) is the cheapest
+mean cost per problem of any cell (w, d, aggregator) that reaches a, on all problems: a point
+estimate read off each run's surface (each frontier's 95% band is in the figure). Levels are the
+larger model's frontier accuracies; a level the smaller model never reaches is counted as such. In
+FLOPs (≈ 2 × parameters × tokens) the rate splits into a per-token factor (the parameters' ratio)
+and a tokens factor (how many more tokens the smaller model spends).
+
+    paths = write_comparison(["runs/smollm2", "runs/gemma"], out="runs/smollm2")
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from widthdepth.analysis.frontier import Cell, cells, frontier
+from widthdepth.analysis.surface import TraceSurface, estimate_surface
+from widthdepth.analysis.traces import open_traces
+from widthdepth.analysis.verdict import UNIT_WORDS
+from widthdepth.errors import WidthdepthError
+from widthdepth.jsonsafe import json_safe
+from widthdepth.report import charts
+from widthdepth.report.html import CSS, Figures
+
+RUN_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+RUN_DASHES = ([1, 0], [6, 3], [2, 2], [8, 2, 2, 2], [4, 4], [1, 0], [6, 3])
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: str
+    label: str
+    model: str
+    n_params: int
+    traces: dict[str, TraceSurface]
+    """task -> the run's experiment on it (its largest grid where it has several)."""
+
+
+@dataclass(frozen=True)
+class ExchangeRate:
+    task: str
+    unit: str
+    small: str
+    large: str
+    levels: int
+    """Accuracy levels of the larger model's frontier."""
+    reached: int
+    """Of those, how many the smaller model reaches at some cost."""
+    median: float
+    low: float
+    high: float
+    """The median rate over the levels both reach, and its range."""
+    best_large: float
+    best_small: float
+    param_factor: float
+    """The smaller model's parameters over the larger's: its cost per token, relative (FLOPs only)."""
+
+    def sentence(self) -> str:
+        head = f"{self.task}: {self.small} against {self.large}"
+        if not self.reached:
+            return (f"{head}: the smaller model reaches none of the larger one's accuracy levels (best "
+                    f"{self.best_small:.2f} against {self.best_large:.2f}).")
+        text = (f"{head}: the smaller model reaches the larger one's accuracy at {self.median:.2g}× its "
+                f"{UNIT_WORDS[self.unit]} (median over {self.reached} accuracy levels both reach, "
+                f"{self.low:.2g}–{self.high:.2g}×)")
+        if self.unit == "flops" and self.param_factor > 0:
+            text += (f"; per token it costs {self.param_factor:.2g}× (parameters), so it spends "
+                     f"{self.median / self.param_factor:.2g}× the tokens")
+        missed = self.levels - self.reached
+        if missed:
+            text += (f"; {missed} of the larger model's {self.levels} levels it never reaches (its best "
+                     f"{self.best_small:.2f} against {self.best_large:.2f})")
+        return text + "."
+
+
+def _cheapest(candidates: list[Cell], accuracy: float) -> float:
+    costs = [c.cost for c in candidates if c.accuracy >= accuracy - 1e-12]
+    return min(costs) if costs else math.inf
+
+
+def exchange_rate(task: str, small: Run, large: Run, unit: str) -> ExchangeRate:
+    ours, theirs = cells(small.traces[task], unit), cells(large.traces[task], unit)
+    levels = sorted({p.cell.accuracy for p in frontier(large.traces[task], unit)
+                     if p.strategy == "best" and p.cell is not None and p.cell.accuracy > 0})
+    rates = [_cheapest(ours, a) / _cheapest(theirs, a) for a in levels]
+    finite = [r for r in rates if math.isfinite(r)]
+    best = [max((c.accuracy for c in cs), default=math.nan) for cs in (theirs, ours)]
+    return ExchangeRate(task, unit, small.label, large.label, len(levels), len(finite),
+                        statistics.median(finite) if finite else math.nan, min(finite, default=math.nan),
+                        max(finite, default=math.nan), best[0], best[1],
+                        small.n_params / large.n_params if large.n_params else math.nan)
+
+
+def load_run(folder: str, labels: set[str]) -> Run:
+    traces = open_traces(folder)
+    if not traces:
+        raise WidthdepthError(f"{folder}: the store holds no finished grid to compare; run `widthdepth run --out "
+                              f"{folder}` first")
+    surface = estimate_surface(traces)
+    chosen: dict[str, TraceSurface] = {}
+    for ts in surface.traces:  # a task run under several grids: the largest
+        size = ts.trace.plan.chains * ts.trace.plan.rounds
+        held = chosen.get(ts.trace.task)
+        if held is None or size > held.trace.plan.chains * held.trace.plan.rounds:
+            chosen[ts.trace.task] = ts
+    models = sorted({ts.trace.model for ts in surface.traces})
+    model = models[0]
+    label = model.split("@")[0] if len(models) == 1 else f"{Path(folder).name} ({len(models)} models)"
+    if label in labels:
+        label = f"{label} ({Path(folder).name})"
+    n_params = next(ts.trace.n_params for ts in surface.traces if ts.trace.model == model)
+    return Run(folder, label, model, n_params, chosen)
+
+
+def run_rows(runs: list[Run], task: str) -> list[dict]:
+    rows = []
+    for run in runs:
+        for unit in charts.UNITS:
+            for p in frontier(run.traces[task], unit):
+                if p.strategy == "best" and p.cell is not None:
+                    rows.append({"unit": unit, "run": run.label, "budget": charts._round(p.budget),
+                                 "acc": charts._round(p.cell.accuracy), "lo": charts._round(p.ci_low),
+                                 "hi": charts._round(p.ci_high), "cell": f"{p.cell.w}×{p.cell.d} {p.cell.aggregator}"})
+    return rows
+
+
+def overlay_chart(title: str, labels: list[str]) -> dict:
+    """Each run's best frontier (any w × d) with its 95% band, in the unit chosen in the menu."""
+    colour = {"field": "run", "type": "nominal", "title": "run", "sort": labels,
+              "scale": {"domain": labels, "range": list(RUN_COLOURS[:len(labels)])}, "legend": charts.LINE_LEGEND}
+    dash = {**colour, "scale": {"domain": labels, "range": list(RUN_DASHES[:len(labels)])}}
+    x = {"field": "budget", "type": "quantitative", "scale": {"type": "log"},
+         "axis": {"title": charts._unit_title("budget per problem"), "format": "~s"}}
+    return charts._spec(title, {
+        "params": [charts._unit_param("flops")], "data": {"name": "runs"},
+        "transform": [{"filter": "datum.unit == unit"}],
+        "layer": [
+            {"mark": {"type": "area", "interpolate": "step-after", "opacity": 0.13},
+             "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "scale": {"domain": [0, 1]}},
+                          "y2": {"field": "hi"}, "color": colour}},
+            {"mark": {"type": "line", "interpolate": "step-after", "point": True, "strokeWidth": 2},
+             "encoding": {"x": x, "y": {"field": "acc", "type": "quantitative", "title": "accuracy (best w × d)",
+                                        "scale": {"domain": [0, 1]}}, "color": colour, "strokeDash": dash,
+                          "tooltip": [{"field": "run"}, {"field": "budget", "format": ".4~s"},
+                                      {"field": "cell", "title": "best cell"},
+                                      {"field": "acc", "title": "accuracy", "format": ".3f"}]}}]})
+
+
+def write_comparison(folders: list[str], out: str | None = None, static: bool = False) -> dict[str, Path]:
+    """Write OUT/compare.html and OUT/compare.json (OUT: the first folder unless given)."""
+    runs: list[Run] = []
+    for folder in folders:
+        runs.append(load_run(folder, {r.label for r in runs}))
+    common = [t for t in runs[0].traces if all(t in r.traces for r in runs[1:])]
+    if not common:
+        raise WidthdepthError(f"{', '.join(folders)}: no task is in every run (tasks: "
+                              + "; ".join(f"{r.folder}: {', '.join(r.traces)}" for r in runs)
+                              + "); run the same --tasks in each")
+    by_size = sorted(runs, key=lambda r: r.n_params, reverse=True)
+    large = by_size[0]
+    rates = [exchange_rate(t, r, large, u) for t in common for r in by_size[1:] for u in ("flops", "generated_tokens")]
+    figures = Figures(static)
+    labels = [r.label for r in runs]
+    body = ["<h1>widthdepth: runs side by side</h1>",
+            "<table><tr><th>run</th><th>folder</th><th>model</th><th>parameters</th></tr>"
+            + "".join(f"<tr><td>{html.escape(r.label)}</td><td><code>{html.escape(r.folder)}</code></td>"
+                      f"<td>{html.escape(r.model)}</td><td>{r.n_params:,}</td></tr>" for r in runs) + "</table>",
+            "<h2>Model size against inference compute</h2><ul class='answer'>"
+            + "".join(f"<li>{html.escape(r.sentence())}</li>" for r in rates if r.unit == "flops") + "</ul>",
+            "<p class='meta'>Rates are point estimates read off each run's surface (all problems): at each accuracy "
+            "level of the larger model's frontier, the smaller model's cheapest cell reaching it over the larger "
+            "model's. In FLOPs (≈ 2 × parameters × tokens) a rate is the parameters' ratio times the tokens' "
+            "ratio. The figures' bands are 95% bootstrap intervals over problems.</p>"]
+    for i, task in enumerate(common):
+        key = f"t{i}"
+        figures.data[key] = {"runs": run_rows(runs, task)}
+        body.append(figures.figure(overlay_chart(f"{task}: best accuracy within a budget, per run", labels), key,
+                                   f"frontiers {task}", "Each run's best accuracy within the budget (any w × d and "
+                                   "aggregator), 95% bands; choose the cost unit above the figure."))
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth: runs side by side</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}{figures.scripts()}</body></html>")
+    folder = Path(out or folders[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"compare": folder / "compare.html", "rates": folder / "compare.json"}
+    paths["compare"].write_text(page, encoding="utf-8")
+    record = {"runs": [{"folder": r.folder, "label": r.label, "model": r.model, "n_params": r.n_params} for r in runs],
+              "tasks": common, "rates": [{**asdict(r), "sentence": r.sentence()} for r in rates]}
+    paths["rates"].write_text(json.dumps(json_safe(record), indent=2, allow_nan=False), encoding="utf-8")
+    return paths
