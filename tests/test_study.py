@@ -12,10 +12,14 @@ def test_study_runs_reports_and_prints_the_verdict_table(tmp_path, capsys):
     code = main(["study", "--out", str(out), "problems=12", "plans=[grid:6x6]",
                  'tasks=["chain:L=1", "chain:L=4", "search:kind=subset,n=6"]'])
     assert code == 0
-    printed = " ".join(capsys.readouterr().out.split())
-    assert "who wins at low, medium and high budget (FLOPs per problem" in printed
-    for task in ("chain:L=1,m=10", "chain:L=4,m=10", "search:kind=subset,n=6"):
-        assert task in printed
+    lines = capsys.readouterr().out.splitlines()
+    printed = " ".join(" ".join(lines).split())
+    assert "who wins at a low, medium and high budget (FLOPs per problem)" in printed
+    table = lines[lines.index(next(line for line in lines if line.startswith("who wins"))):][:8]
+    rows = [line.split() for line in table if line.strip().startswith(("chain", "search"))]
+    assert [r[0] for r in rows] == ["chain", "chain", "search"] and [r[1] for r in rows[:2]] == ["L=1", "L=4"]
+    assert max(len(line.rstrip()) for line in table) <= 100  # a table, not blocks, at 100 columns
+    assert "W width, D depth, H hybrid" in printed  # the legend under it
     assert (out / "report.html").exists() and (out / "verdict.json").exists()
 
 
@@ -23,7 +27,7 @@ def test_study_finds_depth_for_long_chains(tmp_path):
     result = run_study(StudyConfig(out=str(tmp_path / "s"), overrides={
         "problems": 24, "plans": ["grid:4x6"], "tasks": ["chain:L=4"]}))
     (row,) = result.rows
-    assert row.winners["medium"].startswith("depth*") or row.winners["low"].startswith("depth*")
+    assert row.winners["medium"].startswith("D*") or row.winners["low"].startswith("D*")
 
 
 def test_bad_study_input_stops_before_anything_runs(tmp_path, capsys):
@@ -86,8 +90,8 @@ def test_the_quick_study_sets_its_methods_against_the_grid(tmp_path, capsys):
     out = tmp_path / "study"
     assert main(["study", "--out", str(out), "problems=12", "tasks=[chain:L=2,mix]"]) == 0
     printed = " ".join(capsys.readouterr().out.split())
-    assert "methods against the grid's best cell within their cost" in printed
-    assert "early:16,batch=4,conf=0.95,depth=8" in printed and "particles:16,steps=8" in printed
+    assert "methods against the grid, held out" in printed and "vs grid: the method's accuracy minus" in printed
+    assert "early:16,depth=8" in printed and "particles:16,steps=8" in printed  # defaults left out
     methods = json.loads((out / "verdict.json").read_text())["methods"]
     assert {(c["task"], c["plan"].split(",")[0]) for c in methods["flops"]} == {
         (t, p) for t in ("chain:L=2,m=10", "mix:L=4,m=10,kind=subset,n=8") for p in ("early:16", "particles:16")}

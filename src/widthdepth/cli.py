@@ -109,7 +109,8 @@ def study(
 ) -> None:
     """The main job: the standard suite under grid plans, the report, and the verdict table."""
     from widthdepth.config import parse_overrides
-    from widthdepth.study import StudyConfig, fmt_structure, run_study, study_run_config
+    from widthdepth.report.answer import task_labels
+    from widthdepth.study import VERDICT_LEGEND, StudyConfig, run_study, study_run_config
 
     from widthdepth.runner import prepare
 
@@ -122,10 +123,11 @@ def study(
     except KeyboardInterrupt:
         raise interrupted(out) from None
     unit = {"flops": "FLOPs", "generated_tokens": "generated tokens"}[result.unit]
-    print_table(f"who wins at low, medium and high budget ({unit} per problem; * significant on held-out problems)",
-                ("task", "structure", "low budget", "medium budget", "high budget", "crossover"),
-                [(row.task, fmt_structure(row.structure), row.winners["low"], row.winners["medium"],
-                  row.winners["high"], row.crossover) for row in result.rows])
+    labels = task_labels([row.task for row in result.rows], compact=True)
+    print_table(f"who wins at a low, medium and high budget ({unit} per problem)",
+                ("task", "low", "medium", "high", "crossover"),
+                [(labels[row.task], row.winners["low"], row.winners["medium"], row.winners["high"], row.crossover)
+                 for row in result.rows], legend=VERDICT_LEGEND)
     if result.methods:
         print_method_comparisons(result.methods, unit)
     for sentence in result.sentences:

@@ -93,16 +93,37 @@ class StudyResult:
     """Per method and task: (comparison at matched compute, comparison at matched latency)."""
 
 
+AGGREGATOR_CODES = {"majority": "maj", "best_of": "bo", "weighted": "wv", "filtered:0.5": "top½"}
+STRATEGY_CODES = {"width": "W", "depth": "D", "hybrid": "H"}
+VERDICT_LEGEND = ("W width, D depth, H hybrid; W* 16×1 bo .66: width wins and the win holds on held-out problems, "
+                  "with its best cell (16 chains × 1 round, aggregator: maj majority vote, bo verifier best-of, "
+                  "wv confidence-weighted vote, top½ the most confident half's vote) at accuracy 0.66; H≈W: hybrid "
+                  "leads width within the noise; tie: no strategy wins; a cell alone: only it fits; crossover: "
+                  "where the significant winner changes (budget per problem)")
+
+
+def _cell(judgement, strategy: str) -> str:  # noqa: ANN001
+    w_d, _, aggregator = judgement.cells[strategy].partition(" ")
+    return f"{w_d} {AGGREGATOR_CODES.get(aggregator, aggregator)} {judgement.accuracy[strategy]:.2f}".replace(" 0.", " .")
+
+
 def _winner(judgement) -> str:  # noqa: ANN001
+    """A budget's winner in a few characters, e.g. "W* 16×1 bo .47" or "D≈H 1×4 maj .61"."""
     if judgement.winner in ("none", "tie"):
-        cell = judgement.cells.get(judgement.runner_up or "", next(iter(judgement.cells.values())))
-        return f"{'single attempt' if judgement.winner == 'none' else 'tie'} ({cell}, {max(judgement.accuracy.values()):.2f})"
-    best = f"{judgement.cells[judgement.winner]}, {judgement.accuracy[judgement.winner]:.2f}"
+        strategy = judgement.runner_up or next(iter(judgement.cells))
+        return ("" if judgement.winner == "none" else "tie ") + _cell(judgement, strategy)
+    code = STRATEGY_CODES[judgement.winner]
     if judgement.significant:
-        return f"{judgement.winner}* ({best})"
-    second = judgement.runner_up or ""
-    return (f"{judgement.winner} ≈ {second} ({best} vs {judgement.cells[second]}, "
-            f"{judgement.accuracy[second]:.2f})")
+        return f"{code}* {_cell(judgement, judgement.winner)}"
+    return f"{code}≈{STRATEGY_CODES.get(judgement.runner_up or '', '?')} {_cell(judgement, judgement.winner)}"
+
+
+def _crossings(verdict, task: str) -> str:  # noqa: ANN001
+    from widthdepth.analysis.verdict import fmt_budget
+
+    return "; ".join(f"{STRATEGY_CODES.get(c.before, c.before)}→{STRATEGY_CODES.get(c.after, c.after)} at "
+                     f"{fmt_budget(c.at, c.unit).split(' ')[0]}" for c in verdict.crossovers
+                     if c.kind == "budget" and c.where == task) or "—"
 
 
 def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = None) -> StudyResult:
@@ -135,12 +156,7 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
         if not judged:
             continue
         picks = {"low": judged[min(1, len(judged) - 1)], "medium": judged[len(judged) // 2], "high": judged[-1]}
-        crossings = [c.sentence() for c in verdict.crossovers if c.kind == "budget" and c.where == trace.task]
         rows.append(VerdictRow(trace.task, judged[0].structure, {k: _winner(j) for k, j in picks.items()},
-                               "; ".join(crossings) or "none within the measured budgets"))
+                               _crossings(verdict, trace.task)))
     structure = [c.sentence() for c in verdict.crossovers if c.kind == "structure"]
     return StudyResult(config, unit, rows, paths, structure, notes, methods)
-
-
-def fmt_structure(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:g}"

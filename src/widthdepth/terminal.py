@@ -140,25 +140,47 @@ def print_methods(runs: list) -> None:  # list[MethodRun]
 
 
 def _versus(c) -> str:  # noqa: ANN001 - analysis.methods.MethodComparison
+    """The held-out difference with the grid in a few characters: "-0.34* [-0.47, -0.22]"."""
     if c.held_out_cell is None:
-        return "below every grid cell"
+        return "cheaper than all"
     if c.outcome == "too few problems to compare with":
-        return f"vs {c.grid_cell} {c.grid_accuracy:.2f}: too few problems"
-    star = "*" if c.significant else ""
-    return (f"{c.outcome}{star} the grid: {c.held_out_difference:+.2f} [{c.low:+.2f}, {c.high:+.2f}] held out; "
-            f"its best cell {c.grid_cell} {c.grid_accuracy:.2f}")
+        return "too few problems"
+    return f"{c.held_out_difference:+.2f}{'*' if c.significant else ''} [{c.low:+.2f},{c.high:+.2f}]"
+
+
+METHODS_LEGEND = ("vs grid: the method's accuracy minus that of the grid's best cell within its mean cost (chosen "
+                  "on the other half of the problems), 95% interval over problems; * significant; ×R: R repeats "
+                  "pooled; the report lists each comparison in full")
 
 
 def print_method_comparisons(rows: list, unit: str) -> None:
     """Each method against the grid's best cell within its cost, at matched compute and at matched latency."""
-    print_table("methods against the grid's best cell within their cost (* its 95% interval, held out, excludes 0)",
-                ("task", "method", "accuracy", f"{unit} per problem", "at matched compute", "at matched latency"),
-                [(compute.task, _method(compute), f"{compute.accuracy:.2f} [{compute.ci_low:.2f}, "
-                  f"{compute.ci_high:.2f}]", f"{compute.cost:,.3g}", _versus(compute), _versus(latency))
-                 for compute, latency in rows])
+    from widthdepth.report.answer import task_labels
+
+    labels = task_labels([compute.task for compute, _ in rows], compact=True)
+    print_table("methods against the grid, held out",
+                ("task", "method", "acc", f"{'FLOPs' if unit == 'FLOPs' else 'tokens'}", "vs grid, compute",
+                 "vs grid, latency"),
+                [(labels[compute.task], _method(compute), f"{compute.accuracy:.2f}", fmt_flops(compute.cost),
+                  _versus(compute), _versus(latency)) for compute, latency in rows],
+                legend=METHODS_LEGEND, right=("acc", "FLOPs", "tokens"))
+
+
+def short_plan(spec: str) -> str:
+    """A plan's spec without the settings it has by default and without its step delimiter:
+    "early:16,batch=4,conf=0.95,depth=8" -> "early:16,depth=8"."""
+    from widthdepth.plans import load_plan
+
+    name, _, rest = spec.partition(":")
+    parts = [p for p in rest.split(",") if p and not p.startswith("step=")]
+    try:
+        defaults = set(load_plan(f"{name}:{','.join(p for p in parts if '=' not in p)}").spec.partition(":")[2].split(","))
+    except Exception:  # noqa: BLE001 - a spec this code cannot parse again is shown whole
+        return spec
+    return f"{name}:{','.join(p for p in parts if '=' not in p or p not in defaults)}"
 
 
 def _method(c) -> str:  # noqa: ANN001 - analysis.methods.MethodComparison
-    """The plan without its step delimiter, and how many repeats it pools (×R) where more than one."""
+    """The plan in short, and how many repeats it pools (×R) where more than one."""
     runs = len(c.repeat_accuracy)
-    return c.plan.split(",step=")[0] + (f" ×{runs}" if runs > 1 else "")
+    return short_plan(c.plan) + (f" ×{runs}" if runs > 1 else "")

@@ -19,9 +19,9 @@ def _who(j: Judgement) -> str:
     return j.winner if j.winner in ("width", "depth", "hybrid") else "no winner"
 
 
-def task_labels(tasks: list[str]) -> dict[str, str]:
+def task_labels(tasks: list[str], compact: bool = False) -> dict[str, str]:
     """Short names: within a family, the parameters that tell its tasks apart ("chain L=4"); a family's
-    only task keeps all of its parameters."""
+    only task keeps all of its parameters (`compact`: none, its family's name alone)."""
     by_family: dict[str, list[str]] = defaultdict(list)
     for task in dict.fromkeys(tasks):
         by_family[task.partition(":")[0]].append(task)
@@ -31,7 +31,7 @@ def task_labels(tasks: list[str]) -> dict[str, str]:
         sets = [set(p) for p in params.values()]
         differ = set.union(*sets) - set.intersection(*sets)
         for task in members:
-            keep = [p for p in params[task] if p in differ] if len(members) > 1 else params[task]
+            keep = [p for p in params[task] if p in differ] if len(members) > 1 else [] if compact else params[task]
             out[task] = f"{family} {','.join(keep)}" if keep else family
     return out
 
