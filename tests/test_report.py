@@ -26,9 +26,13 @@ def width_then_depth_or_digit(request, seed):
 
 
 def figures_of(page: str) -> dict:
-    """The page's figure specs and datasets (the JSON block the page draws from)."""
+    """The page's figure specs and datasets (the JSON block the page draws from; datasets as rows)."""
     block = re.search(r'<script type="application/json" id="wd-figures">(.*?)</script>', page, re.S)
-    return json.loads(block.group(1).replace("<\\/", "</"))
+    store = json.loads(block.group(1).replace("<\\/", "</"))
+    for sets in store["data"].values():
+        for name, columns in sets.items():
+            sets[name] = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    return store
 
 
 def test_report_files(scripted_run):

@@ -33,10 +33,18 @@ def test_budgets_with_the_same_winner_merge_into_one_segment_with_its_significan
     parts = segments(judged)
     assert [(s.who, s.low, s.high, s.significant, s.budgets) for s in parts] == [
         ("single", 1e6, 1e6, 0, 1), ("width", 2e6, 4e6, 1, 2), ("depth", 8e6, 16e6, 2, 2)]
-    assert task_phrase(judged, "flops") == (
-        "only a single attempt fits up to 1M FLOPs, then width wins (significantly at 1 of 2 budgets) from "
-        "2M FLOPs to 4M FLOPs, then depth wins (significantly) from 8M FLOPs")
+    # the lowest budget, where only one attempt fits, goes without saying
+    assert task_phrase(judged, "flops") == ("width wins (significant at 1 of 2 budgets) up to 4M, then depth wins "
+                                            "(significant) from 8M")
     assert task_phrase([judgement(1e6, "tie", False)], "flops") == "no strategy wins at every budget"
+    ties_above = [judgement(1e6, "depth", True), judgement(2e6, "depth", True), judgement(4e6, "tie", False)]
+    assert task_phrase(ties_above, "flops") == "depth wins (significant) up to 2M"
+    ties_below = [judgement(1e6, "tie", False), judgement(2e6, "width", False), judgement(4e6, "width", False)]
+    assert task_phrase(ties_below, "flops") == "width wins (within the noise) from 2M"
+    middle = [judgement(1e6, "width", False), judgement(2e6, "depth", True), judgement(4e6, "hybrid", False),
+              judgement(8e6, "hybrid", False)]
+    assert task_phrase(middle, "flops") == ("width wins (within the noise) at 1M, then depth wins (significant) at "
+                                            "2M, then hybrid wins (within the noise) from 4M")
 
 
 def test_task_labels_keep_what_tells_a_family_s_tasks_apart():
@@ -51,8 +59,8 @@ def test_the_answer_groups_tasks_with_the_same_story():
     verdict = Verdict("flops", [judgement(1e6, "width", True, "chain:L=1,m=10"),
                                 judgement(1e6, "depth", True, "chain:L=4,m=10"),
                                 judgement(1e6, "depth", True, "chain:L=6,m=10")])
-    assert answer(verdict, []) == ["On chain — L=1: width wins (significantly) at every budget; L=4, L=6: depth "
-                                   "wins (significantly) at every budget."]
+    assert answer(verdict, []) == ["On chain — L=1: width wins (significant) at every budget; L=4, L=6: depth "
+                                   "wins (significant) at every budget."]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ FLOPs); any other model runs the same study with text prompts (cost in generated
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

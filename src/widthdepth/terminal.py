@@ -166,21 +166,9 @@ def print_method_comparisons(rows: list, unit: str) -> None:
                 legend=METHODS_LEGEND, right=("acc", "FLOPs", "tokens"))
 
 
-def short_plan(spec: str) -> str:
-    """A plan's spec without the settings it has by default and without its step delimiter:
-    "early:16,batch=4,conf=0.95,depth=8" -> "early:16,depth=8"."""
-    from widthdepth.plans import load_plan
-
-    name, _, rest = spec.partition(":")
-    parts = [p for p in rest.split(",") if p and not p.startswith("step=")]
-    try:
-        defaults = set(load_plan(f"{name}:{','.join(p for p in parts if '=' not in p)}").spec.partition(":")[2].split(","))
-    except Exception:  # noqa: BLE001 - a spec this code cannot parse again is shown whole
-        return spec
-    return f"{name}:{','.join(p for p in parts if '=' not in p or p not in defaults)}"
-
-
 def _method(c) -> str:  # noqa: ANN001 - analysis.methods.MethodComparison
     """The plan in short, and how many repeats it pools (×R) where more than one."""
     runs = len(c.repeat_accuracy)
+    from widthdepth.plans import short_plan
+
     return short_plan(c.plan) + (f" ×{runs}" if runs > 1 else "")

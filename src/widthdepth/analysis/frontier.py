@@ -65,6 +65,15 @@ def cell_cost(ts: TraceSurface, w: int, d: int, aggregator: str, unit: str,
               problems: np.ndarray | None = None) -> float:
     """Mean cost of a cell per problem (over `problems`, indices into the trace's problems, if given)."""
     check_unit(unit)
+    if problems is None:  # on all problems: each mean once per surface
+        key = ("cell_cost", w, d, pays_verification(aggregator, unit), unit)
+        if key not in ts.memo:
+            ts.memo[key] = _cell_cost(ts, w, d, aggregator, unit, None)
+        return ts.memo[key]
+    return _cell_cost(ts, w, d, aggregator, unit, problems)
+
+
+def _cell_cost(ts: TraceSurface, w: int, d: int, aggregator: str, unit: str, problems: np.ndarray | None) -> float:
     costs = ts.cost[(w, d)]
     pick = (lambda v: v) if problems is None else (lambda v: v[problems])
     value = _nanmean(pick(costs[unit]))
@@ -76,7 +85,14 @@ def cell_cost(ts: TraceSurface, w: int, d: int, aggregator: str, unit: str,
 
 def cells(ts: TraceSurface, unit: str, include_oracle: bool = False, problems: np.ndarray | None = None) -> list[Cell]:
     """Every cell with its mean accuracy and cost (over `problems` only, if given: the verdict chooses
-    cells on one half of the problems and tests them on the other)."""
+    cells on one half of the problems and tests them on the other). The caller must not change the list."""
+    key = ("cells", unit, include_oracle, None if problems is None else problems.tobytes())
+    if key not in ts.memo:
+        ts.memo[key] = _cells(ts, unit, include_oracle, problems)
+    return ts.memo[key]
+
+
+def _cells(ts: TraceSurface, unit: str, include_oracle: bool, problems: np.ndarray | None) -> list[Cell]:
     aggregators = [a for a in ts.aggregators if include_oracle or a != "coverage"]
     out = []
     for (w, d) in ts.cost:

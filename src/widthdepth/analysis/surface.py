@@ -50,6 +50,9 @@ class TraceSurface:
     _intervals: dict[tuple[int, int, str], tuple[float, float]] = field(default_factory=dict, repr=False)
     _rows: list[dict] | None = field(default=None, repr=False)
     _aggregators: tuple[str, ...] | None = field(default=None, repr=False)
+    memo: dict = field(default_factory=dict, repr=False)
+    """Values derived from the surface and asked for again and again (mean costs, the cells of a unit):
+    `frontier` keeps them here. The surface does not change once estimated."""
 
     @property
     def family(self) -> str:

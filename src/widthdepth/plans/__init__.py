@@ -137,4 +137,16 @@ def load_plan(text: str, option: str = "--plan"):  # noqa: ANN201 - GridPlan | A
     return PLANS[spec.name][0](spec)
 
 
-__all__ = ["PLANS", "GridPlan", "is_grid", "is_method", "load_plan"]
+def short_plan(spec: str) -> str:
+    """A plan's spec without the settings it has by default and without its step delimiter:
+    "early:16,batch=4,conf=0.95,depth=8" -> "early:16,depth=8"."""
+    name, _, rest = spec.partition(":")
+    parts = [p for p in rest.split(",") if p and not p.startswith("step=")]
+    try:
+        defaults = set(load_plan(f"{name}:{','.join(p for p in parts if '=' not in p)}").spec.partition(":")[2].split(","))
+    except Exception:  # noqa: BLE001 - a spec this code cannot parse again is shown whole
+        return spec
+    return f"{name}:{','.join(p for p in parts if '=' not in p or p not in defaults)}"
+
+
+__all__ = ["PLANS", "GridPlan", "is_grid", "is_method", "load_plan", "short_plan"]

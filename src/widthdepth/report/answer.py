@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from widthdepth.analysis.verdict import Judgement, Verdict, fmt_budget
+from widthdepth.plans import short_plan
 from widthdepth.report.charts import COLOURS, SCHEMA, SHAPES, WINNERS, _round
 
 
@@ -52,14 +53,22 @@ class Segment:
         elif self.who == "no winner":
             head = "no strategy wins"
         else:
-            how = ("significantly" if self.significant == self.budgets else "within the noise"
-                   if not self.significant else f"significantly at {self.significant} of {self.budgets} budgets")
+            how = ("significant" if self.significant == self.budgets else "within the noise"
+                   if not self.significant else f"significant at {self.significant} of {self.budgets} budgets")
             head = f"{self.who} wins ({how})"
+        low, high = (_short_budget(b, unit) for b in (self.low, self.high))
         if first and last:
             return f"{head} at every budget"
+        if self.budgets == 1:
+            return f"{head} at {low}"
         if first:
-            return f"{head} up to {fmt_budget(self.high, unit)}"
-        return f"{head} from {fmt_budget(self.low, unit)}" + ("" if last else f" to {fmt_budget(self.high, unit)}")
+            return f"{head} up to {high}"
+        return f"{head} from {low}" + ("" if last else f" to {high}")
+
+
+def _short_budget(value: float, unit: str) -> str:
+    """"3.13M": the unit is in the heading."""
+    return fmt_budget(value, unit).split(" ", 1)[0]
 
 
 def segments(judgements: list[Judgement]) -> list[Segment]:
@@ -75,9 +84,14 @@ def segments(judgements: list[Judgement]) -> list[Segment]:
 
 
 def task_phrase(judgements: list[Judgement], unit: str) -> str:
-    """Who wins one task across its budgets, in words."""
+    """Who wins one task across its budgets, in words; budgets where a single attempt is all that fits,
+    or where no strategy wins, are left out when some strategy wins elsewhere."""
     parts = segments(judgements)
-    return ", then ".join(s.words(unit, i == 0, i == len(parts) - 1) for i, s in enumerate(parts))
+    told = [s for s in parts if s.who not in ("single", "no winner")] or parts[-1:]
+    def first(s: Segment) -> bool:  # only budgets where a single attempt fits come before it
+        return all(p.who == "single" for p in parts[:parts.index(s)])
+
+    return ", then ".join(s.words(unit, first(s), s is parts[-1]) for s in told)
 
 
 def answer(verdict: Verdict, comparisons: list) -> list[str]:
@@ -103,16 +117,30 @@ OUTCOME_WORDS = {"beats": "beats it", "is within the noise of": "within the nois
                  "below every grid cell": "cheaper than every cell", "too few problems to compare with": "too few problems"}
 
 
+def _places(tasks: list[str], labels: dict[str, str]) -> str:
+    """Task labels with each family named once: "chain L=1, L=4, search n=8"."""
+    out, last = [], None
+    for task in tasks:
+        family, _, rest = labels[task].partition(" ")
+        out.append(rest if family == last and rest else labels[task])
+        last = family
+    return ", ".join(out)
+
+
 def _methods_sentence(comparisons: list, labels: dict[str, str]) -> str:
-    by_plan: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    by_plan: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for c in comparisons:
-        where = labels[c.task]
-        if c.outcome in ("beats", "loses to"):
-            where += f" ({c.held_out_difference:+.2f})"
-        by_plan[c.plan.split(",step=")[0]][OUTCOME_WORDS[c.outcome]].append(where)
-    told = "; ".join(f"{plan}: " + ", ".join(f"{outcome} on {' and '.join(places)}" for outcome, places in outcomes.items())
-                     for plan, outcomes in by_plan.items())
-    return f"Methods against the grid's best cell within their cost, held out — {told}."
+        by_plan[short_plan(c.plan)][OUTCOME_WORDS[c.outcome]].append(c)
+    parts = []
+    for plan, outcomes in by_plan.items():
+        said = []
+        for outcome, listed in outcomes.items():
+            places = _places([c.task for c in listed], labels)
+            if outcome in ("beats it", "loses"):
+                places += " (" + ", ".join(f"{c.held_out_difference:+.2f}" for c in listed) + ")"
+            said.append(f"{outcome} on {places}")
+        parts.append(f"{plan} {'; '.join(said)}")
+    return "Methods against the grid's best cell within their cost, held out: " + ". ".join(parts) + "."
 
 
 def phase_rows(verdict: Verdict, comparisons: list) -> list[dict]:
@@ -133,7 +161,7 @@ def phase_rows(verdict: Verdict, comparisons: list) -> list[dict]:
         if c.task in order and math.isfinite(c.cost) and c.cost > 0:
             rows.append({"task": labels[c.task], "order": order.index(c.task), "budget": _round(c.cost), "who": "method",
                          "sig": "significant" if c.significant else "within the noise",
-                         "cell": c.plan.split(",step=")[0], "acc": _round(c.accuracy),
+                         "cell": short_plan(c.plan), "acc": _round(c.accuracy),
                          "runner": f"{c.outcome} the grid's {c.grid_cell or '—'}",
                          "held_out": (f"{c.held_out_difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
                                       if math.isfinite(c.held_out_difference) else "—")})

@@ -19,6 +19,7 @@ import numpy as np
 from widthdepth.analysis.frontier import cell_cost, frontier
 from widthdepth.analysis.surface import TraceSurface
 from widthdepth.analysis.verdict import UNIT_WORDS
+from widthdepth.plans import short_plan
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 UNITS = ("generated_tokens", "flops", "serial_tokens")
@@ -102,7 +103,7 @@ def method_rows(comparisons: dict[str, list]) -> list[dict]:
         for c in listed:
             if not (math.isfinite(c.cost) and c.cost > 0):
                 continue
-            rows.append({"unit": unit, "plan": c.plan.split(",step=")[0], "cost": _round(c.cost),
+            rows.append({"unit": unit, "plan": short_plan(c.plan), "cost": _round(c.cost),
                          "acc": _round(c.accuracy), "lo": _round(c.ci_low), "hi": _round(c.ci_high),
                          "ci": _ci(c.ci_low, c.ci_high), "outcome": f"{c.outcome} the grid ({c.grid_cell or '—'})",
                          "held_out": (f"{c.held_out_difference:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
@@ -192,9 +193,9 @@ def heatmap_chart(title: str, aggregators: tuple[str, ...], n: int, depth: int, 
                                                       "labels": [AGGREGATOR_NAMES.get(a, a) for a in aggregators],
                                                       "name": "aggregator: "}}
     x = {"field": "x0", "type": "quantitative", "scale": {"domain": [0.5, n + 0.5], "nice": False},
-         "axis": {"title": "w (parallel chains)", "tickMinStep": 1, "values": list(range(1, n + 1))}}
+         "axis": {"title": "w (parallel chains)", "format": "d", "values": list(range(1, n + 1))}}
     y = {"field": "y0", "type": "quantitative", "scale": {"domain": [0.5, depth + 0.5], "nice": False},
-         "axis": {"title": "d (sequential rounds)", "tickMinStep": 1, "values": list(range(1, depth + 1))}}
+         "axis": {"title": "d (sequential rounds)", "format": "d", "values": list(range(1, depth + 1))}}
     cell_tooltip = [{"field": "w", "title": "w (chains)"}, {"field": "d", "title": "d (rounds)"},
                     {"field": "agg", "title": "aggregator"}, {"field": "acc", "title": "accuracy", "format": ".3f"},
                     {"field": "ci", "title": "95% interval"}, *_tooltip_costs()]
@@ -225,7 +226,7 @@ def heatmap_chart(title: str, aggregators: tuple[str, ...], n: int, depth: int, 
     return _spec(title, {"params": [pick], "layer": layers}, *size)
 
 
-def selection_chart(title: str, aggregators: tuple[str, ...], rounds: list[int]) -> dict:
+def selection_chart(title: str, aggregators: tuple[str, ...], rounds: list[int], max_k: int) -> dict:
     """Accuracy against the number of chains k, per aggregator and coverage, at round 1 and the last;
     click a legend entry to show that aggregator alone."""
     domain = list(aggregators)
@@ -235,7 +236,9 @@ def selection_chart(title: str, aggregators: tuple[str, ...], rounds: list[int])
                                                                  for a in domain) + " : datum.label"}}
     dash = {"field": "agg", "type": "nominal", "title": "aggregator", "sort": domain, "legend": colour["legend"],
             "scale": {"domain": domain, "range": [AGGREGATOR_DASHES.get(a, [1, 0]) for a in domain]}}
-    x = {"field": "w", "type": "quantitative", "scale": {"type": "log", "base": 2}, "title": "k (chains, log scale)"}
+    x = {"field": "w", "type": "quantitative", "scale": {"type": "log", "base": 2}, "title": "k (chains, log scale)",
+         "axis": {"values": [2 ** i for i in range(8) if 2 ** i <= max_k] + ([max_k] if max_k & (max_k - 1) else []),
+                  "format": "d"}}
     panels = []
     for d in rounds:
         keep = [{"filter": f"datum.d == {d}"}]

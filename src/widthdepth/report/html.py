@@ -70,13 +70,51 @@ details.experiment > summary { font-size: 1.02em; }
 
 PAGE_SCRIPT = """
 (function () {
-  var store = JSON.parse(document.getElementById("wd-figures").textContent);
+  var store = JSON.parse(document.getElementById("wd-figures").textContent), unpacked = {};
+  function rows(columns) {  // datasets travel as columns; the 95% interval's text is made here
+    var keys = Object.keys(columns), n = keys.length ? columns[keys[0]].length : 0, out = [];
+    for (var i = 0; i < n; i++) {
+      var row = {};
+      keys.forEach(function (k) { row[k] = columns[k][i]; });
+      if ("lo" in row && "hi" in row) {
+        row.ci = row.lo == null || row.hi == null ? "\u2014" : row.lo.toFixed(2) + "\u2013" + row.hi.toFixed(2);
+      }
+      out.push(row);
+    }
+    return out;
+  }
+  function datasets(key) {
+    if (!unpacked[key]) {
+      unpacked[key] = {};
+      Object.keys(store.data[key]).forEach(function (name) { unpacked[key][name] = rows(store.data[key][name]); });
+    }
+    return unpacked[key];
+  }
   function draw(el) {
-    var spec = Object.assign({}, store.specs[el.dataset.spec], {datasets: store.data[el.dataset.data]});
+    var spec = Object.assign({}, store.specs[el.dataset.spec], {datasets: datasets(el.dataset.data)});
     vegaEmbed(el, spec, {renderer: "svg", actions: {export: true, source: false, compiled: false, editor: false}})
       .then(function () { el.classList.add("drawn"); })
       .catch(function (err) { el.textContent = "This figure could not be drawn: " + err; console.error(err); });
   }
+  var COLUMNS = [["w", "w"], ["d", "d"], ["agg", "aggregator"], ["acc", "accuracy"], ["ci", "95% CI"],
+                 ["tok", "gen tokens"], ["serial", "serial tokens"], ["flops", "FLOPs"]];
+  function fmt(v, k) {
+    if (v == null) return "\u2014";
+    if (typeof v !== "number" || k === "w" || k === "d") return String(v);
+    return k === "acc" ? v.toFixed(3) : k === "flops" ? v.toPrecision(3) : Math.round(v).toLocaleString("en");
+  }
+  document.querySelectorAll("details.cells").forEach(function (box) {
+    box.addEventListener("toggle", function () {
+      if (!box.open || box.querySelector("table")) return;
+      var table = document.createElement("table"), head = table.insertRow();
+      COLUMNS.forEach(function (c) { var th = document.createElement("th"); th.textContent = c[1]; head.appendChild(th); });
+      datasets(box.dataset.data).cells.forEach(function (row) {
+        var tr = table.insertRow();
+        COLUMNS.forEach(function (c) { tr.insertCell().textContent = fmt(row[c[0]], c[0]); });
+      });
+      box.appendChild(table);
+    });
+  });
   var watch = new IntersectionObserver(function (entries) {
     entries.forEach(function (e) { if (e.isIntersecting) { watch.unobserve(e.target); draw(e.target); } });
   }, {rootMargin: "300px"});
@@ -111,10 +149,17 @@ class Figures:
             return ""
         from widthdepth.report.vega import javascript
 
-        payload = json.dumps(json_safe({"specs": self.specs, "data": self.data}), separators=(",", ":"),
+        data = {key: {name: columns(rows) for name, rows in sets.items()} for key, sets in self.data.items()}
+        payload = json.dumps(json_safe({"specs": self.specs, "data": data}), separators=(",", ":"),
                              allow_nan=False, sort_keys=True).replace("</", "<\\/")
         return (f'<script type="application/json" id="wd-figures">{payload}</script>'
                 f"<script>{javascript()}</script><script>{PAGE_SCRIPT}</script>")
+
+
+def columns(rows: list[dict]) -> dict[str, list]:
+    """A dataset as columns (half the bytes of rows); the interval's text ("ci") is remade in the page."""
+    keys = list(dict.fromkeys(k for row in rows for k in row if k != "ci"))
+    return {k: [row.get(k) for row in rows] for k in keys}
 
 
 def compute_unit(surface: Surface) -> str:
@@ -123,9 +168,11 @@ def compute_unit(surface: Surface) -> str:
 
 
 def _experiment(ts: TraceSurface, i: int, unit: str, compared: dict[str, list[MethodComparison]],
-                verdict: Verdict, figures: Figures) -> str:
-    """One experiment, collapsed under a line that says who wins it: figures, then tables."""
+                verdicts: list[tuple[Verdict, str]], figures: Figures) -> str:
+    """One experiment, collapsed under a line that says who wins it: figures, its verdict sentences at
+    matched compute and latency (`verdicts`: each with its heading), then tables."""
     t = ts.trace
+    verdict = verdicts[0][0]
     key = f"e{i}"
     figures.data[key] = charts.experiment_data(ts, compared, unit)
     judged = [j for j in verdict.judgements if j.task == t.task and j.plan == t.plan.spec]
@@ -144,12 +191,15 @@ def _experiment(ts: TraceSurface, i: int, unit: str, compared: dict[str, list[Me
         parts.append(figures.figure(charts.heatmap_chart(f"{name}: accuracy of every w × d", shown, t.plan.chains,
                                                          t.plan.rounds, unit), key, f"heatmap {t.task}", GUIDE["heatmap"]))
     parts.append(figures.figure(charts.selection_chart(f"{name}: coverage against selection", ts.aggregators,
-                                                       sorted({1, t.plan.rounds})), key,
+                                                       sorted({1, t.plan.rounds}), t.plan.chains), key,
                                 f"coverage vs selection {t.task}", GUIDE["selection"]))
     parts.append(figures.figure(charts.latency_chart(f"{name}: compute against latency", unit), key,
                                 f"compute vs latency {t.task}", GUIDE["latency"]))
-    parts += [sections.methods_list(compared[unit]), sections.iso_compute(ts, unit),
-              "<h3>Scaling fits</h3>" + sections.fits(ts), sections.surface_table(ts), "</details>"]
+    parts += [*(sections.task_verdict(v, t.task, t.plan.spec, heading) for v, heading in verdicts),
+              *(sections.methods_list(compared[v.unit], heading) for v, heading in verdicts),
+              sections.iso_compute(ts, unit),
+              "<h3>Scaling fits</h3>" + sections.fits(ts),
+              sections.surface_table(ts, None if figures.static else key), "</details>"]
     return "\n".join(parts)
 
 
@@ -185,18 +235,20 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None,
             *(f"<p class='warning'>{html.escape(note)}</p>" for note in partial_notes(surface)),
             *_top(surface, unit, verdicts, versus, figures),
             f"<p class='meta'>Cost unit: {html.escape(UNIT_DEFINITION)}.</p>"]
-    for u, heading in ((unit, f"matched compute ({UNIT_WORDS[unit]})"), ("serial_tokens", "matched latency")):
-        sentences = verdicts[u].summary()
-        body.append(f"<details><summary>Every verdict sentence at {heading} ({len(sentences)})</summary>"
-                    + sections.verdict_note(verdicts[u]) + sections.verdict_list(sentences)
-                    + sections.methods_list(versus[u]) + "</details>")
+    headings = [(verdicts[unit], f"matched compute ({UNIT_WORDS[unit]})"),
+                (verdicts["serial_tokens"], "matched latency (serial tokens)")]
+    across = [(c.sentence(), False) for v, _ in headings for c in v.crossovers if c.kind == "structure"]
+    body.append("<details><summary>How significance is decided" + (f"; crossovers across structure ({len(across)})"
+                                                                      if across else "") + "</summary>"
+                + sections.verdict_note(verdicts[unit]) + (sections.verdict_list(across) if across else "")
+                + "</details>")
     if allocation:
         figures.data["allocation"] = {"allocation": charts.allocation_rows(allocation)}
         body.append(sections.allocation_section(allocation, figures.figure(
             charts.allocation_chart(allocation), "allocation", "adaptive allocation", GUIDE["allocation"])))
     body.append("<h2>Experiments</h2><p class='meta'>One section per task and plan; open one for its frontier, "
-                "heat map, selection and latency figures and its tables.</p>")
-    body += [_experiment(ts, i, unit, compared[id(ts)], verdicts[unit], figures) for i, ts in enumerate(surface.traces)]
+                "heat map, selection and latency figures, its verdict sentences and its tables.</p>")
+    body += [_experiment(ts, i, unit, compared[id(ts)], headings, figures) for i, ts in enumerate(surface.traces)]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth report</title>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head>"
             f"<body>{''.join(body)}{figures.scripts()}</body></html>")

@@ -17,7 +17,12 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
 
 
-def surface_table(ts: TraceSurface) -> str:
+def surface_table(ts: TraceSurface, data: str | None = None) -> str:
+    """Every cell of the surface; with `data` (the page's dataset of the experiment), an empty section the
+    page fills from that dataset when opened (the heat map already carries the numbers: sent once)."""
+    if data is not None:
+        return (f"<details class='cells' data-data='{html.escape(data)}'><summary>surface table ({len(ts.rows())} "
+                "rows; every column, full precision: surface.csv)</summary></details>")
     head = ("<tr><th>w</th><th>d</th><th>aggregator</th><th>accuracy</th><th>95% CI</th><th>MC error</th><th>problems</th>"
             "<th>gen tokens</th><th>serial tokens</th><th>FLOPs</th><th>wall s</th></tr>")
     rows = [f"<tr><td>{r['w']}</td><td>{r['d']}</td><td>{r['aggregator']}</td><td>{_fmt(r['accuracy'])}</td>"
@@ -72,6 +77,15 @@ def verdict_list(sentences: list[tuple[str, bool]]) -> str:
     return f"<ul class='verdict'>{items}</ul>"
 
 
+def task_verdict(verdict: Verdict, task: str, plan: str, heading: str) -> str:
+    """One experiment's verdict sentences (its budgets merged where they say the same) and crossovers."""
+    part = Verdict(verdict.unit, [j for j in verdict.judgements if j.task == task and j.plan == plan],
+                   [c for c in verdict.crossovers if c.kind == "budget" and c.where == task], verdict.critical)
+    if not part.judgements:
+        return ""
+    return f"<h3>Verdict at {html.escape(heading)}</h3>" + verdict_list(part.summary())
+
+
 def _num(value: object, spec: str = ".3f") -> str:
     """A number from allocation.json: null (undefined) and "inf" shown as words."""
     if value is None:
@@ -114,10 +128,10 @@ def allocation_section(evaluation: dict, figure: str) -> str:
               "<th>accuracy</th><th>its compute</th><th>adaptive needs</th><th>ratio</th></tr>" + matched + "</table>")
 
 
-def methods_list(comparisons: list[MethodComparison]) -> str:
+def methods_list(comparisons: list[MethodComparison], heading: str) -> str:
     if not comparisons:
         return ""
-    return ("<h3>Methods against the grid</h3><p class='meta'>Each method's accuracy [95% bootstrap over problems] "
+    return (f"<h3>Methods against the grid at {html.escape(heading)}</h3><p class='meta'>Each method's accuracy [95% bootstrap over problems] "
             "at its mean cost, against the grid's best cell within that cost; the held-out difference is "
             "method minus the cell chosen on the other half of the problems. <b>Bold</b>: its 95% interval "
             "excludes 0.</p>" + verdict_list([(c.sentence(), c.significant) for c in comparisons]))
