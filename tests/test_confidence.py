@@ -27,18 +27,21 @@ def test_the_aggregators_by_hand():
     assert filtered(["7", "8", "8"], [-1.0, -1.0, -1.0], 0.5) == "7"
 
 
-def _case(rng: random.Random, n: int) -> tuple[list, list]:
+def _case(rng: random.Random, n: int, ties: bool = False) -> tuple[list, list]:
+    """Answers and confidences; with `ties`, confidences on a coarse grid, so that many are equal."""
     answers = [rng.choice(["1", "2", "3", None]) for _ in range(n)]
     confidences = [None if rng.random() < 0.1 else -rng.random() * 3 for _ in range(n)]
+    if ties:
+        confidences = [None if c is None else round(c) / 2 for c in confidences]
     return answers, confidences
 
 
 @pytest.mark.parametrize("aggregator", ["weighted", "filtered:0.5", "filtered:0.1"])
 def test_the_estimator_gives_what_the_aggregator_gives_on_the_same_subsets(aggregator):
     rng = random.Random(3)
-    for trial in range(20):
-        n = rng.randint(1, 9)
-        answers, confidences = _case(rng, n)
+    for trial in range(40):
+        n = rng.randint(1, 12)
+        answers, confidences = _case(rng, n, ties=trial % 2 == 1)
         gold = frozenset({"2"})
         mean, _ = confidence_curves(answers, confidences, gold, [aggregator], seed=trial, samples=64)[aggregator]
         orders = random_orders(n, 64, trial)
