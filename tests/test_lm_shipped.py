@@ -96,7 +96,7 @@ def test_the_study_runs_the_lm_on_text_with_its_own_preset():
     from widthdepth.study import StudyConfig, study_run_config
 
     config = study_run_config(StudyConfig(model="builtin:lm", out="runs/x"))
-    assert config.tasks == STUDY_PRESETS["lm"]["quick"]["tasks"] and config.plans == ["grid:8x4"]
+    assert config.tasks == STUDY_PRESETS["lm"]["quick"]["tasks"] and config.plans == ["grid:8x4", "early:8"]
     assert not is_latent("builtin:lm") and is_latent("builtin:reasoner,checkpoint=x.safetensors")
     assert study_run_config(StudyConfig(model="builtin:reasoner", out="runs/x")).plans == [
         "grid:16x8", "early:16,depth=8", "particles:16,steps=8"]
