@@ -36,7 +36,7 @@ def test_budgets_with_the_same_winner_merge_into_one_segment_with_its_significan
     # the lowest budget, where only one attempt fits, goes without saying
     assert task_phrase(judged, "flops") == ("width wins (significant at 1 of 2 budgets) up to 4M, then depth wins "
                                             "(significant) from 8M")
-    assert task_phrase([judgement(1e6, "tie", False)], "flops") == "no strategy wins at every budget"
+    assert task_phrase([judgement(1e6, "tie", False)], "flops") == "no strategy wins at any budget"
     ties_above = [judgement(1e6, "depth", True), judgement(2e6, "depth", True), judgement(4e6, "tie", False)]
     assert task_phrase(ties_above, "flops") == "depth wins (significant) up to 2M"
     ties_below = [judgement(1e6, "tie", False), judgement(2e6, "width", False), judgement(4e6, "width", False)]

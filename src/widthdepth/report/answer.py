@@ -58,7 +58,7 @@ class Segment:
             head = f"{self.who} wins ({how})"
         low, high = (_short_budget(b, unit) for b in (self.low, self.high))
         if first and last:
-            return f"{head} at every budget"
+            return f"{head} at {'any' if self.who == 'no winner' else 'every'} budget"
         if self.budgets == 1:
             return f"{head} at {low}"
         if first:
