@@ -53,10 +53,9 @@ def draw_all(browser) -> list[list]:  # noqa: ANN001
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true);")
-    for chart in browser.find_elements("css selector", "div.chart"):
-        browser.execute_script("arguments[0].scrollIntoView();", chart)
-    WebDriverWait(browser, 60).until(lambda b: b.execute_script(
-        "return Array.from(document.querySelectorAll('div.chart')).every(c => c.classList.contains('drawn'));"))
+    for chart in browser.find_elements("css selector", "div.chart"):  # one at a time, as a reader scrolls
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", chart)
+        WebDriverWait(browser, 30).until(lambda b: "drawn" in chart.get_attribute("class"))
     return browser.execute_script(
         "return Array.from(document.querySelectorAll('div.chart')).map(c => { const s = c.querySelector('svg');"
         " return [c.getAttribute('aria-label'), c.classList.contains('drawn'), s ? s.getBoundingClientRect().width : 0,"
