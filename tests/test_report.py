@@ -112,3 +112,20 @@ def test_report_command(scripted_run, capsys, tmp_path):
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "no store at" in capsys.readouterr().err
     assert not (tmp_path / "missing").exists()
+
+
+def test_the_drawing_code_is_bundled_once_into_the_cache_and_still_made_where_it_cannot_be_kept(tmp_path,
+                                                                                               monkeypatch):
+    from widthdepth.report import vega
+
+    monkeypatch.setenv("WIDTHDEPTH_CACHE", str(tmp_path / "cache"))
+    vega.javascript.cache_clear()
+    script = vega.javascript()
+    assert "vegaEmbed" in script and [p.name for p in (tmp_path / "cache").iterdir()] == [
+        f"vega-bundle-{__import__('vl_convert').__version__}.js"]  # a whole file, no partial one
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("WIDTHDEPTH_CACHE", str(blocked))
+    vega.javascript.cache_clear()
+    assert vega.javascript() == script and blocked.read_text() == ""
+    vega.javascript.cache_clear()

@@ -8,41 +8,33 @@ report is one self-contained file that works offline) and PNG export for papers 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-import tempfile
-from pathlib import Path
+
+from widthdepth.backends.embedded import cache_dir
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "widthdepth"
-
-
-_SCRIPT: str | None = None
-
-
+@functools.lru_cache(maxsize=1)
 def javascript() -> str:
-    """The bundle (vega-embed, vega-lite, vega; globals `vegaEmbed`, `vega`, `vegaLite`): from the cache,
-    or bundled now (about 2 s) and cached where the cache folder is writable."""
-    global _SCRIPT
-    if _SCRIPT is not None:
-        return _SCRIPT
+    """The bundle (vega-embed, vega-lite, vega; globals `vegaEmbed`, `vega`, `vegaLite`): from the user's
+    cache (`backends.embedded.cache_dir`, as the assembled models), else bundled now (about 2 s) and kept
+    there. Where the cache cannot be written (a read-only home) the bundle is made again by each process."""
     import vl_convert
 
-    path = _cache_dir() / f"vega-bundle-{vl_convert.__version__}.js"
-    try:
-        _SCRIPT = path.read_text(encoding="utf-8")
-        return _SCRIPT
-    except OSError:
-        pass
-    _SCRIPT = vl_convert.javascript_bundle()
+    path = cache_dir() / f"vega-bundle-{vl_convert.__version__}.js"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    script = vl_convert.javascript_bundle()
+    partial = path.with_suffix(f".{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as handle:
-            handle.write(_SCRIPT)
-        os.replace(handle.name, path)  # atomic: two reports bundling at once both leave a whole file
-    except OSError:
-        pass  # a read-only home: bundled again next time
-    return _SCRIPT
+        partial.write_text(script, encoding="utf-8")
+        partial.replace(path)  # atomic: two reports bundling at once both leave a whole file
+    except OSError:  # an unwritable cache costs the 2 s again, nothing else; no half file is left
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return script
 
 
 def to_png(spec: dict, datasets: dict[str, list[dict]], scale: float = 2.0) -> bytes:
