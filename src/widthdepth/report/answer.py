@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from widthdepth.analysis.verdict import Judgement, Verdict, fmt_budget
 from widthdepth.plans import short_plan
-from widthdepth.report.charts import COLOURS, SCHEMA, SHAPES, WINNERS, _round
+from widthdepth.report.charts import COLOURS, SCHEMA, SHAPES, WINNERS, rounded
 
 
 def _who(j: Judgement) -> str:
@@ -150,18 +150,18 @@ def phase_rows(verdict: Verdict, comparisons: list) -> list[dict]:
     rows = []
     for j in verdict.judgements:
         runner = j.runner_up if j.runner_up in j.cells else None
-        rows.append({"task": labels[j.task], "order": order.index(j.task), "budget": _round(j.budget), "who": _who(j),
+        rows.append({"task": labels[j.task], "order": order.index(j.task), "budget": rounded(j.budget), "who": _who(j),
                      "sig": "significant" if j.significant else "within the noise",
                      "cell": j.cells.get(j.winner, next(iter(j.cells.values()), "")),
-                     "acc": _round(max(j.accuracy.values())),
+                     "acc": rounded(max(j.accuracy.values())),
                      "runner": f"{runner} {j.cells[runner]} {j.accuracy[runner]:.2f}" if runner else "—",
                      "held_out": (f"{j.held_out_difference:+.3f} (95% lower bound {j.lower_bound:+.3f})"
                                   if math.isfinite(j.held_out_difference) else "—")})
     for c in comparisons:
         if c.task in order and math.isfinite(c.cost) and c.cost > 0:
-            rows.append({"task": labels[c.task], "order": order.index(c.task), "budget": _round(c.cost), "who": "method",
+            rows.append({"task": labels[c.task], "order": order.index(c.task), "budget": rounded(c.cost), "who": "method",
                          "sig": "significant" if c.significant else "within the noise",
-                         "cell": short_plan(c.plan), "acc": _round(c.accuracy),
+                         "cell": short_plan(c.plan), "acc": rounded(c.accuracy),
                          "runner": f"{c.outcome} the grid's {c.grid_cell or '—'}",
                          "held_out": (f"{c.held_out_difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
                                       if math.isfinite(c.held_out_difference) else "—")})

@@ -38,19 +38,19 @@ LINE_LEGEND = {"symbolType": "stroke", "symbolOpacity": 1, "symbolStrokeWidth": 
 """Legends of line figures show each line's colour and dash at full strength (not its pale band)."""
 
 
-def _round(value: float, digits: int = 4) -> float | None:
+def rounded(value: float, digits: int = 4) -> float | None:
     """A number for the page: 4 significant digits, None (JSON null) for NaN."""
     if value is None or not math.isfinite(value):
         return None
     return float(f"{value:.{digits}g}")
 
 
-def _unit_param(default: str, units: tuple[str, ...] = UNITS) -> dict:
+def unit_param(default: str, units: tuple[str, ...] = UNITS) -> dict:
     return {"name": "unit", "value": default, "bind": {"input": "select", "options": list(units),
                                                        "labels": [UNIT_WORDS[u] for u in units], "name": "cost unit: "}}
 
 
-def _unit_title(prefix: str) -> dict:
+def unit_title(prefix: str) -> dict:
     words = " : ".join(f"unit == '{u}' ? '{w}'" for u, w in UNIT_WORDS.items())
     return {"expr": f"'{prefix} (' + ({words} : unit) + ', log scale)'"}
 
@@ -76,9 +76,9 @@ def cell_rows(ts: TraceSurface) -> list[dict]:
                 continue
             low, high = ts.cell_interval(w, d, aggregator)
             costs = {u: cell_cost(ts, w, d, aggregator, u) for u in UNITS}
-            rows.append({"w": w, "d": d, "agg": aggregator, "acc": _round(accuracy), "ci": _ci(low, high),
-                         "lo": _round(low), "hi": _round(high), "tok": _round(costs["generated_tokens"]),
-                         "flops": _round(costs["flops"]), "serial": _round(costs["serial_tokens"])})
+            rows.append({"w": w, "d": d, "agg": aggregator, "acc": rounded(accuracy), "ci": _ci(low, high),
+                         "lo": rounded(low), "hi": rounded(high), "tok": rounded(costs["generated_tokens"]),
+                         "flops": rounded(costs["flops"]), "serial": rounded(costs["serial_tokens"])})
     return rows
 
 
@@ -90,9 +90,9 @@ def frontier_rows(ts: TraceSurface) -> list[dict]:
             if p.cell is None:
                 continue
             c = p.cell
-            rows.append({"unit": unit, "strategy": p.strategy, "budget": _round(p.budget), "acc": _round(c.accuracy),
-                         "lo": _round(p.ci_low), "hi": _round(p.ci_high), "ci": _ci(p.ci_low, p.ci_high),
-                         "cell": f"{c.w}×{c.d} {c.aggregator}", "cost": _round(c.cost)})
+            rows.append({"unit": unit, "strategy": p.strategy, "budget": rounded(p.budget), "acc": rounded(c.accuracy),
+                         "lo": rounded(p.ci_low), "hi": rounded(p.ci_high), "ci": _ci(p.ci_low, p.ci_high),
+                         "cell": f"{c.w}×{c.d} {c.aggregator}", "cost": rounded(c.cost)})
     return rows
 
 
@@ -103,8 +103,8 @@ def method_rows(comparisons: dict[str, list]) -> list[dict]:
         for c in listed:
             if not (math.isfinite(c.cost) and c.cost > 0):
                 continue
-            rows.append({"unit": unit, "plan": short_plan(c.plan), "cost": _round(c.cost),
-                         "acc": _round(c.accuracy), "lo": _round(c.ci_low), "hi": _round(c.ci_high),
+            rows.append({"unit": unit, "plan": short_plan(c.plan), "cost": rounded(c.cost),
+                         "acc": rounded(c.accuracy), "lo": rounded(c.ci_low), "hi": rounded(c.ci_high),
                          "ci": _ci(c.ci_low, c.ci_high), "outcome": f"{c.outcome} the grid ({c.grid_cell or '—'})",
                          "held_out": (f"{c.held_out_difference:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
                                       if math.isfinite(c.held_out_difference) else "—")})
@@ -125,7 +125,7 @@ def iso_rows(ts: TraceSurface, unit: str, levels: int = 4) -> list[dict]:
             if not by_round[0] <= level <= by_round[-1]:
                 continue
             d = float(np.interp(level, by_round, np.arange(1, depth + 1)))
-            rows.append({"level": _round(level, 3), "w": w, "d": round(d, 3)})
+            rows.append({"level": rounded(level, 3), "w": w, "d": round(d, 3)})
     return rows
 
 
@@ -135,7 +135,7 @@ def experiment_data(ts: TraceSurface, comparisons: dict[str, list], unit: str) -
             "iso": iso_rows(ts, unit)}
 
 
-def _spec(title: str, body: dict, width: int = WIDTH, height: int = HEIGHT) -> dict:
+def chart_spec(title: str, body: dict, width: int = WIDTH, height: int = HEIGHT) -> dict:
     return {"$schema": SCHEMA, "title": {"text": title, "anchor": "start", "fontSize": 13}, "width": width,
             "height": height, "config": {"axis": {"labelFontSize": 11, "titleFontSize": 12}}, **body}
 
@@ -152,7 +152,7 @@ def frontier_chart(title: str, unit: str, has_methods: bool) -> dict:
     strategies = ("width", "depth", "hybrid", "best")
     scales = _strategy_scales(strategies)
     x = {"field": "budget", "type": "quantitative", "scale": {"type": "log"},
-         "axis": {"title": _unit_title("budget per problem"), "format": "~s"}}
+         "axis": {"title": unit_title("budget per problem"), "format": "~s"}}
     y = {"field": "acc", "type": "quantitative", "scale": {"domain": [0, 1]}, "title": "accuracy"}
     in_unit = {"filter": "datum.unit == unit"}
     colour = {"field": "strategy", "type": "nominal", "scale": scales["color"], "title": "strategy",
@@ -183,7 +183,7 @@ def frontier_chart(title: str, unit: str, has_methods: bool) -> dict:
                  {"field": "plan", "title": "method"}, {"field": "acc", "title": "accuracy", "format": ".3f"},
                  {"field": "ci", "title": "95% interval"}, {"field": "cost", "title": "mean cost", "format": ".4~s"},
                  {"field": "outcome", "title": "at matched cost"}, {"field": "held_out", "title": "held out"}]}}]
-    return _spec(title, {"params": [_unit_param(unit)], "layer": layers})
+    return chart_spec(title, {"params": [unit_param(unit)], "layer": layers})
 
 
 def heatmap_chart(title: str, aggregators: tuple[str, ...], n: int, depth: int, unit: str) -> dict:
@@ -223,7 +223,7 @@ def heatmap_chart(title: str, aggregators: tuple[str, ...], n: int, depth: int, 
                                 "tooltip": [{"field": "level", "title": f"equal cost ({UNIT_WORDS[unit]})",
                                              "format": ".4~s"}]}})
     size = (min(WIDTH, max(240, 26 * n)), min(HEIGHT, max(160, 26 * depth)))
-    return _spec(title, {"params": [pick], "layer": layers}, *size)
+    return chart_spec(title, {"params": [pick], "layer": layers}, *size)
 
 
 def selection_chart(title: str, aggregators: tuple[str, ...], rounds: list[int], max_k: int) -> dict:
@@ -261,8 +261,8 @@ def selection_chart(title: str, aggregators: tuple[str, ...], rounds: list[int],
 
 def latency_chart(title: str, unit: str) -> dict:
     """Every cell's compute against its latency, coloured by accuracy (best aggregator of each cell)."""
-    compute = {"flops": "flops", "generated_tokens": "tok"}[unit] if unit != "serial_tokens" else "tok"
-    return _spec(title, {
+    compute = "flops" if unit == "flops" else "tok"
+    return chart_spec(title, {
         "data": {"name": "cells"},
         "transform": [{"filter": "datum.agg != 'coverage'"},
                       {"window": [{"op": "rank", "as": "rank"}], "groupby": ["w", "d"],
@@ -301,8 +301,8 @@ def allocation_rows(evaluation: dict) -> list[dict]:
         for p in points or ():
             low, high = p.get("ci_low", math.nan), p.get("ci_high", math.nan)
             low, high = (math.nan if v is None else v for v in (low, high))
-            rows.append({"curve": ALLOCATION_CURVES[name][2], "cost": _round(p["cost"]), "acc": _round(p["accuracy"]),
-                         "lo": _round(low), "hi": _round(high), "ci": _ci(low, high)})
+            rows.append({"curve": ALLOCATION_CURVES[name][2], "cost": rounded(p["cost"]), "acc": rounded(p["accuracy"]),
+                         "lo": rounded(low), "hi": rounded(high), "ci": _ci(low, high)})
     return rows
 
 
@@ -318,7 +318,7 @@ def allocation_chart(evaluation: dict) -> dict:
     x = {"field": "cost", "type": "quantitative", "scale": {"type": "log"}, "axis": {"format": "~s"},
          "title": f"mean compute per problem ({unit}, probe included, log scale)"}
     how = f"{evaluation['folds']}-fold cross-validation" if evaluation.get("folds") else "held-out split"
-    return _spec(f"adaptive allocation ({evaluation['predictor']}, probe {evaluation['probe']}; {how})", {
+    return chart_spec(f"adaptive allocation ({evaluation['predictor']}, probe {evaluation['probe']}; {how})", {
         "data": {"name": "allocation"},
         "layer": [
             {"transform": [{"filter": f"datum.curve == '{labels[0]}'"}], "mark": {"type": "area", "opacity": 0.12},

@@ -127,9 +127,9 @@ def run_rows(runs: list[Run], task: str) -> list[dict]:
         for unit in charts.UNITS:
             for p in frontier(run.traces[task], unit):
                 if p.strategy == "best" and p.cell is not None:
-                    rows.append({"unit": unit, "run": run.label, "budget": charts._round(p.budget),
-                                 "acc": charts._round(p.cell.accuracy), "lo": charts._round(p.ci_low),
-                                 "hi": charts._round(p.ci_high), "cell": f"{p.cell.w}×{p.cell.d} {p.cell.aggregator}"})
+                    rows.append({"unit": unit, "run": run.label, "budget": charts.rounded(p.budget),
+                                 "acc": charts.rounded(p.cell.accuracy), "lo": charts.rounded(p.ci_low),
+                                 "hi": charts.rounded(p.ci_high), "cell": f"{p.cell.w}×{p.cell.d} {p.cell.aggregator}"})
     return rows
 
 
@@ -139,9 +139,9 @@ def overlay_chart(title: str, labels: list[str]) -> dict:
               "scale": {"domain": labels, "range": list(RUN_COLOURS[:len(labels)])}, "legend": charts.LINE_LEGEND}
     dash = {**colour, "scale": {"domain": labels, "range": list(RUN_DASHES[:len(labels)])}}
     x = {"field": "budget", "type": "quantitative", "scale": {"type": "log"},
-         "axis": {"title": charts._unit_title("budget per problem"), "format": "~s"}}
-    return charts._spec(title, {
-        "params": [charts._unit_param("flops")], "data": {"name": "runs"},
+         "axis": {"title": charts.unit_title("budget per problem"), "format": "~s"}}
+    return charts.chart_spec(title, {
+        "params": [charts.unit_param("flops")], "data": {"name": "runs"},
         "transform": [{"filter": "datum.unit == unit"}],
         "layer": [
             {"mark": {"type": "area", "interpolate": "step-after", "opacity": 0.13},

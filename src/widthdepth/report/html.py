@@ -203,15 +203,14 @@ def _experiment(ts: TraceSurface, i: int, unit: str, compared: dict[str, list[Me
     return "\n".join(parts)
 
 
-def _top(surface: Surface, unit: str, verdicts: dict[str, Verdict], versus: dict[str, list[MethodComparison]],
-         figures: Figures) -> list[str]:
+def _top(headings: list[tuple[Verdict, str]], versus: dict[str, list[MethodComparison]], figures: Figures) -> list[str]:
     """The answer: plain sentences and the phase diagram, at matched compute then at matched latency."""
     out = []
-    tasks = len({j.task for j in verdicts[unit].judgements})
-    for u, heading in ((unit, f"matched compute ({UNIT_WORDS[unit]})"), ("serial_tokens", "matched latency "
-                                                                          "(serial tokens)")):
-        figures.data[f"top-{u}"] = {"phase": answer.phase_rows(verdicts[u], versus[u])}
-        sentences = answer.answer(verdicts[u], versus[u])
+    tasks = len({j.task for j in headings[0][0].judgements})
+    for verdict, heading in headings:
+        u = verdict.unit
+        figures.data[f"top-{u}"] = {"phase": answer.phase_rows(verdict, versus[u])}
+        sentences = answer.answer(verdict, versus[u])
         out += [f"<h2>The answer at {heading}</h2>",
                 "<ul class='answer'>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>",
                 figures.figure(answer.phase_chart(f"Who wins where, at {heading}", UNIT_WORDS[u], tasks), f"top-{u}",
@@ -223,9 +222,13 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None,
            points: dict | None = None, static: bool = False) -> tuple[str, dict]:
     unit = compute_unit(surface)
     verdicts = {unit: build_verdict(surface, unit), "serial_tokens": build_verdict(surface, "serial_tokens")}
+    headings = [(verdicts[unit], f"matched compute ({UNIT_WORDS[unit]})"),
+                (verdicts["serial_tokens"], "matched latency (serial tokens)")]
     units = tuple(dict.fromkeys((unit, "serial_tokens", *charts.UNITS)))
-    compared = {id(ts): {u: compare_methods(ts, methods_for(ts, points or {}), u) for u in units}
-                for ts in surface.traces}
+    compared = {}
+    for ts in surface.traces:
+        methods = methods_for(ts, points or {})
+        compared[id(ts)] = {u: compare_methods(ts, methods, u) for u in units}
     versus = {u: [c for ts in surface.traces for c in compared[id(ts)][u]] for u in units}
     figures = Figures(static)
     models = sorted({ts.trace.model for ts in surface.traces})
@@ -233,10 +236,8 @@ def render(surface: Surface, store_path: str, allocation: dict | None = None,
             f"<p class='meta'>store <code>{html.escape(store_path)}</code>; {len(surface.traces)} task × plan "
             f"experiments; model{'s' if len(models) > 1 else ''} {html.escape(', '.join(models))}.</p>",
             *(f"<p class='warning'>{html.escape(note)}</p>" for note in partial_notes(surface)),
-            *_top(surface, unit, verdicts, versus, figures),
+            *_top(headings, versus, figures),
             f"<p class='meta'>Cost unit: {html.escape(UNIT_DEFINITION)}.</p>"]
-    headings = [(verdicts[unit], f"matched compute ({UNIT_WORDS[unit]})"),
-                (verdicts["serial_tokens"], "matched latency (serial tokens)")]
     across = [(c.sentence(), False) for v, _ in headings for c in v.crossovers if c.kind == "structure"]
     body.append("<details><summary>How significance is decided" + (f"; crossovers across structure ({len(across)})"
                                                                       if across else "") + "</summary>"

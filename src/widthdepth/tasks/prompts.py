@@ -80,6 +80,13 @@ def revise_prompt(family: TaskFamily, problem: Problem, previous: str, style: st
     return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
 
 
+def _judged_demonstrations(family: TaskFamily) -> list[tuple[str, str, str]]:
+    """Worked examples for a judge: (question, solution, "Yes" | "No"), every other one flawed where the
+    family has a flawed solution to show."""
+    return [(d.question, *((d.flawed_solution, "No") if i % 2 == 0 and d.flawed_solution else (d.solution, "Yes")))
+            for i, d in enumerate(family.demonstrations(SHOTS))]
+
+
 def partial_verify_prompt(family: TaskFamily, problem: Problem, partial: str, style: str) -> Prompt:
     """Ask whether an unfinished solution is right so far (self-verification as a process reward)."""
     ask = "Is every step so far correct? Reply with Yes or No."
@@ -87,10 +94,9 @@ def partial_verify_prompt(family: TaskFamily, problem: Problem, partial: str, st
         content = f"Problem:\n{problem.question}\n\nAn unfinished solution:\n{_shown(partial)}\n\n{ask}"
         return Prompt(messages=(("user", content),))
     parts = ["Decide whether each unfinished solution is correct so far.\n"]
-    for i, d in enumerate(family.demonstrations(SHOTS)):
-        shown, verdict = (d.flawed_solution, "No") if i % 2 == 0 and d.flawed_solution else (d.solution, "Yes")
+    for question, shown, verdict in _judged_demonstrations(family):
         lines = shown.splitlines()
-        parts.append(f"Question: {d.question}\nUnfinished solution: {chr(10).join(lines[:max(1, len(lines) - 1)])}\n"
+        parts.append(f"Question: {question}\nUnfinished solution: {chr(10).join(lines[:max(1, len(lines) - 1)])}\n"
                      f"Correct so far: {verdict}\n")
     parts.append(f"Question: {problem.question}\nUnfinished solution: {_shown(partial)}\nCorrect so far:")
     return Prompt(text="\n".join(parts), stop=("\n",))
@@ -124,8 +130,7 @@ def verify_prompt(family: TaskFamily, problem: Problem, solution: str, answer: s
         content = f"Problem:\n{problem.question}\n\nProposed solution:\n{_shown(solution)}\n\n{ask}"
         return Prompt(messages=(("user", content),))
     parts = ["Decide whether each proposed solution is correct.\n"]
-    for i, d in enumerate(family.demonstrations(SHOTS)):
-        shown, verdict = (d.flawed_solution, "No") if i % 2 == 0 and d.flawed_solution else (d.solution, "Yes")
-        parts.append(f"Question: {d.question}\nProposed solution: {shown}\nCorrect: {verdict}\n")
+    for question, shown, verdict in _judged_demonstrations(family):
+        parts.append(f"Question: {question}\nProposed solution: {shown}\nCorrect: {verdict}\n")
     parts.append(f"Question: {problem.question}\nProposed solution: {_shown(solution)}\nCorrect:")
     return Prompt(text="\n".join(parts), stop=("\n",))
