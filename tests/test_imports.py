@@ -20,9 +20,9 @@ LAYERS = [
     {"allocation"},                                                # adaptive allocation: estimates, fit, judge
     {"execute"},                                                   # one executor per plan kind
     {"runner"},                                                    # tasks x plans on one model, into the store
-    {"closing", "report", "results", "listings"},                  # what a run, a folder, the registries show
+    {"closing", "report", "results", "listings", "serve"},         # what a run, a folder, the registries show; serving
     {"study", "terminal", "progress"},                             # the main job; terminal output
-    {"cli", "cli_lab", ""},                                        # the command; the package's own API
+    {"cli", "cli_lab", "cli_serve", ""},                                        # the command; the package's own API
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -36,10 +36,11 @@ class Attempt:
     final_answer: str | None
     """The chain's answer at this round: own answer, else the previous round's (revise mode)."""
     correct: bool | None
-    """None for a failed attempt: failures are counted apart, never as wrong answers."""
+    """None for a failed attempt (failures are counted apart, never as wrong answers) and where the
+    problem has no gold answer (served traffic)."""
     finish_reason: str
     status: str
-    """"ok" or "failed"."""
+    """"ok", "failed", or "cancelled" (its request's client went away: what it generated is charged)."""
     error: str | None
     prompt_tokens: int
     completion_tokens: int
@@ -99,6 +100,11 @@ _VERIFICATION_FIELDS = tuple(f.name for f in fields(Verification))
 
 TIMING_FIELDS = frozenset({"wall_seconds", "created_at"})
 """Fields that differ between two runs of the same command; everything else is reproducible."""
+
+
+def attempt_status(finish_reason: str) -> str:
+    """An attempt's status from how its generation ended: "failed" (an error), "cancelled", else "ok"."""
+    return {"error": "failed", "cancelled": "cancelled"}.get(finish_reason, "ok")
 
 
 def attempt_seed(run_seed: int, problem_key: str, d: int, w: int) -> int:

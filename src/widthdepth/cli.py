@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from widthdepth.cli_lab import lab
+from widthdepth.cli_serve import serve_command
 from widthdepth.closing import closing_table
 from widthdepth.config import RunConfig, load_config
 from widthdepth.cost import UNIT_DEFINITION
@@ -138,6 +139,7 @@ def study(
 
 
 app.add_typer(lab, name="lab")
+app.command("serve")(serve_command)
 
 
 allocate = typer.Typer(no_args_is_help=True, help="Adaptive allocation: a width/depth plan per predicted difficulty, "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import cast
 
 from widthdepth.backends import Backend, BackendOptions, is_latent, load_backend, resolve_model
-from widthdepth.backends.base import LatentBackend
+from widthdepth.backends.base import LatentBackend, ModelInfo
 from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
 from widthdepth.execute import AdaptiveRun, MethodRun, NoProgress, PlanRun, Progress, RunResult, executor_for, settings_json
@@ -24,7 +24,7 @@ from widthdepth.plans import GridPlan, is_method, load_plan
 from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.store import Store
 from widthdepth.tasks import TaskFamily, load_task
-from widthdepth.verifiers import check_verifier_name, load_verifier
+from widthdepth.verifiers import Verifier, check_verifier_name, load_verifier
 
 
 @dataclass
@@ -81,28 +81,8 @@ def run(config: RunConfig | Prepared, progress: Progress | None = None, backend:
 
 def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str | None = None) -> RunResult:
     config = prepared.config
-    if not backend.info.supports_raw_continuation:
-        extend = [p.spec for p in prepared.plans if p.mode == "extend" and p.rounds > 1]
-        if extend:
-            raise WidthdepthError(f"--plan {extend[0]!r}: mode=extend continues raw text, which "
-                                  f"{backend.info.id} cannot do; use mode=revise")
-    for plan in prepared.plans:
-        if hasattr(plan, "check_backend"):
-            plan.check_backend(backend.info)  # a method the model cannot run: one line before the store
     verifiers = {f.spec: load_verifier(config.verifier, f, backend, api_key=api_key) for f in prepared.families}
-    for plan in prepared.plans:
-        for spec, verifier in verifiers.items():
-            if (getattr(plan, "needs_partial_verifier", False) and not backend.info.latent
-                    and not getattr(verifier, "scores_partial", False)):
-                raise WidthdepthError(
-                    f"--plan {plan.spec!r}: search needs a verifier that scores partial solutions, and "
-                    f"{getattr(verifier, 'name', 'none')} on {spec} scores only finished ones; use --verifier steps "
-                    "(chain), self, or a step-wise process reward model, reward:URL,format=steps")
-            if isinstance(plan, AdaptivePlan) and plan.needs_verifier and verifier is None:
-                raise WidthdepthError(
-                    f"--plan {plan.spec!r}: the policy needs verifier scores (fitted with "
-                    f"{plan.policy.verifier or 'a verifier'}), and {spec} runs without a verifier; pass --verifier, "
-                    "or fit a policy with --predictor agreement on a run without one")
+    check_fit(prepared, backend.info, verifiers)
     problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
     if backend.info.latent:
         for family in prepared.families:
@@ -137,11 +117,37 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
         store.close()
 
 
+def check_fit(prepared: Prepared, info: ModelInfo, verifiers: dict[str, Verifier | None]) -> None:
+    """What the loaded model and the verifiers must be able to do for these plans; raises WidthdepthError
+    (before any store is touched)."""
+    if not info.supports_raw_continuation:
+        extend = [p.spec for p in prepared.plans if p.mode == "extend" and p.rounds > 1]
+        if extend:
+            raise WidthdepthError(f"--plan {extend[0]!r}: mode=extend continues raw text, which "
+                                  f"{info.id} cannot do; use mode=revise")
+    for plan in prepared.plans:
+        if hasattr(plan, "check_backend"):
+            plan.check_backend(info)  # a method the model cannot run: one line before the store
+    for plan in prepared.plans:
+        for spec, verifier in verifiers.items():
+            if (getattr(plan, "needs_partial_verifier", False) and not info.latent
+                    and not getattr(verifier, "scores_partial", False)):
+                raise WidthdepthError(
+                    f"--plan {plan.spec!r}: search needs a verifier that scores partial solutions, and "
+                    f"{getattr(verifier, 'name', 'none')} on {spec} scores only finished ones; use --verifier steps "
+                    "(chain), self, or a step-wise process reward model, reward:URL,format=steps")
+            if isinstance(plan, AdaptivePlan) and plan.needs_verifier and verifier is None:
+                raise WidthdepthError(
+                    f"--plan {plan.spec!r}: the policy needs verifier scores (fitted with "
+                    f"{plan.policy.verifier or 'a verifier'}), and {spec} runs without a verifier; pass --verifier, "
+                    "or fit a policy with --predictor agreement on a run without one")
+
+
 def _runs(plan: object, config: RunConfig) -> int:
     """How many times a plan runs: a method `config.repeats` times, a grid or a policy once."""
     return config.repeats if is_method(getattr(plan, "spec", "")) else 1
 
 
-__all__ = ["AdaptiveRun", "PlanRun", "Progress", "RunResult", "prepare", "run", "settings_json"]
+__all__ = ["AdaptiveRun", "PlanRun", "Progress", "RunResult", "check_fit", "prepare", "run", "settings_json"]
 
 

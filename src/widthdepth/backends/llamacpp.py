@@ -18,7 +18,7 @@ text in any process, whatever else is in the batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import numpy as np
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample, model_identity
 from widthdepth.backends.cpu_share import ThreadGovernor, available_cores
 from widthdepth.backends.embedded import EMBEDDED
+from widthdepth.backends.llamacpp_batch import EvaluatedPrompt
 from widthdepth.errors import WidthdepthError
 
 DEFAULT_SLOTS = 16
@@ -154,24 +155,29 @@ class LlamaCppBackend:
 
     # -- generation --------------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[Sample]:
-        from widthdepth.backends.llamacpp_batch import _Prompt
+        once = [list(requests)]
+        return self.generate_open(lambda: once.pop() if once else [])
 
-        prompts: list[_Prompt] = []
-        for request in requests:
-            text = request.prompt if request.prompt is not None else self.render_chat(request.messages or ())
-            tokens = self._tokens(text)
-            prompts.append(_Prompt(tokens, min(request.max_tokens, max(self.context_length - len(tokens), 0))))
-        runnable = []
-        for index, (request, prompt) in enumerate(zip(requests, prompts)):
-            if prompt.room < 1:
-                error = (f"prompt of {len(prompt.tokens)} tokens does not fit the context of "
-                         f"{self.context_length}; raise --context-length (at most the context the model was trained on)")
-                for i in range(request.n):
-                    yield Sample(index, i, Completion("", len(prompt.tokens), 0, "error", error=error))
-            else:
-                runnable.append(index)
-        for sample in self.decoder.run([requests[i] for i in runnable], [prompts[i] for i in runnable]):
-            yield Sample(runnable[sample.request_index], sample.sample_index, sample.completion)
+    def generate_open(self, feed: Callable[[], list[GenerationRequest]],
+                      dropped: Callable[[int], bool] | None = None) -> Iterator[Sample]:
+        """Like `generate`, for requests that keep arriving: `feed` is asked for more before every
+        decoding step (they are numbered in the order fed) and joins them to the running batch; a
+        request for which `dropped(r)` turns true stops (finish_reason "cancelled"). Ends once
+        nothing is queued or running (`widthdepth serve` feeds the requests of many clients)."""
+        return self.decoder.run(lambda: [(request, self._prompt(request)) for request in feed()], dropped)
+
+    def _prompt(self, request: GenerationRequest) -> EvaluatedPrompt:
+        text = request.prompt if request.prompt is not None else self.render_chat(request.messages or ())
+        tokens = self._tokens(text)
+        prompt = EvaluatedPrompt(tokens, min(request.max_tokens, max(self.context_length - len(tokens), 0)))
+        if prompt.room < 1:
+            prompt.error = (f"prompt of {len(tokens)} tokens does not fit the context of {self.context_length}; "
+                            "raise --context-length (at most the context the model was trained on)")
+        return prompt
+
+    def count_tokens(self, request: GenerationRequest) -> int:
+        """Prompt tokens of a request, as the model reads them."""
+        return len(self._prompt(request).tokens)
 
     def _top_logprobs(self, logits: np.ndarray, k: int) -> dict[str, float]:
         shifted = logits.astype(np.float64) - logits.max()

@@ -31,7 +31,7 @@ STOP_WINDOW = 64
 
 
 @dataclass
-class _Prompt:
+class EvaluatedPrompt:
     tokens: list[int]
     room: int
     """Tokens this request may generate (its max_tokens, or less where the context is short)."""
@@ -41,6 +41,8 @@ class _Prompt:
     done: int = 0
     seconds: float = 0.0
     """Compute time of the prompt evaluation (shared by the request's samples)."""
+    error: str | None = None
+    """Why this request cannot run (its prompt does not fit the context): every sample fails with it."""
 
 
 @dataclass
@@ -123,40 +125,36 @@ class BatchedDecoder:
         self._context.close()
 
     # -- the schedule ------------------------------------------------------------------------------
-    def run(self, requests: Sequence[GenerationRequest], prompts: list[_Prompt]) -> Iterator[Sample]:
-        """Yield every sample of every request, each as soon as it is finished."""
+    def run(self, feed: Callable[[], list[tuple[GenerationRequest, EvaluatedPrompt]]],
+            dropped: Callable[[int], bool] | None = None) -> Iterator[Sample]:
+        """Yield every sample of every request `feed` hands over, each as soon as it is finished.
+        `feed` is asked for more requests before every step (requests are numbered in the order fed),
+        so requests that arrive while others decode join the same batches; the run ends when nothing
+        is queued or running. A request for which `dropped(r)` turns true stops: its running samples
+        end at once (finish_reason "cancelled", what they generated kept and counted), its unstarted
+        ones are yielded as cancelled with no tokens."""
         lib, memory = self._lib, self._memory
         lib.llama_memory_clear(memory, True)
+        requests: list[GenerationRequest] = []
+        prompts: list[EvaluatedPrompt] = []
         active: list[_Sequence | None] = [None] * self.slots
         holds: list[int | None] = [None] * self.slots  # the request whose prompt begins a slot's cells
-        queue = [r for r, request in enumerate(requests) if request.n > 0]
-        while queue or any(a is not None for a in active):
-            evaluating: list[tuple[int, int]] = []  # (slot, request): prompts evaluated in this step
-            for slot in range(self.slots):
-                if active[slot] is not None or not queue:
-                    continue
-                r = queue[0]
-                prompt, request = prompts[r], requests[r]
-                if holds[slot] == r:  # this slot's last sample was of r: cut back to the prompt
-                    lib.llama_memory_seq_rm(memory, slot, len(prompt.tokens), -1)
-                else:
-                    source = next((s for s in range(self.slots) if holds[s] == r), None)
-                    if source is not None and prompt.logits is None:
-                        break  # r's prompt is evaluated in this very step: the rest fan out after it
-                    lib.llama_memory_seq_rm(memory, slot, -1, -1)
-                    if source is not None:  # copy the evaluated prompt (whole streams only), cut to it
-                        lib.llama_memory_seq_cp(memory, source, slot, -1, -1)
-                        lib.llama_memory_seq_rm(memory, slot, len(prompt.tokens), -1)
-                    else:
-                        evaluating.append((slot, r))
-                holds[slot] = r
-                i = prompt.next_sample
-                prompt.next_sample += 1
-                if prompt.next_sample == request.n:
-                    queue.pop(0)
-                active[slot] = _Sequence(r, i, np.random.default_rng(request.seed + i), prompt.room, len(prompt.tokens))
-                if prompt.logits is not None:
-                    self._start(active[slot], request, prompt)
+        queue: list[int] = []
+        while True:
+            for request, prompt in feed():
+                r = len(requests)
+                requests.append(request)
+                prompts.append(prompt)
+                if prompt.error is not None:
+                    yield from (Sample(r, i, Completion("", len(prompt.tokens), 0, "error", error=prompt.error))
+                                for i in range(request.n))
+                elif request.n > 0:
+                    queue.append(r)
+            if dropped is not None:
+                yield from self._drop(dropped, queue, active, requests, prompts)
+            if not queue and not any(a is not None for a in active):
+                return
+            evaluating = self._admit(queue, active, holds, requests, prompts)
             for slot in self._step(active, evaluating, requests, prompts):
                 sequence = active[slot]
                 assert sequence is not None
@@ -169,6 +167,53 @@ class BatchedDecoder:
                              self._completion(sequence, requests[sequence.request], prompt))
             if not queue:
                 self._compact(active, holds)
+
+    def _drop(self, dropped: Callable[[int], bool], queue: list[int], active: list[_Sequence | None],
+              requests: list[GenerationRequest], prompts: list[EvaluatedPrompt]) -> Iterator[Sample]:
+        """Stop the requests that `dropped` names: running samples finish as cancelled in the next step,
+        unstarted ones are yielded now, with no tokens."""
+        for sequence in active:
+            if sequence is not None and not sequence.finish and dropped(sequence.request):
+                sequence.finish, sequence.token = "cancelled", None
+        for r in [r for r in queue if dropped(r)]:
+            queue.remove(r)
+            prompt = prompts[r]
+            for i in range(prompt.next_sample, requests[r].n):
+                yield Sample(r, i, Completion("", 0, 0, "cancelled"))
+            prompt.next_sample = requests[r].n  # its slots are released as its running samples end
+
+    def _admit(self, queue: list[int], active: list[_Sequence | None], holds: list[int | None],
+               requests: list[GenerationRequest], prompts: list[EvaluatedPrompt]) -> list[tuple[int, int]]:
+        """Give free slots to the next samples in the queue; returns (slot, request) of the prompts
+        evaluated in this step."""
+        lib, memory = self._lib, self._memory
+        evaluating: list[tuple[int, int]] = []
+        for slot in range(self.slots):
+            if active[slot] is not None or not queue:
+                continue
+            r = queue[0]
+            prompt, request = prompts[r], requests[r]
+            if holds[slot] == r:  # this slot's last sample was of r: cut back to the prompt
+                lib.llama_memory_seq_rm(memory, slot, len(prompt.tokens), -1)
+            else:
+                source = next((s for s in range(self.slots) if holds[s] == r), None)
+                if source is not None and prompt.logits is None:
+                    break  # r's prompt is evaluated in this very step: the rest fan out after it
+                lib.llama_memory_seq_rm(memory, slot, -1, -1)
+                if source is not None:  # copy the evaluated prompt (whole streams only), cut to it
+                    lib.llama_memory_seq_cp(memory, source, slot, -1, -1)
+                    lib.llama_memory_seq_rm(memory, slot, len(prompt.tokens), -1)
+                else:
+                    evaluating.append((slot, r))
+            holds[slot] = r
+            i = prompt.next_sample
+            prompt.next_sample += 1
+            if prompt.next_sample == request.n:
+                queue.pop(0)
+            active[slot] = _Sequence(r, i, np.random.default_rng(request.seed + i), prompt.room, len(prompt.tokens))
+            if prompt.logits is not None:
+                self._start(active[slot], request, prompt)
+        return evaluating
 
     def _compact(self, active: list[_Sequence | None], holds: list[int | None]) -> None:
         """With nothing left to admit, move the highest running sequences into the lowest free slots:
@@ -187,7 +232,7 @@ class BatchedDecoder:
             active[low], active[high] = active[high], None
             holds[low], holds[high] = holds[high], None
 
-    def _start(self, sequence: _Sequence, request: GenerationRequest, prompt: _Prompt) -> None:
+    def _start(self, sequence: _Sequence, request: GenerationRequest, prompt: EvaluatedPrompt) -> None:
         """The first token of a sample, drawn from the prompt's logits."""
         assert prompt.logits is not None
         if request.logprobs:
@@ -221,7 +266,7 @@ class BatchedDecoder:
             sequence.token = token
 
     def _step(self, active: list[_Sequence | None], evaluating: list[tuple[int, int]],
-              requests: Sequence[GenerationRequest], prompts: list[_Prompt]) -> list[int]:
+              requests: Sequence[GenerationRequest], prompts: list[EvaluatedPrompt]) -> list[int]:
         """One llama_decode: the next token of every running sequence and the last token of every
         prompt being evaluated (the rest of those prompts goes first, in batches of their own).
         Returns the slots whose sequence is finished."""
@@ -291,7 +336,7 @@ class BatchedDecoder:
         pointer = self._lib.llama_get_logits_ith(self._ctx, i)
         return np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,))
 
-    def _completion(self, sequence: _Sequence, request: GenerationRequest, prompt: _Prompt) -> Completion:
+    def _completion(self, sequence: _Sequence, request: GenerationRequest, prompt: EvaluatedPrompt) -> Completion:
         raw = b"".join(sequence.pieces)
         cut = _find_stop(raw, request.stop) if request.stop else None
         text = (raw if cut is None else raw[:cut]).decode("utf-8", errors="ignore")

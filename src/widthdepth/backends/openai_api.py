@@ -80,6 +80,7 @@ class OpenAIBackend:
         self._client = self._call(self._make_client(key))
         self._native_n: bool | None = {"native": True, "split": False}.get(settings.n_mode)  # auto: find out
         self._deciding = asyncio.Lock()
+        self._slots: asyncio.Semaphore | None = None
         chat = settings.endpoint == "chat"
         self.info = ModelInfo(
             id=f"openai:{settings.model}" + ("" if chat else ",endpoint=completions"),
@@ -118,7 +119,9 @@ class OpenAIBackend:
             future.cancel()
 
     async def _generate_all(self, requests: Sequence[GenerationRequest], results: queue.Queue) -> None:
-        slots = asyncio.Semaphore(self.settings.concurrency)
+        if self._slots is None:  # made in the loop; one for the backend, so calls from many threads share the limit
+            self._slots = asyncio.Semaphore(self.settings.concurrency)
+        slots = self._slots
         tasks = [asyncio.ensure_future(self._generate_one(index, request, slots, results))
                  for index, request in enumerate(requests)]
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from widthdepth.attempts import Attempt, attempt_seed
+from widthdepth.attempts import Attempt, attempt_seed, attempt_status
 from widthdepth.backends import Completion, GenerationRequest
 from widthdepth.execute.base import Executor, PlanRun, settings_json
 from widthdepth.specs import stable_hash
@@ -117,7 +117,8 @@ class TextGridExecutor(Executor):
         problem, parent, prompt = item.problem, item.parent, item.prompt
         settings = self._settings(problem, prompt)
         seed = attempt_seed(self.seed, problem.key, item.d, w)
-        failed = completion.finish_reason == "error"
+        status = attempt_status(completion.finish_reason)
+        failed = status != "ok"
         answer = None if failed else self.family.parse(completion.text, problem)
         final = answer if answer is not None or parent is None else parent.final_answer
         return Attempt(
@@ -127,7 +128,7 @@ class TextGridExecutor(Executor):
             prompt=prompt.identity(), prompt_key=stable_hash(prompt.identity()), settings=settings,
             text=completion.text, answer=answer, final_answer=None if failed else final,
             correct=None if failed else self.family.check(problem, final),
-            finish_reason=completion.finish_reason, status="failed" if failed else "ok", error=completion.error,
+            finish_reason=completion.finish_reason, status=status, error=completion.error,
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
             serial_tokens=(parent.serial_tokens if parent else 0) + completion.completion_tokens,
             wall_seconds=completion.seconds, created_at=now(), confidence=completion.mean_logprob,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from widthdepth.analysis.aggregators import best_of
-from widthdepth.attempts import Attempt, Verification, attempt_key, attempt_seed
+from widthdepth.attempts import Attempt, Verification, attempt_key, attempt_seed, attempt_status
 from widthdepth.backends import Completion, GenerationRequest
 from widthdepth.cost import VerificationCost, cell_cost
 from widthdepth.execute.base import Executor, MethodRun, Outcome, attempt_counts
@@ -165,7 +165,8 @@ class SearchExecutor(Executor):
                 got[(tree.problem.key, attempt.w)] = attempt
 
     def _attempt(self, tree: _Tree, parent: Node, step: int, w: int, prompt: Prompt, completion: Completion) -> Attempt:
-        failed = completion.finish_reason == "error"
+        status = attempt_status(completion.finish_reason)
+        failed = status != "ok"
         solution = self._join(parent.solution, completion.text)
         finished = not failed and self._finished(solution, completion.text, parent.tokens + completion.completion_tokens)
         answer = self.family.parse(solution, tree.problem) if finished else None
@@ -175,7 +176,7 @@ class SearchExecutor(Executor):
             seed=attempt_seed(self.seed, tree.problem.key, step, w), prompt=prompt.identity(),
             prompt_key=stable_hash(prompt.identity()), settings=self._settings(prompt), text=completion.text,
             answer=answer, final_answer=answer, correct=None if failed else bool(finished and self.family.check(
-                tree.problem, answer)), finish_reason=completion.finish_reason, status="failed" if failed else "ok",
+                tree.problem, answer)), finish_reason=completion.finish_reason, status=status,
             error=completion.error, prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
             serial_tokens=parent.attempt.serial_tokens + completion.completion_tokens, wall_seconds=completion.seconds,

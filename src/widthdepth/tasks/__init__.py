@@ -19,6 +19,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "search": ("widthdepth.tasks.search", "many valid answers, exact verifier (search:kind=modeq,p=13 | kind=subset,n=6)"),
     "mix": ("widthdepth.tasks.mix", "chain and search problems interleaved (mix:L=4,n=8 | mix:L=4,kind=modeq,p=13)"),
     "jsonl": ("widthdepth.tasks.jsonl", "your data: jsonl:PATH,question=FIELD,answer=FIELD,shots=K (GSM8K '#### 42' understood)"),
+    "served": ("widthdepth.tasks.served", "requests answered by `widthdepth serve`, no gold answers (made by the server)"),
 }
 
 

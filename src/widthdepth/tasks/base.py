@@ -65,8 +65,9 @@ class TaskFamily(Protocol):
         whose answer form differs by problem, such as mix)."""
         ...
 
-    def check(self, problem: Problem, answer: str | None) -> bool:
-        """Is `answer` (canonical) correct for `problem`? Uses the gold answer."""
+    def check(self, problem: Problem, answer: str | None) -> bool | None:
+        """Is `answer` (canonical) correct for `problem`? Uses the gold answer; None where the problem
+        has none (served traffic)."""
         ...
 
     def verify(self, problem: Problem, answer: str | None) -> bool | None:

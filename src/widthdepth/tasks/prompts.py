@@ -7,7 +7,9 @@ Four kinds of prompt, each for both styles:
 - extend: continue the previous attempt after a "Wait," cue (budget forcing; raw text only);
 - verify: ask whether a proposed solution is correct (LLM self-verification).
 
-Few-shot prompts use worked examples made by the task family (never the problem itself).
+Few-shot prompts use worked examples made by the task family (never the problem itself). A served
+problem (`widthdepth serve`) is the application's own conversation or prompt: it is sent as it came,
+and revised with the previous answer as the assistant's turn (`served_prompt`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 from dataclasses import dataclass
 
 from widthdepth.tasks.base import Problem, TaskFamily
+from widthdepth.tasks.served import REVISE_ASK, conversation, is_served
 
 SHOTS = 2
 EXTEND_CUE = "\nWait,"
@@ -50,7 +53,22 @@ def _shown(text: str) -> str:
     return text if len(text) <= _MAX_SHOWN_CHARS else "..." + text[-_MAX_SHOWN_CHARS:]
 
 
+def served_prompt(problem: Problem, previous: str | None = None, ask: str = REVISE_ASK) -> Prompt:
+    """A served problem as it came (`previous` None), or with the previous answer and `ask` after it:
+    as the assistant's turn and the user's next one in a conversation, as text after a raw prompt."""
+    stop = tuple(problem.structure.get("stop") or ())
+    messages = conversation(problem)
+    if previous is None:
+        return Prompt(messages=messages, stop=stop) if messages is not None else \
+            Prompt(text=problem.structure["prompt"], stop=stop)
+    if messages is not None:
+        return Prompt(messages=messages + (("assistant", _shown(previous)), ("user", ask)), stop=stop)
+    return Prompt(text=f"{problem.structure['prompt']}{_shown(previous)}\n\n{ask}\n", stop=stop)
+
+
 def attempt_prompt(family: TaskFamily, problem: Problem, style: str) -> Prompt:
+    if is_served(problem):
+        return served_prompt(problem)
     if style == "chat":
         return Prompt(messages=(("user", f"{problem.question}\n\n{_instruction(family)}"),))
     parts = [f"Solve each problem. {_instruction(family)}\n"]
@@ -69,6 +87,8 @@ def _checked_demonstrations(family: TaskFamily) -> list[str]:
 
 
 def revise_prompt(family: TaskFamily, problem: Problem, previous: str, style: str) -> Prompt:
+    if is_served(problem):
+        return served_prompt(problem, previous)
     ask = ("Check the previous attempt step by step. If it contains a mistake, correct it. "
            f"Then write the final answer on its own line as '{family.answer_format}'.")
     if style == "chat":
@@ -108,6 +128,8 @@ def refine_prompt(family: TaskFamily, problem: Problem, previous: str, others: l
     ask = ("Other attempts answered: " + said + ". Check the previous attempt step by step, with those answers "
            "in mind. If it contains a mistake, correct it. "
            f"Then write the final answer on its own line as '{family.answer_format}'.")
+    if is_served(problem):
+        return served_prompt(problem, previous, f"Other attempts answered: {said}. {REVISE_ASK}")
     if style == "chat":
         content = f"{problem.question}\n\nA previous attempt:\n---\n{_shown(previous)}\n---\n\n{ask}"
         return Prompt(messages=(("user", content),))

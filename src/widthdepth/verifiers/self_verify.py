@@ -66,7 +66,7 @@ class SelfVerifier:
         for sample in self.backend.generate(requests):
             index = positions[sample.request_index]
             completion = sample.completion
-            if completion.finish_reason == "error":
+            if completion.finish_reason in ("error", "cancelled"):
                 continue  # left unverified: a rerun tries again
             score, verdict = yes_no_score(completion)
             yield index, Verification(
