@@ -20,8 +20,9 @@ optillm, as read in its 0.4.0 source (`optillm/server.py`, `optillm/plugins/majo
   (`majority_voting_body(k)`); send temperature and max_tokens explicitly too. Do not send `n` > 1:
   optillm's own `n` runs the whole approach n times.
 - The plugin calls upstream with `messages=[{"role": "system", "content": <system text or "">},
-  {"role": "user", "content": "User: <user text>"}]` (its own flattening of the conversation), first
-  once with `n=k`; if that raises, it falls back to k calls with no `n`, one after another. It takes the
+  {"role": "user", "content": "User: <user text>"}]` (its own flattening of the conversation), `model`,
+  `max_tokens` and `temperature` only (top_p, seed, stop and the rest are not passed on), first once
+  with `n=k`; if that raises, it falls back to k calls with no `n`, one after another. It takes the
   `n=k` answer as it comes, however many choices it holds.
 - Voting: each candidate's "answer" is the first match of `final answer:|answer: (...)`,
   `the answer is|answer is (...)`, `### (...)`, a lone A-E letter at the start or end, else the whole
@@ -42,7 +43,8 @@ every other side.
 Install: optillm 0.4.0 depends on torch (and transformers, spacy, gradio, ...). Unpinned, pip picks the
 newest CUDA torch (multi-GB with the nvidia-* wheels); `torch==2.13.0` resolves to the local CPU wheel
 (`torch-2.13.0+cpu`, from pip's find-links /opt/wheels here; a local version sorts above the plain
-one). The venv lives under ~/.cache/widthdepth/bench-peers/optillm-0.4.0.
+one). The venv lives under ~/.cache/widthdepth/bench-peers/optillm-0.4.0: about 3 minutes and 3.2 GB
+(torch 0.75 GB of it) to make here; optillm then takes about 12 s to start (it imports torch).
 """
 
 from __future__ import annotations

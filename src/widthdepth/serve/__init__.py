@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 
 from widthdepth.backends import BackendOptions, load_backend, resolve_model
@@ -30,6 +31,12 @@ def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8080, ap
     import uvicorn
 
     from widthdepth.serve.app import create_app
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            super().handle_exit(sig, frame)  # stop taking requests, drain the ones in flight
+            if sig == signal.SIGTERM:  # a drained stop on SIGTERM is a clean exit (0), not death by the signal
+                self._captured_signals.remove(sig)
 
     resolve_model(settings.model)
     check_verifier_name(settings.verifier)
@@ -51,7 +58,7 @@ def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8080, ap
             + (", key required" if api_key else ""))
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=None)
-        uvicorn.Server(config).run()
+        _Server(config).run()
         say(f"stopped; attempts are in {os.path.join(settings.out, 'widthdepth.sqlite')}")
 
 
