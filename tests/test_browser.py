@@ -130,3 +130,31 @@ def test_the_adaptive_allocation_section_renders(browser, tmp_path):
     assert heading
     assert console_problems(browser) == []
     assert browser.save_screenshot(str(tmp_path / "allocation.png"))
+
+
+def test_a_serve_folder_renders_its_gold_free_page(browser, tmp_path):
+    """Requests answered by the serve engine (in process, the real SmolLM2): the folder's report is the
+    served-traffic page, drawn without errors, saying first that there is no accuracy to show."""
+    from widthdepth.backends import BackendOptions, load_backend
+    from widthdepth.serve import Engine, Limits, ServeSettings
+    from widthdepth.serve.requests import parse_request
+
+    settings = ServeSettings(model="llamacpp:smollm2-135m", out=str(tmp_path / "served"),
+                             limits=Limits(plan="grid:2x1", max_tokens=12), context_length=1024)
+    engine = Engine(settings, load_backend(settings.model, BackendOptions(threads=2, context_length=1024)))
+    try:
+        asks = [{"model": "m", "messages": [{"role": "user", "content": f"What is {i} + 1?"}],
+                 "widthdepth": {"plan": plan}} for i, plan in enumerate(["parallel:2", "grid:2x2", "early:3"] * 2)]
+        jobs = [engine.submit(parse_request(body, "chat", settings.limits)) for body in asks]
+        assert all(job.future.result(timeout=300).choices[0].text for job in jobs)
+    finally:
+        engine.close()
+    paths = write_report(tmp_path / "served")
+    assert set(paths) == {"report", "served"}
+    browser.get(paths["report"].as_uri())
+    assert "no gold answers" in browser.find_element("css selector", "p.warning").text
+    rows = browser.find_elements("css selector", "tbody tr")
+    assert sorted(r.find_element("css selector", "td").text for r in rows) == ["early:3", "grid:2x1", "grid:2x2"]
+    figures = draw_all(browser)
+    assert len(figures) == 1 and figures[0][1] and figures[0][2] > 200
+    assert console_problems(browser) == []

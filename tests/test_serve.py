@@ -138,6 +138,11 @@ def test_a_client_that_leaves_cancels_its_work_charged_and_stored_as_cancelled(s
             break
         time.sleep(0.3)
     assert len(cancelled) == 4 and all(0 < tokens < 400 for (tokens,) in cancelled)
+    deadline = time.monotonic() + 10
+    while not rows(server, "SELECT usage FROM served_requests WHERE status = 'cancelled'") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (usage,) = rows(server, "SELECT usage FROM served_requests WHERE status = 'cancelled'")[0]
+    assert json.loads(usage)["widthdepth"]["cancelled"] == 4 and json.loads(usage)["completion_tokens"] > 0  # charged
     assert "cancelled: the client went away" in server.log()
     assert json.loads(urllib.request.urlopen(server.url + "/health").read())["running"] == 0
 
@@ -222,3 +227,16 @@ def test_a_proxy_in_front_of_a_proxy(tmp_path):
             assert server.stop() == 0
     finally:
         upstream.stop()
+
+
+def test_the_serve_folder_is_data_with_gold_free_views_only(server, capsys):
+    folder = server.log_path.parent / "store"
+    client(server).chat.completions.create(model="smollm2", messages=ASK, max_tokens=6)
+    statuses = {status for (status,) in rows(server, "SELECT status FROM served_requests")}
+    assert "ok" in statuses and statuses <= {"ok", "cancelled", "failed"}
+    assert main(["report", str(folder)]) == 0
+    page = (folder / "report.html").read_text()
+    assert "served traffic" in page and "no gold answers" in page and "grid:2x1" in page
+    capsys.readouterr()
+    assert main(["allocate", "fit", str(folder), "--out", str(folder / "policy.json")]) == 2
+    assert "no gold answers" in capsys.readouterr().err

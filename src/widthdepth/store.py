@@ -116,6 +116,18 @@ def _m007_method_repeats(db: _Statements) -> None:
     db.executescript("ALTER TABLE method_points ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0;")
 
 
+def _m008_served_requests(db: _Statements) -> None:
+    # `widthdepth serve`: one row per request (its attempts are in `attempts`, its problem in `problems`):
+    # the plan it ran, how it ended (ok | cancelled | failed), its latency, answer, agreement and usage.
+    db.executescript("""
+        CREATE TABLE served_requests (
+            id TEXT PRIMARY KEY, problem_key TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL,
+            plan TEXT NOT NULL, n INTEGER NOT NULL, status TEXT NOT NULL, received_at TEXT NOT NULL,
+            seconds REAL NOT NULL, answer TEXT, agreement REAL, usage TEXT NOT NULL
+        );
+    """)
+
+
 class _Statements:
     """What a migration sees: `executescript` runs its statements one by one inside the caller's
     transaction (sqlite3's own executescript would commit it first)."""
@@ -137,6 +149,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Statements], None]]] = [
     ("005_methods", _m005_methods),
     ("006_lowest_confidence", _m006_lowest_confidence),
     ("007_method_repeats", _m007_method_repeats),
+    ("008_served_requests", _m008_served_requests),
 ]
 
 
@@ -287,6 +300,15 @@ class Store:
             point["cost"]["wall_seconds"] = point.pop("wall_seconds")
             out.append(point)
         return out
+
+    def put_served(self, row: dict[str, Any]) -> None:
+        """One served request (`widthdepth serve`); `usage` a dict."""
+        with self.db:
+            self._insert("served_requests", {**row, "usage": json.dumps(row["usage"], sort_keys=True)})
+
+    def served_requests(self) -> list[dict[str, Any]]:
+        rows = [dict(r) for r in self.db.execute("SELECT * FROM served_requests ORDER BY received_at, id")]
+        return [{**r, "usage": json.loads(r["usage"])} for r in rows]
 
     def allocations(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM allocations ORDER BY plan, task, problem_key")]

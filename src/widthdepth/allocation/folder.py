@@ -37,6 +37,16 @@ class Selection:
         return [t.task for t in self.traces]
 
 
+def _served(folder: str | Path) -> bool:
+    from widthdepth.store import Store
+
+    store = Store.open(folder, create=False)
+    try:
+        return bool(store.served_requests())
+    finally:
+        store.close()
+
+
 def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None = None, model: str | None = None,
            predictor: str = "auto", probe: int = 0, unit: str = "auto") -> Selection:
     """One model's grid traces of one shape from a run folder (by default the model and grid with the
@@ -48,6 +58,11 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
 
     traces = [t for t in open_traces(folder) if t.plan.rounds >= 1 and t.plan.chains >= 2]
     if not traces:
+        if _served(folder):
+            raise WidthdepthError(f"{folder}: served traffic only (`widthdepth serve`): served problems have no gold "
+                                  "answers, and a policy is fitted and judged on gold answers; fit it on a run of "
+                                  "the same model on a task with gold answers (e.g. your data as jsonl:) and serve "
+                                  "it with --policy; `widthdepth report` shows the served traffic's gold-free views")
         raise WidthdepthError(f"{folder}: no grid run with at least 2 chains; run e.g. "
                               "`widthdepth run --plan grid:16x8` first")
     if model:

@@ -105,6 +105,8 @@ def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any]]
         config = run["config"]
         sampling = {k: config.get(k) for k in SAMPLING_KEYS}
         for task in run["task_specs"]:
+            if task == "served":  # `widthdepth serve`'s requests: no gold answers, a plan of their own each
+                continue
             for plan in filter(is_grid, run["plan_specs"]):  # an adaptive run's problems differ in shape
                 key = (run["model"], task, plan, config.get("seed", 0), json.dumps(sampling, sort_keys=True))
                 seen.setdefault(key, None)

@@ -29,7 +29,7 @@ from widthdepth.analysis.verdict import UNIT_WORDS
 from widthdepth.errors import WidthdepthError
 from widthdepth.jsonsafe import json_safe
 from widthdepth.report import charts
-from widthdepth.report.html import CSS, Figures
+from widthdepth.report.page import CSS, Figures
 
 RUN_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 RUN_DASHES = ([1, 0], [6, 3], [2, 2], [8, 2, 2, 2], [4, 4], [1, 0], [6, 3])

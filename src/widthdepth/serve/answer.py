@@ -32,6 +32,8 @@ class Choice:
     finish_reason: str
     """"stop" or "length", as OpenAI says it."""
     attempt_key: str | None
+    agreement: float | None = None
+    """The share of the plan's final answers that are this one (a grid's chains), a gold-free confidence."""
 
 
 def choose(store: Store, plan: Any, problem: Problem, outcome: PlanRun | AdaptiveRun | MethodRun,
@@ -41,10 +43,11 @@ def choose(store: Store, plan: Any, problem: Problem, outcome: PlanRun | Adaptiv
         finals = [c[-1] for c in chains]
         scores = [v.score if (v := outcome.verifications.get(a.key)) is not None else None for a in finals]
         answer = aggregate([a.final_answer for a in finals], scores, "best_of" if verifier is not None else "majority")
-        for chain in chains:
-            if chain[-1].final_answer == answer:
-                return _choice(plan.chain_text([a.text for a in chain]), answer, chain[-1])
-        return _choice(plan.chain_text([a.text for a in chains[0]]), answer, chains[0][-1]) if chains else _nothing()
+        agreement = sum(a.final_answer == answer for a in finals) / len(finals) if finals and answer is not None else None
+        chosen = next((c for c in chains if c[-1].final_answer == answer), chains[0] if chains else None)
+        if chosen is None:
+            return _nothing()
+        return _choice(plan.chain_text([a.text for a in chosen]), answer, chosen[-1], agreement)
     if isinstance(outcome, AdaptiveRun):
         answer = outcome.decisions[0]["answer"] if outcome.decisions else None
     else:
@@ -70,8 +73,8 @@ def _solution(store: Store, attempt: Attempt, plan: Any) -> str:
     return joiner.join(reversed(parts))
 
 
-def _choice(text: str, answer: str | None, attempt: Attempt) -> Choice:
-    return Choice(text, answer, "length" if attempt.finish_reason == "length" else "stop", attempt.key)
+def _choice(text: str, answer: str | None, attempt: Attempt, agreement: float | None = None) -> Choice:
+    return Choice(text, answer, "length" if attempt.finish_reason == "length" else "stop", attempt.key, agreement)
 
 
 def _nothing() -> Choice:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from widthdepth.runner import Prepared, check_fit
 from widthdepth.serve.answer import Choice, choose, price
 from widthdepth.serve.requests import Limits, RequestError, ServedRequest
 from widthdepth.serve.shared import Cancelled, SharedBackend, Ticket
-from widthdepth.store import Store
+from widthdepth.store import Store, now
 from widthdepth.tasks.served import ServedFamily
 from widthdepth.verifiers import load_verifier
 
@@ -69,6 +70,8 @@ class Job:
     request: ServedRequest
     ticket: Ticket
     future: Future = field(default_factory=Future)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    received_at: str = field(default_factory=now)
 
 
 class Engine:
@@ -158,7 +161,8 @@ class Engine:
         plan = load_plan(request.plan)
         verifier = load_verifier(self.settings.verifier, self.family, view, option="--verifier")
         made: set[str] = set()
-        choices, reused = [], 0
+        choices: list[Choice] = []
+        reused, status = 0, "failed"
         try:
             for repeat in range(request.n):
                 executor = executor_for(plan, view)(store, view, config, self.family, plan, [problem], verifier,
@@ -167,11 +171,18 @@ class Engine:
                 outcome = executor.execute()
                 reused += executor.reused
                 choices.append(choose(store, plan, problem, outcome, verifier))
+            status = "ok" if all(c.attempt_key is not None for c in choices) else "failed"
         except Cancelled:
-            job.ticket.cancel()
+            status = "cancelled"
             raise
-        usage = price(store, sorted(made), self.info, verifier, reused, plan.spec)
-        seconds = time.perf_counter() - start
+        finally:  # every request is on record, however it ended, with what it cost
+            usage = price(store, sorted(made), self.info, verifier, reused, plan.spec)
+            seconds = time.perf_counter() - start
+            store.put_served({
+                "id": job.id, "problem_key": problem.key, "model": self.info.id, "endpoint": request.endpoint,
+                "plan": plan.spec, "n": request.n, "status": status, "received_at": job.received_at,
+                "seconds": seconds, "answer": choices[0].answer if choices else None,
+                "agreement": choices[0].agreement if choices else None, "usage": usage})
         with self._lock:
             self._recent = (self._recent + [seconds])[-32:]
         return Served(choices, plan.spec, usage, seconds)
