@@ -59,55 +59,58 @@ def create_app(engine: Engine, api_key: str | None, model_name: str) -> FastAPI:
         return JSONResponse(RequestError(404, f"no route {request.method} {request.url.path} (see /v1/models, "
                                               "/v1/chat/completions, /v1/completions, /health)").body(), 404)
 
-    def authorize(request: Request) -> None:
-        if api_key is None:
-            return
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        if not hmac.compare_digest(token.encode(), api_key.encode()):
-            raise RequestError(401, "a valid API key is needed: Authorization: Bearer KEY", code="invalid_api_key")
-
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": engine.info.id, **engine.load}
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
-        authorize(request)
+        _authorize(request, api_key)
         return {"object": "list", "data": [{"id": model_name, "object": "model", "created": int(time.time()),
                                             "owned_by": "widthdepth", "widthdepth": {"model": engine.info.id,
                                                                                      "plan": engine.settings.limits.plan}}]}
 
-    async def answer(request: Request, endpoint: str) -> Response:
-        authorize(request)
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RequestError(400, f"the body is not valid JSON ({exc})") from None
-        served = parse_request(body, endpoint, engine.settings.limits)
-        engine.check(served)
-        try:
-            job = engine.submit(served)
-        except Busy as busy:
-            error = RequestError(429, str(busy), code="rate_limit_exceeded", kind="rate_limit_error")
-            return JSONResponse(error.body(), status_code=429, headers={"Retry-After": str(busy.retry_after)})
-        if served.stream:
-            return StreamingResponse(_events(job, served), media_type="text/event-stream")
-        try:
-            result = await _wait(job, request)
-        except ClientGone:
-            return Response(status_code=499)  # nobody reads it
-        return JSONResponse(_body(served, result, model_name))
-
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        return await answer(request, "chat")
+        return await _answer(request, "chat", engine, api_key, model_name)
 
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
-        return await answer(request, "completions")
+        return await _answer(request, "completions", engine, api_key, model_name)
 
     return app
+
+
+def _authorize(request: Request, api_key: str | None) -> None:
+    if api_key is None:
+        return
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    if not hmac.compare_digest(token.encode(), api_key.encode()):
+        raise RequestError(401, "a valid API key is needed: Authorization: Bearer KEY", code="invalid_api_key")
+
+
+async def _answer(request: Request, endpoint: str, engine: Engine, api_key: str | None, model_name: str) -> Response:
+    """A completion: checked and admitted (or refused), then awaited — or streamed."""
+    _authorize(request, api_key)
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestError(400, f"the body is not valid JSON ({exc})") from None
+    served = parse_request(body, endpoint, engine.settings.limits)
+    engine.check(served)
+    try:
+        job = engine.submit(served)
+    except Busy as busy:
+        error = RequestError(429, str(busy), code="rate_limit_exceeded", kind="rate_limit_error")
+        return JSONResponse(error.body(), status_code=429, headers={"Retry-After": str(busy.retry_after)})
+    if served.stream:
+        return StreamingResponse(_events(job, served), media_type="text/event-stream")
+    try:
+        result = await _wait(job, request)
+    except ClientGone:
+        return Response(status_code=499)  # nobody reads it
+    return JSONResponse(_body(served, result, model_name))
 
 
 async def _wait(job: Job, request: Request) -> Served:

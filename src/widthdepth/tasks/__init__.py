@@ -27,7 +27,7 @@ def load_task(text: str, option: str = "--tasks") -> TaskFamily:
     spec = parse_spec(text, option=option)
     if spec.name not in FAMILIES:
         raise WidthdepthError(f"{option} {text!r}: unknown task family {spec.name!r} "
-                              f"(valid: {', '.join(FAMILIES)})")
+                              f"(valid: {', '.join(f for f in FAMILIES if f != 'served')})")
     module = importlib.import_module(FAMILIES[spec.name][0])
     return module.build(spec)
 
