@@ -5,7 +5,7 @@
     the batched llama.cpp backend in process: the same prompts, settings and sampling seeds (read back
     from the serve folder's store), so both sides generate the same tokens (checked). Generated tokens
     per second, sides interleaved three times, best of each kept. Target ≥ 0.95.
-(b) batching across requests — 16 clients, each 4 requests one after another, `parallel:4` (48 tokens
+(b) batching across requests — 16 clients, each 2 requests one after another, `parallel:4` (48 tokens
     at most), against the same work as one `run` round: every request (n = 4, the same seeds) in one
     call of the batched backend. Tokens per second; p50 / p99 request latency. Target ≥ 0.9.
 (c) optillm (PyPI `optillm==0.4.0`, a venv of its own, `peers/optillm_peer.py`) running majority voting
@@ -13,12 +13,15 @@
     `parallel:4` (majority), and `serve` on its own batched backend. Between optillm and the server sits
     RefuseN (a shim that refuses n > 1: llama_cpp.server silently returns one choice for n = 4, so
     optillm's first n = k call would vote over one sample); widthdepth's openai: side goes through the
-    same shim (its n=split sends singles). The same chain:L=1 problems, sent as optillm sends them
-    upstream (an empty system message, the user text after "User: "), 4 clients at once on every side,
-    the same temperature and token cap; accuracy by the task's own checker (95% bootstrap interval over
-    problems), upstream tokens as the server reports them.
+    same shim (its n=split sends singles). The same problems (chain:L=1 on SmolLM2; chain:L=6 on the
+    built-in LM, `--peer-model lm`, which was trained on chain problems and so has accuracy to compare),
+    sent as optillm sends them upstream (an empty system message, the user text after "User: "), 4
+    clients at once on every side, the same temperature and token cap; accuracy by the task's own
+    checker (95% bootstrap interval over problems), upstream tokens as the server reports them. (The
+    upstream's model alias is "smollm2" whichever model it serves: a name only.)
 
     .venv/bin/python benchmarks/bench_serve.py [--part overhead|batching|optillm|all] [--out runs/bench_serve]
+                                               [--peer-model smollm2|lm] [--problems 16]
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import openai
 
 from widthdepth.analysis.estimators import bootstrap_indices, percentile_interval
 from widthdepth.backends import BackendOptions, GenerationRequest, load_backend
-from widthdepth.backends.embedded import EMBEDDED
+from widthdepth.backends.embedded import EMBEDDED, SHIPPED_LM
 from widthdepth.store import Store
 from widthdepth.tasks import load_task
 from widthdepth.tasks.prompts import attempt_prompt
@@ -170,10 +173,10 @@ def overhead(out: Path) -> None:
 
 def batching(out: Path) -> None:
     def asks(r: int) -> list[list[dict]]:
-        return [[{"messages": [{"role": "user", "content": f"Give a fact about the number {c * 4 + j}."}],
-                  "max_tokens": 48, "seed": 1000 * r + c * 4 + j} for j in range(4)] for c in range(16)]
+        return [[{"messages": [{"role": "user", "content": f"Give a fact about the number {c * 2 + j}."}],
+                  "max_tokens": 48, "seed": 1000 * r + c * 2 + j} for j in range(2)] for c in range(16)]
 
-    print("(b) 16 clients x 4 requests, parallel:4, <= 48 tokens", flush=True)
+    print("(b) 16 clients x 2 requests, parallel:4, <= 48 tokens", flush=True)
     side_by_side(out, "batching", "parallel:4", asks, 48)
 
 
@@ -183,15 +186,22 @@ def interval(values: list[float]) -> str:
     return f"{array.mean():.3f} [{low:.3f}, {high:.3f}]"
 
 
-def optillm_side_by_side(out: Path, problems: int = 16, k: int = 4, max_tokens: int = 96) -> None:
+PEER_MODELS = {  # --peer-model: (the upstream's GGUF, the same model for serve's own backend, the task)
+    "smollm2": (lambda: EMBEDDED["smollm2-135m"].path(), MODEL, "chain:L=1"),
+    "lm": (lambda: SHIPPED_LM / "lm.gguf", "builtin:lm", "chain:L=6"),
+}
+
+
+def optillm_side_by_side(out: Path, peer_model: str, problems: int = 16, k: int = 4, max_tokens: int = 96) -> None:
     from optillm_peer import RefuseN, optillm_python, start_optillm
 
-    family = load_task("chain:L=1")
+    gguf, local_model, task = PEER_MODELS[peer_model]
+    family = load_task(task)
     items = family.problems(problems, 0)
     texts = [attempt_prompt(family, p, "chat").messages[0][1] for p in items]
     python = optillm_python()
     port = free_port()
-    upstream = start([sys.executable, "-m", "llama_cpp.server", "--model", str(EMBEDDED["smollm2-135m"].path()),
+    upstream = start([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf()),
                       "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
                       "--n_threads", "2", "--verbose", "false"], f"http://127.0.0.1:{port}/v1/models",
                      out / "llama_cpp_server.log")
@@ -201,14 +211,15 @@ def optillm_side_by_side(out: Path, problems: int = 16, k: int = 4, max_tokens: 
         optillm_port = free_port()
         peer = start_optillm(python, optillm_port, shim.url, k, out / "optillm.log")
         sides.append(("optillm majority_voting k=4", f"http://127.0.0.1:{optillm_port}/v1", peer,
-                      lambda t: {"messages": [{"role": "user", "content": t}], **peer.extra_body}, True))
+                      lambda t: {"messages": [{"role": "user", "content": t}], "extra_body": peer.extra_body}, True))
         wd, wd_url = serve(out / "openai-store", f"openai:smollm2@{shim.url},n=split,concurrency=4", "parallel:4",
                            max_tokens)
         as_sent = lambda t: {"messages": [{"role": "system", "content": ""}, {"role": "user", "content": f"User: {t}"}]}  # noqa: E731
         sides.append(("serve openai: parallel:4", wd_url, wd, as_sent, True))
-        local, local_url = serve(out / "local-store", MODEL, "parallel:4", max_tokens)
+        local, local_url = serve(out / "local-store", local_model, "parallel:4", max_tokens)
         sides.append(("serve llamacpp: parallel:4", local_url, local, as_sent, False))
-        print(f"(c) {problems} chain:L=1 problems, k = {k}, <= {max_tokens} tokens, 4 clients at once", flush=True)
+        print(f"(c) {peer_model}: {problems} {task} problems, k = {k}, <= {max_tokens} tokens, 4 clients at once",
+              flush=True)
         print(f"{'side':30} {'accuracy [95% CI]':24} {'tokens':>8} {'upstream calls':>15} {'seconds':>8} {'tok/s':>7}")
         for name, url, _, body, upstream_side in sides:
             shim.reset()
@@ -236,6 +247,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["overhead", "batching", "optillm", "all"], default="all")
     parser.add_argument("--out", default="runs/bench_serve")
+    parser.add_argument("--peer-model", choices=sorted(PEER_MODELS), default="smollm2",
+                        help="(c): SmolLM2 (weak here), or the built-in LM that was trained on chain problems")
+    parser.add_argument("--problems", type=int, default=16, help="(c): problems asked")
     args = parser.parse_args()
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
@@ -246,7 +260,7 @@ def main() -> None:
     if args.part in ("batching", "all"):
         batching(out)
     if args.part in ("optillm", "all"):
-        optillm_side_by_side(out)
+        optillm_side_by_side(out, args.peer_model, args.problems)
 
 
 if __name__ == "__main__":

@@ -135,3 +135,43 @@ def test_a_cancelled_request_stops_mid_sample_and_keeps_what_it_generated(shared
     with pytest.raises(Cancelled):
         list(shared.generate([ask("Hi", 1, 1)], ticket))  # a cancelled request asks for nothing more
     assert [s.completion.finish_reason for s in shared.generate([ask("Hi", 1, 1, 4)], Ticket())] in (["stop"], ["length"])
+
+
+@pytest.mark.model
+def test_served_traffic_fits_a_policy_on_its_verifiers_labels(tmp_path, capsys):
+    """A serve folder has no gold answers; with a verifier on the server, `allocate fit` fits on what the
+    verifier accepted (and says so), and `allocate eval` judges on held-out served problems."""
+    from widthdepth.analysis.served import served_traces
+    from widthdepth.cli import main
+    from widthdepth.serve import Engine, ServeSettings
+    from widthdepth.store import Store
+
+    out = tmp_path / "served"
+    settings = ServeSettings(model="llamacpp:smollm2-135m", out=str(out), verifier="self", context_length=1024,
+                             limits=Limits(plan="grid:4x1", max_tokens=12))
+    engine = Engine(settings, load_backend(settings.model, BackendOptions(threads=2, context_length=1024)))
+    try:
+        bodies = [{"model": "m", "messages": [{"role": "user", "content": f"What is {i} + {i % 3}? Answer: <number>"}]}
+                  for i in range(16)]
+        jobs = [engine.submit(parse_request(body, "chat", settings.limits)) for body in bodies]
+        assert all(job.future.result(timeout=600).choices[0].text for job in jobs)
+    finally:
+        engine.close()
+    store = Store.open(out)
+    try:
+        (trace,) = served_traces(store)
+    finally:
+        store.close()
+    assert trace.task == "served" and trace.plan.spec == "grid:4x1" and len(trace.problems) == 16
+    assert trace.verifier is not None and trace.verifier.startswith("self")
+    for problem in trace.problems:  # the labels: answers whose mean verifier score is at least one half
+        scored = [(a.final_answer, trace.verifications[a.key].score) for c in problem.chains for a in c
+                  if a.key in trace.verifications and trace.verifications[a.key].score is not None]
+        accepted = {x for x, _ in scored if x is not None
+                    and sum(s for y, s in scored if y == x) / sum(1 for y, _ in scored if y == x) >= 0.5}
+        assert problem.gold == accepted
+    capsys.readouterr()
+    assert main(["allocate", "fit", str(out), "--out", str(tmp_path / "policy.json"), "--bins", "2", "--probe", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "labels: served problems have no gold answers" in printed and "self" in printed
+    assert main(["allocate", "eval", str(out), "--policy", str(tmp_path / "policy.json")]) == 0

@@ -218,6 +218,9 @@ def allocate_fit(
                   " | ".join(f"{w}x{d} {a}" for w, d, a in level.plans)) for level in policy.levels],
                 right=("train accuracy", "train cost"))
     console.print(f"{selection.model} {selection.grid} on {', '.join(selection.tasks)}; cost in {policy.unit}")
+    if selection.labels == "verifier":
+        console.print(f"labels: served problems have no gold answers; an answer counts as right where the verifier "
+                      f"({policy.verifier}) accepted it, so the policy is exactly as good as that verifier")
     if left_out:
         console.print(f"{left_out} problems left out: a failed or missing attempt in their grid (rerun the grid "
                       "to fill it)")

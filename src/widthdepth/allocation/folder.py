@@ -31,18 +31,23 @@ class Selection:
     unit: str
     predictor: str
     probe: int
+    labels: str = "gold"
+    """"gold", or "verifier" for served traffic: an answer is right when the server's verifier accepted it
+    (`widthdepth.analysis.served`), so accuracy here is agreement with that verifier."""
 
     @property
     def tasks(self) -> list[str]:
         return [t.task for t in self.traces]
 
 
-def _served(folder: str | Path) -> bool:
+def _served_traces(folder: str | Path) -> tuple[bool, list[GridTrace]]:
+    """Whether the folder holds served traffic, and its grid traces labelled by the server's verifier."""
+    from widthdepth.analysis.served import served_traces
     from widthdepth.store import Store
 
     store = Store.open(folder, create=False)
     try:
-        return bool(store.served_requests())
+        return bool(store.served_requests()), served_traces(store)
     finally:
         store.close()
 
@@ -57,12 +62,16 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
     from widthdepth.plans import load_plan
 
     traces = [t for t in open_traces(folder) if t.plan.rounds >= 1 and t.plan.chains >= 2]
+    labels = "gold"
     if not traces:
-        if _served(folder):
-            raise WidthdepthError(f"{folder}: served traffic only (`widthdepth serve`): served problems have no gold "
-                                  "answers, and a policy is fitted and judged on gold answers; fit it on a run of "
-                                  "the same model on a task with gold answers (e.g. your data as jsonl:) and serve "
-                                  "it with --policy; `widthdepth report` shows the served traffic's gold-free views")
+        served, labelled = _served_traces(folder)
+        traces, labels = [t for t in labelled if t.plan.chains >= 2], "verifier"
+        if served and not traces:
+            raise WidthdepthError(f"{folder}: served traffic has no gold answers, and none of its grid requests "
+                                  "(at least 2 chains, n = 1) was scored by a verifier; serve with --verifier self "
+                                  "(or reward:URL) and a grid plan (e.g. --plan grid:8x2) to fit on the verifier's "
+                                  "labels, or fit on a run with gold answers (your data as jsonl:)")
+    if not traces:
         raise WidthdepthError(f"{folder}: no grid run with at least 2 chains; run e.g. "
                               "`widthdepth run --plan grid:16x8` first")
     if model:
@@ -106,7 +115,7 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
     if predictor == "agreement" and probe < 2:
         raise WidthdepthError("--probe 1 with --predictor agreement: one attempt always agrees with itself; "
                               "use --probe 4")
-    return Selection(traces, chosen_model, grid, traces[0].plan.mode, unit, predictor, probe)
+    return Selection(traces, chosen_model, grid, traces[0].plan.mode, unit, predictor, probe, labels)
 
 
 def fit_from(selection: Selection, bins: int = 3, holdout: float = 0.5, seed: int = 0,

@@ -71,7 +71,7 @@ class GridTrace:
                 "that reached it; rerun the same `widthdepth run` command to complete it")
 
 
-def _sampling(settings_json: str) -> dict[str, Any]:
+def sampling_of(settings_json: str) -> dict[str, Any]:
     settings = json.loads(settings_json)
     return {k: settings.get(k) for k in SAMPLING_KEYS}
 
@@ -97,7 +97,7 @@ class Scope:
 def _experiments(store: Store) -> list[tuple[str, str, str, int, dict[str, Any]]]:
     """Distinct (model, task, plan, seed, sampling) over the run log, in first-run order. The verifier
     is not part of an experiment: a rerun with another `--verifier` scores the same attempts, and
-    the trace carries one verifier's scores (`_attach_verifications`)."""
+    the trace carries one verifier's scores (`attach_verifications`)."""
     seen: dict[tuple, None] = {}
     for run in store.runs():
         if not run.get("model"):
@@ -158,7 +158,7 @@ def other_experiments(folder: str | Path, scope: Scope) -> str:
 
 def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampling: dict[str, Any],
            attempts: list[Attempt], problem_keys: frozenset[str] | None = None) -> GridTrace:
-    matching = [a for a in attempts if a.task == task and _sampling(a.settings) == sampling]
+    matching = [a for a in attempts if a.task == task and sampling_of(a.settings) == sampling]
     children: dict[str, list[Attempt]] = defaultdict(list)
     first: dict[tuple[str, int], Attempt] = {}
     for a in matching:
@@ -185,11 +185,11 @@ def _build(store: Store, model: str, task: str, plan: GridPlan, seed: int, sampl
     trace = GridTrace(model, task, plan, seed, sampling, problems, info.n_params if info else 0,
                       info.shares_prompt_prefix if info else False, latent=bool(info and info.latent),
                       expected_problems=len(rows))
-    _attach_verifications(store, trace)
+    attach_verifications(store, trace)
     return trace
 
 
-def _attach_verifications(store: Store, trace: GridTrace) -> None:
+def attach_verifications(store: Store, trace: GridTrace) -> None:
     keys = [a.key for p in trace.problems for chain in p.chains for a in chain]
     if not keys:
         return

@@ -100,9 +100,8 @@ class Engine:
         """What the model and the verifier must do for this request; RequestError (400) where they cannot."""
         plan = load_plan(request.plan)
         try:
-            for check in (getattr(plan, "check_family", None),):
-                if check is not None:
-                    check(self.family)
+            if hasattr(plan, "check_family"):
+                plan.check_family(self.family)
             check_fit(Prepared(self._config(request), [self.family], [plan]), self.info, {self.family.spec: self.checking})
         except WidthdepthError as exc:
             raise RequestError(400, str(exc).replace("--plan", "plan"), param="widthdepth.plan") from None

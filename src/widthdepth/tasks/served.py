@@ -20,7 +20,7 @@ from __future__ import annotations
 from widthdepth.errors import WidthdepthError
 from widthdepth.specs import Spec
 from widthdepth.tasks.base import Demonstration, Problem
-from widthdepth.tasks.extract import _NUMBER, answer_region, canonical_number, normalize_text
+from widthdepth.tasks.extract import answer_region, extract_number, normalize_text
 
 REVISE_ASK = ("Check the answer above step by step. If it contains a mistake, correct it. "
               "Then give the complete corrected answer.")
@@ -50,12 +50,10 @@ class ServedFamily:
                                   **({"stop": list(stop)} if stop else {})})
 
     def parse(self, text: str, problem: Problem | None = None) -> str | None:
-        region = answer_region(text)
-        if region is not None:
-            number = _number(region.rsplit("=", 1)[-1])
-            return number if number is not None else normalize_text(region)[:_VOTE_CHARS] or None
-        number = _number(text, last=True)
-        return number if number is not None else normalize_text(text)[:_VOTE_CHARS] or None
+        number = extract_number(text)
+        if number is not None:
+            return number
+        return normalize_text(answer_region(text) or text)[:_VOTE_CHARS] or None
 
     def check(self, problem: Problem, answer: str | None) -> bool | None:
         return None  # no gold answer: served traffic has no accuracy
@@ -65,11 +63,6 @@ class ServedFamily:
 
     def demonstrations(self, count: int) -> list[Demonstration]:
         return []
-
-
-def _number(text: str, last: bool = False) -> str | None:
-    numbers = _NUMBER.findall(text)
-    return canonical_number(numbers[-1 if last else 0]) if numbers else None
 
 
 def is_served(problem: Problem) -> bool:
