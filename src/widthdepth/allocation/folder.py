@@ -52,25 +52,33 @@ def _served_traces(folder: str | Path) -> tuple[bool, list[GridTrace]]:
         store.close()
 
 
+def _grid_traces(folder: str | Path) -> tuple[list[GridTrace], str]:
+    """The folder's grid traces of at least 2 chains and how they are labelled: by gold answers, or, for
+    served traffic, by the server's verifier."""
+    from widthdepth.analysis.traces import open_traces
+
+    traces = [t for t in open_traces(folder) if t.plan.rounds >= 1 and t.plan.chains >= 2]
+    if traces:
+        return traces, "gold"
+    served, labelled = _served_traces(folder)
+    traces = [t for t in labelled if t.plan.chains >= 2]
+    if served and not traces:
+        raise WidthdepthError(f"{folder}: served traffic has no gold answers, and none of its grid requests "
+                              "(at least 2 chains, n = 1) was scored by a verifier; serve with --verifier self "
+                              "(or reward:URL) and a grid plan (e.g. --plan grid:8x2) to fit on the verifier's "
+                              "labels, or fit on a run with gold answers (your data as jsonl:)")
+    return traces, "verifier"
+
+
 def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None = None, model: str | None = None,
            predictor: str = "auto", probe: int = 0, unit: str = "auto") -> Selection:
     """One model's grid traces of one shape from a run folder (by default the model and grid with the
     most problems), with `auto` settings resolved: unit flops for latent reasoners, else generated
     tokens; predictor confidence where every attempt carries one, else agreement; probe 1 for
     confidence and verifier, 4 for agreement."""
-    from widthdepth.analysis.traces import open_traces
     from widthdepth.plans import load_plan
 
-    traces = [t for t in open_traces(folder) if t.plan.rounds >= 1 and t.plan.chains >= 2]
-    labels = "gold"
-    if not traces:
-        served, labelled = _served_traces(folder)
-        traces, labels = [t for t in labelled if t.plan.chains >= 2], "verifier"
-        if served and not traces:
-            raise WidthdepthError(f"{folder}: served traffic has no gold answers, and none of its grid requests "
-                                  "(at least 2 chains, n = 1) was scored by a verifier; serve with --verifier self "
-                                  "(or reward:URL) and a grid plan (e.g. --plan grid:8x2) to fit on the verifier's "
-                                  "labels, or fit on a run with gold answers (your data as jsonl:)")
+    traces, labels = _grid_traces(folder)
     if not traces:
         raise WidthdepthError(f"{folder}: no grid run with at least 2 chains; run e.g. "
                               "`widthdepth run --plan grid:16x8` first")
