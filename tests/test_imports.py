@@ -20,7 +20,7 @@ LAYERS = [
     {"allocation"},                                                # adaptive allocation: estimates, fit, judge
     {"execute"},                                                   # one executor per plan kind
     {"runner"},                                                    # tasks x plans on one model, into the store
-    {"closing", "report", "results", "listings", "serve"},         # what a run, a folder, the registries show; serving
+    {"closing", "report", "results", "listings", "serve", "export"},         # what a run, a folder, the registries show; serving
     {"study", "terminal", "progress"},                             # the main job; terminal output
     {"cli", "cli_lab", "cli_serve", ""},                                        # the command; the package's own API
 ]

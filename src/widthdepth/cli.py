@@ -301,6 +301,21 @@ def report(
 
 
 @app.command()
+def export(
+    folder: Annotated[str, typer.Argument(help="a run's output folder (holds widthdepth.sqlite)")],
+    format: Annotated[str, typer.Option(help="parquet | csv")] = "parquet",  # noqa: A002 - the option's name
+    out: Annotated[Optional[str], typer.Option(help="folder for the files (default: FOLDER/export)")] = None,
+) -> None:
+    """Write the store's attempts, verifications, problems and surface as Parquet (or CSV), streamed."""
+    from widthdepth.export import export_folder
+
+    with console.status("exporting"):
+        paths = export_folder(folder, format, out)
+    for name, path in paths.items():
+        console.print(f"{name:>13}: {path}")
+
+
+@app.command()
 def models() -> None:
     """List the embedded models and the backends."""
     table = Table(title="models")
