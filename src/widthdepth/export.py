@@ -24,7 +24,7 @@ from widthdepth.store import Store
 
 FORMATS = ("parquet", "csv")
 TABLES = ("attempts", "verifications", "problems")
-CHUNK = 50_000
+CHUNK = 10_000
 """Rows read and written at a time."""
 
 
