@@ -5,19 +5,15 @@ malformed JSON)."""
 
 from __future__ import annotations
 
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 
 import pytest
 from faultproxy import FAULTS, FaultProxy
+from servers import llama_cpp_server
 
 from widthdepth.backends import BackendOptions, GenerationRequest, load_backend
-from widthdepth.backends.embedded import EMBEDDED
 from widthdepth.cli import main
 from widthdepth.closing import closing_table
 from widthdepth.config import RunConfig
@@ -29,42 +25,12 @@ pytestmark = pytest.mark.model
 KEY = "test-secret-7f3a"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """llama-cpp-python's OpenAI-compatible server with SmolLM2, requiring an API key."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(EMBEDDED["smollm2-135m"].path()),
-         "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-         "--n_threads", "2", "--api_key", KEY, "--verbose", "false"],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            request = urllib.request.Request(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
-            with urllib.request.urlopen(request, timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                log.seek(0)
-                pytest.fail(f"llama_cpp.server did not start: {log.read()[-2000:]}")
-            time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    process = llama_cpp_server(tmp_path_factory.mktemp("server"), key=KEY)
+    yield process.url
+    process.stop(timeout=20)
 
 
 def config(tmp_path, url, **values) -> RunConfig:

@@ -66,6 +66,9 @@ def estimate_tokens(text: str) -> int:
 
 
 class OpenAIBackend:
+    concurrent_calls = True
+    """`generate` may be called from several threads at once: one event loop, one concurrency limit."""
+
     def __init__(self, settings: ServerSettings, api_key: str | None = None) -> None:
         import openai  # imported only when this backend is used
 

@@ -22,10 +22,9 @@ from widthdepth.backends import Backend, GenerationRequest
 from widthdepth.config import RunConfig
 from widthdepth.errors import WidthdepthError
 from widthdepth.execute import NoProgress, executor_for
-from widthdepth.plans import load_plan
 from widthdepth.runner import Prepared, check_fit
 from widthdepth.serve.answer import Choice, choose, price
-from widthdepth.serve.requests import Limits, RequestError, ServedRequest
+from widthdepth.serve.requests import Limits, RequestError, ServedRequest, plan_of
 from widthdepth.serve.shared import Cancelled, SharedBackend, Ticket
 from widthdepth.store import Store, now
 from widthdepth.tasks.served import ServedFamily
@@ -98,7 +97,7 @@ class Engine:
     # -- admission ---------------------------------------------------------------------------------
     def check(self, request: ServedRequest) -> None:
         """What the model and the verifier must do for this request; RequestError (400) where they cannot."""
-        plan = load_plan(request.plan)
+        plan = plan_of(request.plan)
         try:
             if hasattr(plan, "check_family"):
                 plan.check_family(self.family)
@@ -157,7 +156,7 @@ class Engine:
         problem = self.family.request(request.messages, request.prompt, request.problem_key, request.stop)
         store.put_problems([problem])
         config = self._config(request)
-        plan = load_plan(request.plan)
+        plan = plan_of(request.plan)
         verifier = load_verifier(self.settings.verifier, self.family, view, option="--verifier")
         made: set[str] = set()
         choices: list[Choice] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from widthdepth.errors import WidthdepthError
@@ -24,6 +25,13 @@ from widthdepth.specs import parse_spec, stable_hash
 
 ROLES = ("system", "developer", "user", "assistant")
 UNSUPPORTED = ("tools", "functions", "tool_choice", "response_format", "logprobs", "top_logprobs", "logit_bias")
+
+
+@lru_cache(maxsize=256)
+def plan_of(spec: str):  # noqa: ANN201 - GridPlan | AdaptivePlan | a method's plan
+    """A plan by its spec, loaded once (an adaptive plan reads its policy file): every request that names
+    it shares the object. Plans are frozen; a bad spec raises every time (errors are not cached)."""
+    return load_plan(spec)
 
 
 class RequestError(Exception):
@@ -92,7 +100,7 @@ def parse_request(body: object, endpoint: str, limits: Limits) -> ServedRequest:
         raise RequestError(400, "'model' must be a string (see GET /v1/models)", param="model")
     n = _integer(body, "n", 1, 1, limits.max_n, f"this server allows at most {limits.max_n} (--max-n)")
     plan = _plan(body, model, limits)
-    attempts = load_plan(plan).attempts_per_problem * n
+    attempts = plan_of(plan).attempts_per_problem * n
     if attempts > limits.max_attempts:
         raise RequestError(400, f"plan {plan!r} x n={n} asks for {attempts} attempts; this server allows "
                                 f"{limits.max_attempts} per request (--max-attempts)", param="widthdepth.plan")

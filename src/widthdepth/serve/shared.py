@@ -7,8 +7,8 @@ the one loaded backend:
   request's calls join one open batch as they arrive, so the samples of concurrent requests decode
   together (continuous batching across clients), and what each sample draws still depends only on
   its own prompt, settings and seed;
-- an ``openai:`` upstream is called from the requests' threads at once: its one concurrency limit
-  (``concurrency=``) holds for all of them;
+- a backend whose calls may overlap (``concurrent_calls``: an ``openai:`` upstream) is called from the
+  requests' threads at once: its one concurrency limit (``concurrency=``) holds for all of them;
 - any other backend serves one call at a time.
 
 A request that is cancelled (its client went away) stops: its running samples end at the next
@@ -63,7 +63,7 @@ class SharedBackend:
         if hasattr(backend, "generate_open"):
             self._engine = threading.Thread(target=self._drive, name="widthdepth-engine", daemon=True)
             self._engine.start()
-        self._concurrent = backend.info.id.startswith("openai:")
+        self._concurrent = getattr(backend, "concurrent_calls", False)
 
     def view(self, ticket: Ticket) -> Shared:
         return Shared(self, ticket)
