@@ -47,7 +47,7 @@ def simulated_trace(rng: np.random.Generator, task: str, problems: int, n: int, 
         gold = frozenset({"r"})
         traces.append(ProblemTrace(key, i, gold, structure, chains))
     return GridTrace("sim", task, GridPlan(n, depth), 0, {}, traces, 0, False, verifier="sim",
-                     verifications=verifications)
+                     loaded_verifications=verifications)
 
 
 def simulated_study(seed: int, tasks: dict[str, object], problems: int = 64, n: int = 16, depth: int = 8,

@@ -1,6 +1,6 @@
 """Two processes on one output folder: real processes, real store. A second run stops with one line
 naming the first (never generating the same attempts twice); processes opening a fresh folder at
-once never race its first migration."""
+once never race its first migration; processes writing one store at once share its names and prompts."""
 
 from __future__ import annotations
 
@@ -39,6 +39,46 @@ def test_processes_opening_a_fresh_folder_at_once_all_migrate_it_once(tmp_path):
         assert [r[0] for r in db.execute("SELECT name FROM schema_migrations ORDER BY name")] == \
             [name for name, _ in MIGRATIONS]
         db.close()
+
+WRITE_AT = """
+import sys, time
+from widthdepth.attempts import Attempt, Verification
+from widthdepth.specs import stable_hash
+from widthdepth.store import Store, now
+store, me, start = Store.open(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+while time.time() < start:
+    pass
+for p in range(150):
+    problem = f"chain:L=1#{p}"  # both processes write every problem name, prompt and verifier name
+    tree, parent = [], None
+    for d in range(1, 4):
+        key = stable_hash(me, p, d)
+        tree.append(Attempt(key, "mock:", "chain:L=1", problem, 0, d, "", parent, d, "Q" + problem,
+                            stable_hash("Q" + problem), "{}", "Answer: 3", "3", "3", True, "stop", "ok", None, 5, 1, d,
+                            0.01, now()))
+        parent = key
+    checks = [Verification(a.key, "judge:" + problem, 0.5, "scored", 0, 0, "", "", 0.0, now()) for a in tree]
+    store.put_tree(tree, checks)
+store.close()
+"""
+
+
+def test_processes_writing_one_store_at_once_keep_every_attempt(tmp_path):
+    from widthdepth.store import Store
+
+    Store.open(tmp_path).close()
+    start = f"{time.time() + 1.5:.3f}"
+    processes = [subprocess.Popen([sys.executable, "-c", WRITE_AT, str(tmp_path), me, start], stderr=subprocess.PIPE,
+                                  text=True) for me in ("one", "two")]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], "\n".join(errors)
+    store = Store.open(tmp_path)
+    assert store.counts()["attempts"] == store.counts()["verifications"] == 2 * 150 * 3
+    assert store.db.execute("SELECT COUNT(*) FROM prompts").fetchone()[0] == 150
+    chain = list(store.attempts(problem_key="chain:L=1#7"))
+    assert [a.parent_key for a in chain if a.d > 1] == [a.key for a in chain if a.d < 3]
+    assert all(store.get_verification(a.key, "judge:chain:L=1#7") for a in chain)
+    store.close()
 
 
 @pytest.mark.model

@@ -53,11 +53,11 @@ def export_folder(folder: str | Path, fmt: str = "parquet", out: str | Path | No
 
 def _columns(store: Store, table: str) -> list[tuple[str, str]]:
     """(name, declared SQLite type) of a table's columns, in order."""
-    return [(row[1], (row[2] or "").upper()) for row in store.db.execute(f"PRAGMA table_info({table})")]
+    return store.columns(table)
 
 
 def _chunks(store: Store, table: str, size: int) -> Iterator[list[tuple]]:
-    cursor = store.db.execute(f"SELECT * FROM {table} ORDER BY rowid")
+    cursor = store.rows(table)
     while rows := cursor.fetchmany(size):
         yield [tuple(row) for row in rows]
 

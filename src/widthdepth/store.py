@@ -3,7 +3,10 @@
 Every attempt is committed the moment it exists (WAL journal), so ``kill -9`` loses at most the
 attempts in flight. Attempt keys are deterministic, so rerunning a command skips what is stored and
 a resumed run ends with the same content as an uninterrupted one (`snapshot` compares them).
-The schema changes only through the named, append-only `MIGRATIONS`; never edit an old one.
+The schema changes only through the named, append-only `MIGRATIONS` (`store_schema`); never edit an old one.
+Attempts and verifications are kept compact (what repeats is kept once and referenced by id: about 240
+bytes a latent attempt with its verification); the views `attempts` and `verifications` show them as the
+plain rows they were before, and `Store` reads and writes the compact tables themselves.
 
     store = Store.open("runs/demo")
     store.get_attempt(key)
@@ -14,7 +17,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,136 +26,15 @@ from typing import Any
 from widthdepth.attempts import TIMING_FIELDS, Attempt, Verification
 from widthdepth.backends.base import ModelInfo
 from widthdepth.errors import WidthdepthError
+from widthdepth.store_ids import Ids
+from widthdepth.store_schema import (ATTEMPT_COLUMNS, ATTEMPT_SELECT, ATTEMPT_SQL, BY_NAME, GRID_ROWS, MIGRATIONS,
+                                     PUT_ATTEMPT, PUT_VERIFICATION, VERIFICATION_COLUMNS, VERIFICATION_SELECT,
+                                     apply_migration, pack_key, pack_time)
 from widthdepth.tasks.base import Problem
 
+__all__ = ["DB_NAME", "MIGRATIONS", "Store", "now"]
+
 DB_NAME = "widthdepth.sqlite"
-
-
-def _m001_initial(db: _Statements) -> None:
-    db.executescript("""
-        CREATE TABLE models (
-            id TEXT PRIMARY KEY, n_params INTEGER NOT NULL, prompt_style TEXT NOT NULL,
-            shares_prompt_prefix INTEGER NOT NULL, supports_raw_continuation INTEGER NOT NULL,
-            context_length INTEGER NOT NULL, description TEXT NOT NULL);
-        CREATE TABLE problems (
-            key TEXT PRIMARY KEY, task TEXT NOT NULL, idx INTEGER NOT NULL, question TEXT NOT NULL,
-            gold TEXT NOT NULL, structure TEXT NOT NULL);
-        CREATE TABLE attempts (
-            key TEXT PRIMARY KEY, model TEXT NOT NULL, task TEXT NOT NULL, problem_key TEXT NOT NULL,
-            w INTEGER NOT NULL, d INTEGER NOT NULL, mode TEXT NOT NULL, parent_key TEXT, seed INTEGER NOT NULL,
-            prompt TEXT NOT NULL, prompt_key TEXT NOT NULL, settings TEXT NOT NULL, text TEXT NOT NULL,
-            answer TEXT, final_answer TEXT, correct INTEGER, finish_reason TEXT NOT NULL, status TEXT NOT NULL,
-            error TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-            serial_tokens INTEGER NOT NULL, wall_seconds REAL NOT NULL, created_at TEXT NOT NULL);
-        CREATE INDEX attempts_by_problem ON attempts (model, problem_key, d, w);
-        CREATE TABLE verifications (
-            attempt_key TEXT NOT NULL, verifier TEXT NOT NULL, score REAL, verdict TEXT NOT NULL,
-            prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, prompt TEXT NOT NULL,
-            text TEXT NOT NULL, wall_seconds REAL NOT NULL, created_at TEXT NOT NULL,
-            PRIMARY KEY (attempt_key, verifier));
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, finished_at TEXT,
-            config TEXT NOT NULL);
-    """)
-
-
-def _m002_run_specs(db: _Statements) -> None:
-    # The canonical model id, task specs and plan specs of a run, so the analysis can find its
-    # traces without re-reading the user's files (jsonl) or re-parsing what they typed.
-    db.executescript("""
-        ALTER TABLE runs ADD COLUMN model TEXT;
-        ALTER TABLE runs ADD COLUMN task_specs TEXT;
-        ALTER TABLE runs ADD COLUMN plan_specs TEXT;
-    """)
-
-
-def _m003_latent(db: _Statements) -> None:
-    # Latent reasoners: exact FLOPs per attempt (NULL: derived from tokens, see cost.py), and the
-    # models table says which models are latent.
-    db.executescript("""
-        ALTER TABLE attempts ADD COLUMN flops REAL;
-        ALTER TABLE models ADD COLUMN latent INTEGER NOT NULL DEFAULT 0;
-    """)
-
-
-def _m004_allocation(db: _Statements) -> None:
-    # The model's confidence per attempt (a difficulty predictor), and what an adaptive plan decided
-    # for each problem: its probe's predictor value and bin, the plan it chose, the answer and cost.
-    db.executescript("""
-        ALTER TABLE attempts ADD COLUMN confidence REAL;
-        CREATE TABLE allocations (
-            run_key TEXT NOT NULL, problem_key TEXT NOT NULL, task TEXT NOT NULL, model TEXT NOT NULL,
-            plan TEXT NOT NULL, predictor TEXT NOT NULL, predicted REAL, bin INTEGER NOT NULL,
-            w INTEGER NOT NULL, d INTEGER NOT NULL, aggregator TEXT NOT NULL, answer TEXT, correct INTEGER,
-            cost REAL NOT NULL, unit TEXT NOT NULL, created_at TEXT NOT NULL,
-            PRIMARY KEY (run_key, problem_key)
-        );
-    """)
-
-
-def _m005_methods(db: _Statements) -> None:
-    # Methods (plans that are not grids: early stopping, search): one point per problem and run — the
-    # answer, whether it is right and all it cost (a JSON of `cost.Cost`) — with what identifies the
-    # experiment it belongs beside (model, task, seed, sampling settings), so the report finds its grid.
-    db.executescript("""
-        CREATE TABLE method_points (
-            run_key TEXT NOT NULL, problem_key TEXT NOT NULL, model TEXT NOT NULL, task TEXT NOT NULL,
-            plan TEXT NOT NULL, seed INTEGER NOT NULL, sampling TEXT NOT NULL, verifier TEXT,
-            answer TEXT, correct INTEGER NOT NULL, cost TEXT NOT NULL, attempts INTEGER NOT NULL,
-            detail TEXT NOT NULL, wall_seconds REAL NOT NULL, created_at TEXT NOT NULL,
-            PRIMARY KEY (run_key, problem_key)
-        );
-    """)
-
-
-def _m006_lowest_confidence(db: _Statements) -> None:
-    # DeepConf: the lowest mean token log-probability over a sliding window of each attempt (NULL where
-    # the backend does not report it), which calibrates and judges early-stopped traces.
-    db.executescript("ALTER TABLE attempts ADD COLUMN lowest_confidence REAL;")
-
-
-def _m007_method_repeats(db: _Statements) -> None:
-    # A method run R times on the same problems (`RunConfig.repeats`): which run a point belongs to (0:
-    # the run's own seed; its run_key already tells repeats apart).
-    db.executescript("ALTER TABLE method_points ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0;")
-
-
-def _m008_served_requests(db: _Statements) -> None:
-    # `widthdepth serve`: one row per request (its attempts are in `attempts`, its problem in `problems`):
-    # the plan it ran, how it ended (ok | cancelled | failed), its latency, answer, agreement and usage.
-    db.executescript("""
-        CREATE TABLE served_requests (
-            id TEXT PRIMARY KEY, problem_key TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL,
-            plan TEXT NOT NULL, n INTEGER NOT NULL, status TEXT NOT NULL, received_at TEXT NOT NULL,
-            seconds REAL NOT NULL, answer TEXT, agreement REAL, usage TEXT NOT NULL
-        );
-    """)
-
-
-class _Statements:
-    """What a migration sees: `executescript` runs its statements one by one inside the caller's
-    transaction (sqlite3's own executescript would commit it first)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def executescript(self, script: str) -> None:
-        for statement in script.split(";"):
-            if statement.strip():
-                self.db.execute(statement)
-
-
-MIGRATIONS: list[tuple[str, Callable[[_Statements], None]]] = [
-    ("001_initial", _m001_initial),
-    ("002_run_specs", _m002_run_specs),
-    ("003_latent", _m003_latent),
-    ("004_allocation", _m004_allocation),
-    ("005_methods", _m005_methods),
-    ("006_lowest_confidence", _m006_lowest_confidence),
-    ("007_method_repeats", _m007_method_repeats),
-    ("008_served_requests", _m008_served_requests),
-]
-
 
 def _wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
     """Switch to the WAL journal (kept in the file). Changing the journal mode ignores the busy
@@ -174,6 +57,7 @@ def now() -> str:
 class Store:
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db, self.path = db, path
+        self.ids = Ids(db)
 
     @classmethod
     def open(cls, folder: str | Path, create: bool = True) -> Store:
@@ -187,13 +71,16 @@ class Store:
         _wal(db)
         db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against process crashes
         store = cls(db, path)
-        store._migrate()
+        if "009_compact" in store._migrate() and db.execute("SELECT 1 FROM attempt_rows LIMIT 1").fetchone():
+            store._shrink()
         return store
 
-    def _migrate(self) -> None:
+    def _migrate(self) -> list[str]:
         """Apply the missing migrations in one write transaction (BEGIN IMMEDIATE), re-reading what is
-        applied inside it, so processes opening a fresh folder at once never race a migration."""
+        applied inside it, so processes opening a fresh folder at once never race a migration. Returns
+        the names of those it applied."""
         self.db.isolation_level = None  # explicit transactions only, here
+        done = []
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -205,14 +92,26 @@ class Store:
                                           f"{sorted(applied - known)[0]}); upgrade widthdepth to read it")
                 for name, migrate in MIGRATIONS:
                     if name not in applied:
-                        migrate(_Statements(self.db))
+                        apply_migration(self.db, migrate)
                         self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
+                        done.append(name)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
         finally:
             self.db.isolation_level = ""
+        return done
+
+    def _shrink(self) -> None:
+        """Give back the space a store converted in place no longer uses (once, after `009_compact`).
+        Where another process holds the file, it stays its size: nothing is lost but disk."""
+        try:
+            self.db.execute("VACUUM")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
 
     def close(self) -> None:
         self.db.close()
@@ -237,27 +136,59 @@ class Store:
             for problem in problems:
                 self._insert("problems", problem.to_row())
 
+    @contextmanager
+    def _writing(self) -> Iterator[dict[str, int | bytes | str]]:
+        """One transaction, committed at the end; on an error it is rolled back and the ids cached while it
+        ran are forgotten (the rows they name went with it). Yields key -> row id of the attempts written."""
+        try:
+            with self.db:
+                yield {}
+        except BaseException:
+            self.ids.forget()
+            raise
+
     def put_attempt(self, attempt: Attempt) -> None:
         """Store an attempt; a stored failure is replaced by a later try, a stored success never is."""
-        with self.db:
-            existing = self.db.execute("SELECT status FROM attempts WHERE key = ?", (attempt.key,)).fetchone()
-            if existing is None or existing["status"] != "ok":
-                self._insert("attempts", attempt.to_row(), verb="INSERT OR REPLACE")
+        with self._writing() as written:
+            self._put_attempt(attempt, written)
 
     def put_tree(self, attempts: list[Attempt], verifications: list[Verification]) -> None:
         """Attempts and their verifications computed together (a latent search's chunk), in one commit;
         stored successes are kept, as `put_attempt` keeps them."""
-        with self.db:
+        with self._writing() as written:
             for attempt in attempts:
-                existing = self.db.execute("SELECT status FROM attempts WHERE key = ?", (attempt.key,)).fetchone()
-                if existing is None or existing["status"] != "ok":
-                    self._insert("attempts", attempt.to_row(), verb="INSERT OR REPLACE")
+                self._put_attempt(attempt, written)
             for verification in verifications:
-                self._insert("verifications", verification.to_row())
+                self._put_verification(verification, written)
 
     def put_verification(self, verification: Verification) -> None:
-        with self.db:
-            self._insert("verifications", verification.to_row())
+        """Store a verification; one already stored for the attempt and verifier is kept."""
+        with self._writing() as written:
+            self._put_verification(verification, written)
+
+    def _put_attempt(self, a: Attempt, written: dict[str, int | bytes | str]) -> None:
+        key, ids = pack_key(a.key), self.ids
+        row = (key, ids.name(a.model), ids.name(a.task), ids.name(a.problem_key), a.w, a.d, ids.name(a.mode),
+               None if a.parent_key is None else self._attempt_ref(a.parent_key, written), a.seed,
+               ids.prompt(a.prompt_key, a.prompt), ids.settings(a.settings), a.text, a.answer, a.final_answer,
+               None if a.correct is None else int(a.correct), ids.name(a.finish_reason), ids.name(a.status), a.error,
+               a.prompt_tokens, a.completion_tokens, a.serial_tokens, a.wall_seconds, pack_time(a.created_at), a.flops,
+               a.confidence, a.lowest_confidence)
+        returned = self.db.execute(PUT_ATTEMPT, row).fetchall()
+        written[a.key] = returned[0][0] if returned else self._attempt_ref(a.key, written)
+
+    def _put_verification(self, v: Verification, written: dict[str, int | bytes | str]) -> None:
+        self.db.execute(PUT_VERIFICATION, (
+            self._attempt_ref(v.attempt_key, written), self.ids.name(v.verifier), v.score, self.ids.name(v.verdict),
+            v.prompt_tokens, v.completion_tokens, v.prompt, v.text, v.wall_seconds, pack_time(v.created_at)))
+
+    def _attempt_ref(self, key: str, written: dict[str, int | bytes | str] | None = None) -> int | bytes | str:
+        """How a row refers to the attempt with this key: its row id, or (not stored) the packed key itself."""
+        if written and key in written:
+            return written[key]
+        packed = pack_key(key)
+        row = self.db.execute("SELECT id FROM attempt_rows WHERE key = ?", (packed,)).fetchone()
+        return packed if row is None else row[0]
 
     def put_allocation(self, run_key: str, task: str, model: str, plan: str, predictor: str, unit: str,
                        decision: dict[str, Any]) -> None:
@@ -341,13 +272,28 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------------
     def get_attempt(self, key: str) -> Attempt | None:
-        row = self.db.execute("SELECT * FROM attempts WHERE key = ?", (key,)).fetchone()
+        row = self.db.execute(f"{ATTEMPT_SELECT} WHERE a.key = ?", (pack_key(key),)).fetchone()
         return Attempt.from_row(dict(row)) if row else None
 
     def get_verification(self, attempt_key: str, verifier: str) -> Verification | None:
-        row = self.db.execute("SELECT * FROM verifications WHERE attempt_key = ? AND verifier = ?",
-                              (attempt_key, verifier)).fetchone()
+        verifier_id = self.ids.known(verifier)
+        if verifier_id is None:
+            return None
+        row = self.db.execute(f"{VERIFICATION_SELECT} WHERE v.attempt_id = ? AND v.verifier_id = ?",
+                              (self._attempt_ref(attempt_key), verifier_id)).fetchone()
         return Verification.from_row(dict(row)) if row else None
+
+    def verifications_of(self, attempt_keys: Iterable[str], chunk: int = 500) -> Iterator[Verification]:
+        """The verifications, by any verifier, of these attempts (found through their row ids: fast where
+        `SELECT * FROM verifications WHERE attempt_key IN (...)` reads the whole view)."""
+        keys = [pack_key(key) for key in attempt_keys]
+        for start in range(0, len(keys), chunk):
+            part = keys[start:start + chunk]
+            marks = ", ".join("?" for _ in part)
+            query = (f"{VERIFICATION_SELECT} WHERE v.attempt_id IN (SELECT +id FROM attempt_rows"
+                     f" WHERE key IN ({marks})) OR v.attempt_id IN ({marks})")  # or: of attempts not stored
+            for row in self.db.execute(query, part + part):
+                yield Verification.from_row(dict(row))
 
     def model_info(self, model_id: str) -> ModelInfo | None:
         row = self.db.execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
@@ -360,14 +306,58 @@ class Store:
                          latent=bool(row["latent"]))
 
     def attempts(self, **where: Any) -> Iterator[Attempt]:
-        clause = " AND ".join(f"{k} = ?" for k in where) or "1"
-        query = f"SELECT * FROM attempts WHERE {clause} ORDER BY problem_key, d, w"
-        for row in self.db.execute(query, tuple(where.values())):
+        """The attempts whose columns equal `where` (any of `Attempt`'s fields), ordered by problem key,
+        round and chain."""
+        clauses, args = [], []
+        for column, value in where.items():
+            if column in BY_NAME:  # on the name's id: through the (model, task, problem, d, w) index
+                value = self.ids.known(value)
+                if value is None:
+                    return  # a name never stored: no attempt has it
+                clauses.append(f"{BY_NAME[column]} = ?")
+            elif column == "key":
+                clauses.append("a.key = ?")
+                value = pack_key(value)
+            elif column in ATTEMPT_SQL:
+                clauses.append(f"{ATTEMPT_SQL[column]} = ?")
+            else:
+                raise WidthdepthError(f"Store.attempts({column}=...): no such column; attempts have "
+                                      f"{', '.join(ATTEMPT_SQL)}")
+            args.append(value)
+        query = f"{ATTEMPT_SELECT} WHERE {' AND '.join(clauses) or '1'} ORDER BY pb.name, a.d, a.w, a.id"
+        for row in self.db.execute(query, args):
             yield Attempt.from_row(dict(row))
 
+    def grid_rows(self, model: str, task: str, chunk: int = 10_000) -> Iterator[tuple]:
+        """One task's attempts, each with each of its verifications (or None's), ordered by problem key,
+        round and chain, as plain tuples: key, problem_key, w, d, mode, parent_key, seed, settings,
+        final_answer, correct, status, prompt_tokens, completion_tokens, serial_tokens, wall_seconds, flops,
+        confidence, verifier, score, the verification's prompt_tokens, completion_tokens and created_at."""
+        model_id, task_id = self.ids.known(model), self.ids.known(task)
+        cursor = self.db.execute(GRID_ROWS, (model_id, task_id))
+        cursor.row_factory = None
+        while rows := cursor.fetchmany(chunk):
+            yield from rows
+
     def counts(self) -> dict[str, int]:
-        tables = ("problems", "attempts", "verifications", "runs")
-        return {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+        tables = {"problems": "problems", "attempts": "attempt_rows", "verifications": "verification_rows",
+                  "runs": "runs"}
+        return {name: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for name, t in tables.items()}
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, declared SQLite type) of the columns `SELECT * FROM table` gives, in order (for the
+        views `attempts` and `verifications`, the types their tables had)."""
+        views = {"attempts": ATTEMPT_COLUMNS, "verifications": VERIFICATION_COLUMNS}
+        if table in views:
+            return [(name, kind) for name, kind, _ in views[table]]
+        return [(row[1], (row[2] or "").upper()) for row in self.db.execute(f"PRAGMA table_info({table})")]
+
+    def rows(self, table: str) -> sqlite3.Cursor:
+        """Every row of a table as `SELECT * FROM table` gives it, in the order they were stored
+        (verifications: by attempt, then verifier)."""
+        ordered = {"attempts": f"{ATTEMPT_SELECT} ORDER BY a.id",
+                   "verifications": f"{VERIFICATION_SELECT} ORDER BY v.attempt_id, v.verifier_id"}
+        return self.db.execute(ordered.get(table, f"SELECT * FROM {table} ORDER BY rowid"))
 
     def snapshot(self) -> dict[str, list[tuple]]:
         """Everything reproducible in the store, sorted: two runs of one command compare equal.

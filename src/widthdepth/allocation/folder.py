@@ -103,7 +103,7 @@ def select(folder: str | Path, tasks: list[str] | None = None, plan: str | None 
         traces = [t for t in traces if t.task in tasks]
     sizes_by_shape: Counter = Counter()
     for t in traces:
-        sizes_by_shape[(t.model, t.plan.spec)] += len(t.problems)
+        sizes_by_shape[(t.model, t.plan.spec)] += t.problem_count
     chosen_model, grid = max(sizes_by_shape, key=lambda k: (sizes_by_shape[k], k))
     traces = [t for t in traces if (t.model, t.plan.spec) == (chosen_model, grid)]
     if unit == "auto":

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from widthdepth.analysis.estimators import defined_mean
 from widthdepth.analysis.surface import TraceSurface
 from widthdepth.cost import check_unit, pays_verification
 
@@ -58,7 +59,7 @@ def in_strategy(w: int, d: int, strategy: str) -> bool:
 
 
 def _nanmean(values: np.ndarray) -> float:
-    return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+    return defined_mean(values)
 
 
 def cell_cost(ts: TraceSurface, w: int, d: int, aggregator: str, unit: str,
@@ -94,15 +95,49 @@ def cells(ts: TraceSurface, unit: str, include_oracle: bool = False, problems: n
 
 def _cells(ts: TraceSurface, unit: str, include_oracle: bool, problems: np.ndarray | None) -> list[Cell]:
     aggregators = [a for a in ts.aggregators if include_oracle or a != "coverage"]
+    accuracy = _accuracy_means(ts, problems)
+    cost = (lambda w, d, a: cell_cost(ts, w, d, a, unit)) if problems is None else _subset_costs(ts, unit, problems)
     out = []
     for (w, d) in ts.cost:
         for aggregator in aggregators:
-            values = ts.accuracy[(w, d, aggregator)]
-            accuracy = _nanmean(values if problems is None else values[problems])
-            cost = cell_cost(ts, w, d, aggregator, unit, problems)
-            if math.isfinite(accuracy) and math.isfinite(cost):
-                out.append(Cell(w, d, aggregator, accuracy, cost))
+            mean, price = accuracy[(w, d, aggregator)], cost(w, d, aggregator)
+            if math.isfinite(mean) and math.isfinite(price):
+                out.append(Cell(w, d, aggregator, mean, price))
     return out
+
+
+def _accuracy_means(ts: TraceSurface, problems: np.ndarray | None) -> dict[tuple[int, int, str], float]:
+    """Every cell's mean accuracy, on all problems (each as `TraceSurface.mean` gives it) or on `problems`
+    (all cells in one pass); every unit's cells share them."""
+    key = ("accuracy", None if problems is None else problems.tobytes())
+    if key not in ts.memo:
+        if problems is None:
+            ts.memo[key] = {cell: ts.mean(*cell) for cell in ts.accuracy}
+        else:
+            ts.memo[key] = dict(zip(ts.accuracy, _column_means(np.stack(list(ts.accuracy.values()), axis=1)[problems])))
+    return ts.memo[key]
+
+
+def _subset_costs(ts: TraceSurface, unit: str, problems: np.ndarray):
+    """(w, d, aggregator) -> mean cost on `problems`, as `cell_cost` gives it, every cell in one pass."""
+    cells_wd = list(ts.cost)
+    base = dict(zip(cells_wd, _column_means(np.stack([ts.cost[c][unit] for c in cells_wd], axis=1)[problems])))
+    extra_column = "verifier_flops" if unit == "flops" else "verifier_tokens"
+    extra = dict(zip(cells_wd, _column_means(np.stack([ts.cost[c][extra_column] for c in cells_wd], axis=1)[problems])))
+
+    def cost(w: int, d: int, aggregator: str) -> float:
+        value = base[(w, d)]
+        if pays_verification(aggregator, unit) and math.isfinite(extra[(w, d)]):
+            value += extra[(w, d)]
+        return value
+    return cost
+
+
+def _column_means(values: np.ndarray) -> list[float]:
+    """Mean of each column over its defined rows (NaN where none)."""
+    defined = np.isfinite(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(defined, values, 0.0).sum(axis=0) / defined.sum(axis=0)).tolist()
 
 
 def budgets_for(costs: list[float], points: int = BUDGET_POINTS) -> list[float]:

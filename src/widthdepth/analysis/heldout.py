@@ -56,7 +56,7 @@ class Split:
 
 def split_problems(ts: TraceSurface) -> Split:
     """Two fixed halves by a hash of each problem's key: the same store always splits the same way."""
-    keys = [p.key for p in ts.trace.problems]
+    keys = ts.trace.arrays.keys
     order = sorted(range(len(keys)), key=lambda i: stable_hash("verdict-split", keys[i]))
     half = (len(keys) + 1) // 2
     choose, test = np.array(sorted(order[:half]), dtype=int), np.array(sorted(order[half:]), dtype=int)

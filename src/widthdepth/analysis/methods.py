@@ -172,7 +172,7 @@ def methods_for(ts: TraceSurface, points: dict[tuple, list[dict[str, Any]]]) -> 
     pooled: each problem's outcome and cost are its mean over the repeats that finished it."""
     t = ts.trace
     experiment = (t.model, t.task, t.seed, tuple(sorted(t.sampling.items())))
-    index = {p.key: i for i, p in enumerate(t.problems)}
+    index = {key: i for i, key in enumerate(t.arrays.keys)}
     out = []
     for key, rows in sorted(points.items()):
         if key[:4] != experiment:

@@ -15,22 +15,14 @@ reported them (latent reasoners), else 2 x parameters x tokens.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from widthdepth.analysis.aggregators import AGGREGATORS, CONFIDENCE_AGGREGATORS
-from widthdepth.analysis.confidence import confidence_curves
-from widthdepth.analysis.estimators import (best_of_curve, bootstrap_indices, expected_max_at_k, majority_curve, mean_at_k,
-                                            pass_at_k, percentile_interval)
-from widthdepth.analysis.traces import GridTrace, ProblemTrace
-from widthdepth.cost import attempt_flops
-from widthdepth.specs import stable_int
-
-
-COST_COLUMNS = ("prompt_tokens", "generated_tokens", "flops", "serial_tokens", "wall_seconds",
-                "verifier_tokens", "verifier_flops")
+from widthdepth.analysis.estimators import bootstrap_counts, defined_mean, bootstrap_indices, percentile_interval, resampled_means
+from widthdepth.analysis.rounds import COST_COLUMNS, Context, round_cells
+from widthdepth.analysis.traces import GridTrace
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20240
 
@@ -65,8 +57,27 @@ class TraceSurface:
     def cell_interval(self, w: int, d: int, aggregator: str) -> tuple[float, float]:
         key = (w, d, aggregator)
         if key not in self._intervals:
-            self._intervals[key] = self.interval(self.accuracy[key])
+            self._intervals.update(self._every_interval())
         return self._intervals[key]
+
+    def _every_interval(self) -> dict[tuple[int, int, str], tuple[float, float]]:
+        """Every cell's interval at once: one product of the resample counts with all cells' values."""
+        keys = list(self.accuracy)
+        values = np.stack([self.accuracy[k] for k in keys], axis=1) if keys else np.zeros((0, 0))
+        means = resampled_means(self.counts, values)
+        whole = np.isfinite(means).all(axis=0)
+        low, high = np.percentile(means[:, whole], [2.5, 97.5], axis=0) if whole.any() else ([], [])
+        out = dict(zip([k for k, ok in zip(keys, whole) if ok], zip(map(float, low), map(float, high))))
+        for i in np.flatnonzero(~whole):
+            out[keys[i]] = self.interval(values[:, i])
+        return out
+
+    @property
+    def counts(self) -> np.ndarray:
+        """How often each problem is drawn in each bootstrap resample (`estimators.bootstrap_counts`)."""
+        if "counts" not in self.memo:
+            self.memo["counts"] = bootstrap_counts(self.resamples, self.resamples.shape[1])
+        return self.memo["counts"]
 
     @property
     def aggregators(self) -> tuple[str, ...]:
@@ -84,13 +95,12 @@ class TraceSurface:
 
     def mean(self, w: int, d: int, aggregator: str) -> float:
         values = self.accuracy[(w, d, aggregator)]
-        return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+        return defined_mean(values)
 
     def bootstrap_means(self, values: np.ndarray) -> np.ndarray:
-        """The mean of `values` (one per problem, NaN where undefined) over every bootstrap resample."""
-        with warnings.catch_warnings():  # a resample of only undefined problems has no mean: dropped below
-            warnings.simplefilter("ignore", category=RuntimeWarning)
-            means = np.nanmean(values[self.resamples], axis=1)
+        """The mean of `values` (one per problem, NaN where undefined) over every bootstrap resample
+        (a resample of only undefined problems has no mean: left out)."""
+        means = resampled_means(self.counts, values)
         return means[np.isfinite(means)]
 
     def interval(self, values: np.ndarray) -> tuple[float, float]:
@@ -108,7 +118,7 @@ class TraceSurface:
         out = []
         t = self.trace
         for (w, d), costs in self.cost.items():
-            cost_means = {c: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for c, v in costs.items()}
+            cost_means = {c: defined_mean(v) for c, v in costs.items()}
             for aggregator in self.aggregators:
                 values = self.accuracy[(w, d, aggregator)]
                 low, high = self.cell_interval(w, d, aggregator)
@@ -127,95 +137,36 @@ def _family(task: str) -> str:
 
 def _structure_value(trace: GridTrace) -> float:
     """The structure dial of the task: L for chain, the search-space size for search."""
-    first = trace.problems[0].structure if trace.problems else {}
+    structures = trace.arrays.structures
+    first = structures[0] if structures else {}
     for key in (("size", "L") if first.get("family") == "search" else ("L", "size")):
         if isinstance(first.get(key), (int, float)):
             return float(first[key])
     return math.nan
 
 
-def _round_attempts(problem: ProblemTrace, d: int) -> list[list]:
-    """The chains that reached round d without a failure, each cut to its first d rounds."""
-    return [chain[:d] for chain in problem.chains if len(chain) >= d and not any(a.failed for a in chain[:d])]
-
-
 def confident(trace: GridTrace) -> bool:
     """Every attempt of the trace reports its confidence: the confidence aggregators apply."""
-    attempts = [a for p in trace.problems for c in p.chains for a in c if not a.failed]
-    return bool(attempts) and all(a.confidence is not None for a in attempts)
-
-
-def _confidence_cells(trace: GridTrace, problem: ProblemTrace, d: int, final: list, accuracy: dict,
-                      variance: dict) -> None:
-    curves = confidence_curves([a.final_answer for a in final], [a.confidence for a in final], problem.gold,
-                               CONFIDENCE_AGGREGATORS, seed=stable_int("confidence", problem.key, d))
-    for aggregator, (mean, var) in curves.items():
-        for w in range(1, trace.plan.chains + 1):
-            accuracy[(w, aggregator)] = float(mean[w - 1]) if w <= len(final) else math.nan
-            variance[(w, aggregator)] = float(var[w - 1]) if w <= len(final) else math.nan
-
-
-def _problem_cells(trace: GridTrace, problem: ProblemTrace, d: int, with_confidence: bool = False) -> tuple[dict, dict]:
-    chains = _round_attempts(problem, d)
-    final = [c[-1] for c in chains]
-    answers = [a.final_answer for a in final]
-    correct = [bool(a.correct) for a in final]
-    verifications = [trace.verifications.get(a.key) for a in final]
-    scores = [v.score if v else None for v in verifications]
-    accuracy, cost, variance = {}, {}, {}
-    if with_confidence:
-        _confidence_cells(trace, problem, d, final, accuracy, variance)
-    # per-chain totals up to round d (they do not depend on w)
-    later_prompts = [sum(a.prompt_tokens for a in c[1:]) for c in chains]
-    all_prompts = [sum(a.prompt_tokens for a in c) for c in chains]
-    generated_per_chain = [sum(a.completion_tokens for a in c) for c in chains]
-    wall_per_chain = [sum(a.wall_seconds for a in c) for c in chains]
-    exact = [sum(a.flops for a in c) for c in chains if all(a.flops is not None for a in c)]
-    serial = [a.serial_tokens for a in final]
-    verifier_per_chain = [v.prompt_tokens + v.completion_tokens if v else 0 for v in verifications]
-    first_prompt = chains[0][0].prompt_tokens if chains else 0
-    majority = majority_curve(answers, problem.gold)
-    best = best_of_curve(answers, scores, problem.gold) if trace.verifier else None
-    for w in range(1, trace.plan.chains + 1):
-        accuracy[(w, "majority")] = float(majority[w]) if w < len(majority) else math.nan
-        accuracy[(w, "coverage")] = pass_at_k(correct, w)
-        if best is not None:
-            accuracy[(w, "best_of")] = float(best[w]) if w < len(best) else math.nan
-        if trace.shares_prompt_prefix:
-            prompt = (first_prompt if len(chains) >= w else math.nan) + mean_at_k(later_prompts, w)
-        else:
-            prompt = mean_at_k(all_prompts, w)
-        generated = mean_at_k(generated_per_chain, w)
-        verifier_tokens = mean_at_k(verifier_per_chain, w)
-        flops = mean_at_k(exact, w) if chains and len(exact) == len(chains) else \
-            attempt_flops(trace.n_params, prompt + generated)
-        cost[w] = {
-            "prompt_tokens": prompt, "generated_tokens": generated, "flops": flops,
-            "serial_tokens": expected_max_at_k(serial, w),
-            "wall_seconds": mean_at_k(wall_per_chain, w),
-            "verifier_tokens": verifier_tokens,
-            "verifier_flops": attempt_flops(trace.verifier_params, verifier_tokens),
-        }
-    return accuracy, cost, variance
+    arrays = trace.arrays
+    stored = arrays.present & ~arrays.failed
+    return bool(stored.any()) and bool(np.isfinite(arrays.confidence[stored]).all())
 
 
 def estimate_trace_surface(trace: GridTrace) -> TraceSurface:
     surface = TraceSurface(trace)
-    n_problems = len(trace.problems)
-    surface.resamples = bootstrap_indices(n_problems, BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
+    arrays = trace.arrays
+    surface.resamples = bootstrap_indices(len(arrays.keys), BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED)
     aggregators = surface.aggregators
-    with_confidence = CONFIDENCE_AGGREGATORS[0] in aggregators
+    context = Context(trace.plan.chains, bool(trace.verifier), CONFIDENCE_AGGREGATORS[0] in aggregators,
+                      trace.shares_prompt_prefix, trace.n_params, trace.verifier_params)
     for d in range(1, trace.plan.rounds + 1):
-        per_problem = [_problem_cells(trace, p, d, with_confidence) for p in trace.problems]
+        accuracy, cost, variance = round_cells(arrays, d, context)
         for w in range(1, trace.plan.chains + 1):
             for aggregator in aggregators:
-                surface.accuracy[(w, d, aggregator)] = np.array(
-                    [acc[(w, aggregator)] for acc, _, _ in per_problem], dtype=float)
-                if aggregator in CONFIDENCE_AGGREGATORS:
-                    surface.mc_variance[(w, d, aggregator)] = np.array(
-                        [var[(w, aggregator)] for _, _, var in per_problem], dtype=float)
-            surface.cost[(w, d)] = {c: np.array([cost[w][c] for _, cost, _ in per_problem], dtype=float)
-                                    for c in COST_COLUMNS}
+                surface.accuracy[(w, d, aggregator)] = accuracy[aggregator][:, w - 1].copy()
+                if aggregator in variance:
+                    surface.mc_variance[(w, d, aggregator)] = variance[aggregator][:, w - 1].copy()
+            surface.cost[(w, d)] = {c: cost[c][:, w - 1].copy() for c in COST_COLUMNS}
     return surface
 
 

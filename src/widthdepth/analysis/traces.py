@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from widthdepth.analysis.arrays import SAMPLING_KEYS, TraceArrays, from_problems, read_arrays
 from widthdepth.attempts import Attempt, Verification, attempt_seed
 from widthdepth.plans import GridPlan, is_grid, load_plan
 from widthdepth.store import Store
-
-SAMPLING_KEYS = ("max_tokens", "temperature", "top_p")
 
 
 @dataclass(frozen=True)
@@ -35,21 +36,67 @@ class ProblemTrace:
 
 @dataclass
 class GridTrace:
+    """One grid experiment. The surface reads `arrays`; `problems` (every attempt as an object) and
+    `verifications` are read from the store only when something asks for them (adaptive allocation's
+    records, served traffic), so a report of a million attempts never holds a million objects."""
+
     model: str
     task: str
     plan: GridPlan
     seed: int
     sampling: dict[str, Any]
-    problems: list[ProblemTrace]
+    loaded_problems: list[ProblemTrace] | None
+    """The problems with their attempts, or None: read by `load` on first use."""
     n_params: int
     shares_prompt_prefix: bool
     latent: bool = False
     """A built-in latent reasoner: compute is best compared in FLOPs (its "tokens" are iterations)."""
     verifier: str | None = None
     verifier_params: int = 0
-    verifications: dict[str, Verification] = field(default_factory=dict)
+    loaded_verifications: dict[str, Verification] | None = None
     expected_problems: int = 0
     """The task's problems in the store: the run set out to give each one the whole grid."""
+    load: Callable[[], tuple[list[ProblemTrace], dict[str, Verification]]] | None = field(default=None, repr=False)
+    stored_arrays: TraceArrays | None = field(default=None, repr=False)
+
+    @property
+    def problems(self) -> list[ProblemTrace]:
+        if self.loaded_problems is None:
+            self._load()
+        return self.loaded_problems or []
+
+    @problems.setter
+    def problems(self, problems: list[ProblemTrace]) -> None:
+        self.loaded_problems, self.stored_arrays = problems, None
+
+    @property
+    def verifications(self) -> dict[str, Verification]:
+        """The verifier's verifications of the trace's attempts, by attempt key."""
+        if self.loaded_verifications is None and self.loaded_problems is None:
+            self._load()
+        return self.loaded_verifications or {}
+
+    @verifications.setter
+    def verifications(self, verifications: dict[str, Verification]) -> None:
+        self.loaded_verifications, self.stored_arrays = verifications, None
+
+    def _load(self) -> None:
+        problems, verifications = self.load() if self.load else ([], {})
+        self.loaded_problems = problems
+        if self.loaded_verifications is None:
+            self.loaded_verifications = verifications
+
+    @property
+    def arrays(self) -> TraceArrays:
+        """The trace as arrays (problems × chains × rounds): read from the store without attempt objects
+        where the trace came from one, else made from `problems`."""
+        if self.stored_arrays is None:
+            self.stored_arrays = from_problems(self.problems, self.verifications, self.plan.chains, self.plan.rounds)
+        return self.stored_arrays
+
+    @property
+    def problem_count(self) -> int:
+        return len(self.arrays.keys)
 
     @property
     def label(self) -> str:
@@ -59,13 +106,13 @@ class GridTrace:
         """One sentence saying what is missing ("" when every problem has the whole grid): a run killed
         part-way, or one whose attempts failed, reports what it has and says so."""
         n, depth = self.plan.chains, self.plan.rounds
-        whole = sum(1 for p in self.problems
-                    if len(p.chains) == n and all(len(c) == depth and not any(a.failed for a in c) for c in p.chains))
-        expected = max(self.expected_problems, len(self.problems))
+        arrays = self.arrays
+        whole = int(arrays.reached[:, :, depth - 1].all(axis=1).sum()) if arrays.keys else 0
+        expected = max(self.expected_problems, len(arrays.keys))
         if whole == expected:
             return ""
-        stored = sum(len(c) for p in self.problems for c in p.chains)
-        failed = sum(a.failed for p in self.problems for c in p.chains for a in c)
+        stored = int(arrays.present.sum())
+        failed = int((arrays.present & arrays.failed).sum())
         return (f"partial: {self.label} has the whole {n}×{depth} grid for {whole} of {expected} problems "
                 f"({stored} of {expected * n * depth} attempts stored, {failed} failed); each cell uses the problems "
                 "that reached it; rerun the same `widthdepth run` command to complete it")
@@ -123,19 +170,45 @@ def open_traces(folder: str | Path, scope: Scope | None = None) -> list[GridTrac
 
 
 def load_grid_traces(store: Store, scope: Scope | None = None) -> list[GridTrace]:
-    """Every grid experiment in the store, or only what `scope` ran (its problems only)."""
-    attempts_by_model: dict[str, list[Attempt]] = {}
+    """Every grid experiment in the store, or only what `scope` ran (its problems only): read as arrays,
+    a problem at a time; attempt objects are read only if something asks for `problems`."""
     traces = []
     for model, task, plan_spec, seed, sampling in _experiments(store):
         if scope is not None and not scope.holds(model, task, plan_spec, seed, sampling):
             continue
-        if model not in attempts_by_model:
-            attempts_by_model[model] = list(store.attempts(model=model))
-        trace = _build(store, model, task, load_plan(plan_spec), seed, sampling, attempts_by_model[model],
-                       scope.problem_keys if scope else None)
-        if trace.problems:
-            traces.append(trace)
+        plan = load_plan(plan_spec)
+        rows = [r for r in store.problems(task) if scope is None or r["key"] in scope.problem_keys]
+        stored = read_arrays(store.grid_rows(model, task), rows, plan.mode, plan.chains, plan.rounds, seed, sampling)
+        if not stored.arrays.keys:
+            continue
+        info = store.model_info(model)
+        keys = frozenset(stored.arrays.keys)
+        trace = GridTrace(model, task, plan, seed, sampling, None, info.n_params if info else 0,
+                          info.shares_prompt_prefix if info else False, latent=bool(info and info.latent),
+                          verifier=stored.verifier, expected_problems=len(rows), stored_arrays=stored.arrays,
+                          load=partial(_objects, store.path.parent, model, task, plan, seed, sampling, keys))
+        trace.verifier_params = _verifier_params(store, stored.verifier)
+        traces.append(trace)
     return traces
+
+
+def _objects(folder: Path, model: str, task: str, plan: GridPlan, seed: int, sampling: dict[str, Any],
+             keys: frozenset[str]) -> tuple[list[ProblemTrace], dict[str, Verification]]:
+    """A trace's problems as attempt objects, and its verifier's verifications, read from the store."""
+    store = Store.open(folder, create=False)
+    try:
+        trace = _build(store, model, task, plan, seed, sampling, list(store.attempts(model=model, task=task)), keys)
+        return trace.problems, trace.verifications
+    finally:
+        store.close()
+
+
+def _verifier_params(store: Store, verifier: str | None) -> int:
+    """The parameters of the model that verified (self-verification), else 0."""
+    if verifier is None or not verifier.startswith("self:"):
+        return 0
+    info = store.model_info(verifier[len("self:"):])
+    return info.n_params if info else 0
 
 
 def other_experiments(folder: str | Path, scope: Scope) -> str:
@@ -194,17 +267,11 @@ def attach_verifications(store: Store, trace: GridTrace) -> None:
     if not keys:
         return
     found: dict[str, dict[str, Verification]] = defaultdict(dict)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        marks = ",".join("?" for _ in chunk)
-        for row in store.db.execute(f"SELECT * FROM verifications WHERE attempt_key IN ({marks})", chunk):
-            v = Verification.from_row(dict(row))
-            found[v.verifier][v.attempt_key] = v
+    for v in store.verifications_of(keys):
+        found[v.verifier][v.attempt_key] = v
     if not found:
         return
     # the verifier that scored the most of this trace's attempts; between equals, the latest to score
     name = max(found, key=lambda n: (len(found[n]), max(v.created_at for v in found[n].values()), n))
     trace.verifier, trace.verifications = name, found[name]
-    if name.startswith("self:"):
-        info = store.model_info(name[len("self:"):])
-        trace.verifier_params = info.n_params if info else 0
+    trace.verifier_params = _verifier_params(store, name)

@@ -191,7 +191,7 @@ def build_verdict(surface: Surface, unit: str = "generated_tokens") -> Verdict:
     verdict = Verdict(unit)
     by_family: dict[str, list[TraceSurface]] = defaultdict(list)
     for ts in surface.traces:
-        if ts.trace.problems:
+        if ts.trace.problem_count:
             by_family[ts.trace.task.split(":", 1)[0]].append(ts)
     # every budget of every task is tested first: the comparisons share one critical value
     plan: list[tuple[str, TraceSurface, list[Cell], list[tuple[float, HeldOutTest]]]] = []

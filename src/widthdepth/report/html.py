@@ -74,7 +74,7 @@ def _experiment(ts: TraceSurface, i: int, unit: str, compared: dict[str, list[Me
     parts = [f"<details class='experiment' id='{key}'><summary><b>{html.escape(t.task)}</b> · "
              f"{html.escape(t.plan.spec)}: {html.escape(story)}</summary>",
              f"<p class='warning'>{html.escape(partial)}</p>" if partial else "",
-             f"<p class='meta'>{len(t.problems)} problems; model {html.escape(t.model)}; verifier "
+             f"<p class='meta'>{t.problem_count} problems; model {html.escape(t.model)}; verifier "
              f"{html.escape(t.verifier or 'none')}; sampling {html.escape(json.dumps(t.sampling))}; seed {t.seed}</p>",
              figures.figure(charts.frontier_chart(f"{name}: best accuracy within a budget", unit, bool(compared[unit])),
                             key, f"frontier {t.task}", GUIDE["frontier"] + (GUIDE["methods"] if compared[unit] else ""))]
