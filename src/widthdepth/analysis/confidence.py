@@ -89,7 +89,7 @@ def confidence_curves(answers: Sequence[str | None], confidences: Sequence[float
 
 def confidence_batch(ids: np.ndarray, conf: np.ndarray, right: np.ndarray, seeds: Sequence[int],
                      aggregators: Sequence[str], samples: int = SAMPLES,
-                     cells: int = 1 << 21) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                     cells: int = 1 << 20) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """`confidence_curves` for many problems of n chains each, at once: row r's chains have answer ids
     ids[r] (-1: no answer or no confidence) with confidences conf[r] (-inf there), right[r, i] says
     whether answer i is a gold one (its last column False, for -1), and seeds[r] draws its orders. Rows

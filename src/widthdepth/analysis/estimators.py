@@ -222,6 +222,14 @@ class _Rival:
 
 
 def _rival_table(rivals: list[_Rival], votes: int, own_first: int | None, level: bool) -> dict[tuple[int, int], int]:
+    """`_rival_tables` of these rivals (the counts are whole numbers, so the rivals' order does not
+    matter and one table serves every problem whose rivals look alike). The caller must not change it."""
+    shape = tuple(sorted((r.m, r.top, r.fixed, -1 if r.first is None else r.first) for r in rivals))
+    return _rival_tables(shape, votes, own_first, level)
+
+
+@lru_cache(maxsize=1 << 16)
+def _rival_tables(shape: tuple, votes: int, own_first: int | None, level: bool) -> dict[tuple[int, int], int]:
     """{(s, e): ways} to draw s attempts from the rivals so that the answer with `votes` votes wins the
     tie-breaks decided by the fixed part, e counting the drawn top attempts (best-of; majority: the
     answers) it ties with where chain order among drawn attempts decides. Empty when it cannot win.
@@ -230,7 +238,7 @@ def _rival_table(rivals: list[_Rival], votes: int, own_first: int | None, level:
     a tie, so it must stay below `votes`; one seen after it loses ties. With `level` (best-of), a
     rival without a fixed top attempt competes only if at least one of its top attempts is drawn."""
     table: dict[tuple[int, int], int] = {(0, 0): 1}
-    for rival in rivals:
+    for rival in (_Rival(m, top, fixed, None if first < 0 else first) for m, top, fixed, first in shape):
         beats = rival.first is not None and (own_first is None or rival.first < own_first)
         cap = votes - 1 if beats else votes
         tracks = own_first is None and rival.first is None  # ties with it are settled by drawn order
@@ -323,6 +331,24 @@ def resampled_means(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
     defined = np.isfinite(values)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (counts @ np.where(defined, values, 0.0)) / (counts @ defined)
+
+
+def resampled_interval(values: np.ndarray, resamples: np.ndarray, means: np.ndarray) -> tuple[float, float]:
+    """`percentile_interval` of `np.nanmean(values[resamples], axis=1)` (its defined means), bit for bit,
+    from `means`, the same means as one product of counts (`resampled_means`: equal up to the last bits,
+    being summed in another order). Only the resamples whose mean lies next to the interval's order
+    statistics are averaged again draw by draw: the others are ranked the same either way."""
+    defined = np.flatnonzero(np.isfinite(means))
+    if not len(defined):
+        return math.nan, math.nan
+    fast = means[defined]
+    ranked = np.sort(fast)
+    at = (len(fast) - 1) * np.array([0.025, 0.975])
+    targets = ranked[np.unique(np.concatenate([np.floor(at), np.ceil(at)]).astype(int))]
+    near = np.flatnonzero((np.abs(fast[:, None] - targets[None, :]) <= 1e-9).any(axis=1))
+    exact = fast.copy()
+    exact[near] = np.nanmean(values[resamples[defined[near]]], axis=1)
+    return percentile_interval(exact)
 
 
 def percentile_interval(means: np.ndarray) -> tuple[float, float]:

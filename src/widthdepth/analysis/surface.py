@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from widthdepth.analysis.aggregators import AGGREGATORS, CONFIDENCE_AGGREGATORS
-from widthdepth.analysis.estimators import bootstrap_counts, defined_mean, bootstrap_indices, percentile_interval, resampled_means
+from widthdepth.analysis.estimators import (bootstrap_counts, bootstrap_indices, defined_mean, resampled_interval,
+                                            resampled_means)
 from widthdepth.analysis.rounds import COST_COLUMNS, Context, round_cells
 from widthdepth.analysis.traces import GridTrace
 BOOTSTRAP_SAMPLES = 2000
@@ -60,16 +61,15 @@ class TraceSurface:
             self._intervals.update(self._every_interval())
         return self._intervals[key]
 
-    def _every_interval(self) -> dict[tuple[int, int, str], tuple[float, float]]:
-        """Every cell's interval at once: one product of the resample counts with all cells' values."""
-        keys = list(self.accuracy)
-        values = np.stack([self.accuracy[k] for k in keys], axis=1) if keys else np.zeros((0, 0))
-        means = resampled_means(self.counts, values)
-        whole = np.isfinite(means).all(axis=0)
-        low, high = np.percentile(means[:, whole], [2.5, 97.5], axis=0) if whole.any() else ([], [])
-        out = dict(zip([k for k, ok in zip(keys, whole) if ok], zip(map(float, low), map(float, high))))
-        for i in np.flatnonzero(~whole):
-            out[keys[i]] = self.interval(values[:, i])
+    def _every_interval(self, columns: int = 256) -> dict[tuple[int, int, str], tuple[float, float]]:
+        """Every cell's interval: the resample counts times the cells' values, `columns` cells at a time."""
+        keys, out = list(self.accuracy), {}
+        for start in range(0, len(keys), columns):
+            part = keys[start:start + columns]
+            values = np.stack([self.accuracy[k] for k in part], axis=1)
+            means = resampled_means(self.counts, values)
+            for i, key in enumerate(part):
+                out[key] = self._interval(values[:, i], means[:, i])
         return out
 
     @property
@@ -104,10 +104,13 @@ class TraceSurface:
         return means[np.isfinite(means)]
 
     def interval(self, values: np.ndarray) -> tuple[float, float]:
+        """The 95% bootstrap interval of the mean of `values` (one per problem, NaN where undefined)."""
+        return self._interval(values, resampled_means(self.counts, values))
+
+    def _interval(self, values: np.ndarray, means: np.ndarray) -> tuple[float, float]:
         if not np.isfinite(values).any():
             return math.nan, math.nan
-        means = self.bootstrap_means(values)
-        return percentile_interval(means)
+        return resampled_interval(values, self.resamples, means)
 
     def rows(self) -> list[dict]:
         if self._rows is None:
