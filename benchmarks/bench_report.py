@@ -9,6 +9,7 @@
   (the page draws the rest as they scroll into view). Target: opens in under 2 s.
 
     .venv/bin/python benchmarks/bench_report.py [--out runs/bench_report] [--baseline 140a3ad]
+        [--baseline-store runs/quick-before-009]   # the same study's store as that commit wrote it
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def baseline_time(rev: str, folder: Path) -> float:
         subprocess.run(["git", "worktree", "remove", "--force", str(root)], check=False, capture_output=True)
 
 
-def quick(out: Path, baseline: str | None) -> None:
+def quick(out: Path, baseline: str | None, baseline_store: Path | None = None) -> None:
     folder = out / "quick"
     if not (folder / "widthdepth.sqlite").exists():
         run_study(StudyConfig(out=str(folder)))
@@ -65,7 +66,7 @@ def quick(out: Path, baseline: str | None) -> None:
         sizes["static"] = (folder / "report.html").stat().st_size
         if baseline:
             shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(folder, copy)
+            shutil.copytree(baseline_store or folder, copy)
             times["baseline"].append(baseline_time(baseline, copy))
             sizes["baseline"] = (copy / "report.html").stat().st_size
     write_report(folder)  # leave the interactive one
@@ -110,13 +111,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/bench_report")
     parser.add_argument("--baseline", default=None, help="a commit whose report code to time on the same store")
+    parser.add_argument("--baseline-store", default=None, help="the quick study's folder as written before the "
+                        "store's last migration (a commit from before it cannot read the converted store)")
     parser.add_argument("--part", choices=("all", "quick", "big"), default="all")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"{time.strftime('%Y-%m-%d')} {platform.machine()}, {os.cpu_count()} cores")
     if args.part in ("all", "quick"):
-        quick(out, args.baseline)
+        quick(out, args.baseline, Path(args.baseline_store) if args.baseline_store else None)
     if args.part in ("all", "big"):
         big(out)
 

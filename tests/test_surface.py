@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -169,3 +170,41 @@ def test_a_rerun_with_another_verifier_is_the_same_experiment(make_config):
     frame = estimate_surface(traces).frame()
     assert not frame.duplicated(["task", "plan", "w", "d", "aggregator"]).any()
     assert len(frame) == 3 * 2 * 3
+
+
+def test_intervals_equal_the_mean_of_each_resample_bit_for_bit():
+    """The surface takes every resample's mean as one product of counts and averages again, draw by
+    draw, only the resamples next to the interval's ends: the interval is exactly the percentile of
+    `np.nanmean` over each resample's draws (the rule before), on values with ties and gaps."""
+    from widthdepth.analysis.estimators import bootstrap_indices, percentile_interval
+
+    rng = np.random.default_rng(4)
+    for problems in (5, 64, 217):
+        ts = TraceSurface(GridTrace("m", "chain:L=1", GridPlan(4, 1), 0, {}, [], 1, True))
+        ts.resamples = bootstrap_indices(problems, 2000, 20240)
+        for trial in range(20):
+            values = rng.integers(0, 17, problems) / 16 if trial % 2 else rng.random(problems)
+            values[rng.random(problems) < 0.2] = np.nan
+            with warnings.catch_warnings():  # resamples of undefined problems only: no mean
+                warnings.simplefilter("ignore", category=RuntimeWarning)
+                means = np.nanmean(values[ts.resamples], axis=1)
+            expected = percentile_interval(means[np.isfinite(means)]) if np.isfinite(means).any() else (np.nan,) * 2
+            assert np.array_equal(ts.interval(values), expected, equal_nan=True), (problems, trial)
+
+
+def test_every_cells_interval_at_once_equals_each_alone():
+    from widthdepth.analysis.estimators import bootstrap_indices, percentile_interval
+
+    rng = np.random.default_rng(6)
+    ts = TraceSurface(GridTrace("m", "chain:L=1", GridPlan(4, 1), 0, {}, [], 1, True))
+    ts.resamples = bootstrap_indices(40, 2000, 20240)
+    for cell in range(300):
+        values = rng.integers(0, 9, 40) / 8
+        values[rng.random(40) < (0.95 if cell % 7 == 0 else 0.1)] = np.nan
+        ts.accuracy[(cell + 1, 1, "majority")] = values
+    for (w, d, aggregator), values in ts.accuracy.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            means = np.nanmean(values[ts.resamples], axis=1)
+        expected = percentile_interval(means[np.isfinite(means)]) if np.isfinite(means).any() else (np.nan,) * 2
+        assert np.array_equal(ts.cell_interval(w, d, aggregator), expected, equal_nan=True), w

@@ -351,6 +351,26 @@ def resampled_interval(values: np.ndarray, resamples: np.ndarray, means: np.ndar
     return percentile_interval(exact)
 
 
+def resampled_intervals(values: np.ndarray, resamples: np.ndarray, means: np.ndarray,
+                        tolerance: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """`resampled_interval` of every column of `values` (problems × cells) at once: (lows, highs)."""
+    cells = values.shape[1]
+    low, high = np.full(cells, math.nan), np.full(cells, math.nan)
+    whole = np.flatnonzero(np.isfinite(means).all(axis=0) & np.isfinite(values).any(axis=0))
+    if len(whole):
+        exact = means[:, whole]
+        at = (len(means) - 1) * np.array([0.025, 0.975])
+        ends = np.sort(exact, axis=0)[np.unique(np.concatenate([np.floor(at), np.ceil(at)]).astype(int))]
+        near = (np.abs(exact[:, :, None] - ends.T[None]) <= tolerance).any(axis=2)
+        for j, cell in enumerate(whole):
+            rows = np.flatnonzero(near[:, j])
+            exact[rows, j] = np.nanmean(values[resamples[rows], cell], axis=1)
+        low[whole], high[whole] = np.percentile(exact, [2.5, 97.5], axis=0)
+    for cell in np.flatnonzero(~np.isin(np.arange(cells), whole) & np.isfinite(values).any(axis=0)):
+        low[cell], high[cell] = resampled_interval(values[:, cell], resamples, means[:, cell])  # some means undefined
+    return low, high
+
+
 def percentile_interval(means: np.ndarray) -> tuple[float, float]:
     """The 95% percentile interval of bootstrap means."""
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

@@ -135,11 +135,11 @@ def _profile(answers: np.ndarray, right: np.ndarray) -> tuple:
 @lru_cache(maxsize=65536)
 def _majority(profile: tuple) -> np.ndarray:
     n, right_counts, wrong_counts = profile
-    answers: list[str | None] = []
+    answers: list[int | None] = []  # whole numbers: their sets iterate in one order in every process
     for label, count in enumerate(right_counts + wrong_counts):
-        answers += [str(label)] * count
+        answers += [label] * count
     answers += [None] * (n - len(answers))
-    return majority_curve(answers, {str(label) for label in range(len(right_counts))})
+    return majority_curve(answers, set(range(len(right_counts))))
 
 
 @lru_cache(maxsize=4096)

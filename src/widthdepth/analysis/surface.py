@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from widthdepth.analysis.aggregators import AGGREGATORS, CONFIDENCE_AGGREGATORS
-from widthdepth.analysis.estimators import (bootstrap_counts, bootstrap_indices, defined_mean, resampled_interval,
+from widthdepth.analysis.estimators import (bootstrap_counts, bootstrap_indices, defined_mean, resampled_intervals,
                                             resampled_means)
 from widthdepth.analysis.rounds import COST_COLUMNS, Context, round_cells
 from widthdepth.analysis.traces import GridTrace
@@ -67,9 +67,8 @@ class TraceSurface:
         for start in range(0, len(keys), columns):
             part = keys[start:start + columns]
             values = np.stack([self.accuracy[k] for k in part], axis=1)
-            means = resampled_means(self.counts, values)
-            for i, key in enumerate(part):
-                out[key] = self._interval(values[:, i], means[:, i])
+            low, high = resampled_intervals(values, self.resamples, resampled_means(self.counts, values))
+            out.update(zip(part, zip(low.tolist(), high.tolist())))
         return out
 
     @property
@@ -105,12 +104,9 @@ class TraceSurface:
 
     def interval(self, values: np.ndarray) -> tuple[float, float]:
         """The 95% bootstrap interval of the mean of `values` (one per problem, NaN where undefined)."""
-        return self._interval(values, resampled_means(self.counts, values))
-
-    def _interval(self, values: np.ndarray, means: np.ndarray) -> tuple[float, float]:
-        if not np.isfinite(values).any():
-            return math.nan, math.nan
-        return resampled_interval(values, self.resamples, means)
+        column = values[:, None]
+        low, high = resampled_intervals(column, self.resamples, resampled_means(self.counts, column))
+        return float(low[0]), float(high[0])
 
     def rows(self) -> list[dict]:
         if self._rows is None:
