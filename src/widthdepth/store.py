@@ -328,13 +328,20 @@ class Store:
         for row in self.db.execute(query, args):
             yield Attempt.from_row(dict(row))
 
-    def grid_rows(self, model: str, task: str, chunk: int = 10_000) -> Iterator[tuple]:
-        """One task's attempts, each with each of its verifications (or None's), ordered by problem key,
-        round and chain, as plain tuples: key, problem_key, w, d, mode, parent_key, seed, settings,
+    def grid_rows(self, model: str, task: str, modes: Iterable[str] | None = None,
+                  chunk: int = 10_000) -> Iterator[tuple]:
+        """One task's attempts, each with each of its verifications (or None's), a problem's together and
+        in order of round, chain and storing (problems in no set order), as plain tuples: key, problem_key, w, d, mode, parent_key, seed, settings,
         final_answer, correct, status, prompt_tokens, completion_tokens, serial_tokens, wall_seconds, flops,
-        confidence, verifier, score, the verification's prompt_tokens, completion_tokens and created_at."""
+        confidence, verifier, score, the verification's prompt_tokens, completion_tokens and created_at.
+        With `modes`, rounds after the first only of those modes (a grid's: not a search method's)."""
         model_id, task_id = self.ids.known(model), self.ids.known(task)
-        cursor = self.db.execute(GRID_ROWS, (model_id, task_id))
+        where, args = "", [model_id, task_id]
+        if modes is not None:
+            ids = [i for i in (self.ids.known(m) for m in modes) if i is not None]
+            where = f"AND (a.d = 1 OR a.mode_id IN ({', '.join('?' for _ in ids)}))"
+            args += ids
+        cursor = self.db.execute(GRID_ROWS.format(modes=where), args)
         cursor.row_factory = None
         while rows := cursor.fetchmany(chunk):
             yield from rows

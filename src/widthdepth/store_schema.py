@@ -240,9 +240,11 @@ GRID_ROWS = f"""
          JOIN names mo ON mo.id = a.mode_id JOIN names st ON st.id = a.status_id
          LEFT JOIN attempt_rows par ON par.id = a.parent_id AND typeof(a.parent_id) = 'integer'
          LEFT JOIN verification_rows v ON v.attempt_id = +a.id LEFT JOIN names vn ON vn.id = v.verifier_id
-    WHERE a.model_id = ? AND a.task_id = ? ORDER BY pb.name, a.d, a.w, a.id, vn.name"""
+    WHERE a.model_id = ? AND a.task_id = ? {{modes}} ORDER BY a.problem_id, a.d, a.w, a.id"""
 """One model's and task's attempts, each with each of its verifications (`+a.id`: compared as stored, so
-the (attempt_id, verifier_id) key serves)."""
+the (attempt_id, verifier_id) key serves), a problem's together in (round, chain, storing) order: the
+order of the (model, task, problem, d, w) index, so nothing is sorted; `{modes}`: "" or a condition on
+the modes of later rounds."""
 
 
 def _m009_compact(db: _Statements) -> None:

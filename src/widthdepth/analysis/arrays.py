@@ -155,8 +155,8 @@ class StoredArrays:
 
 def read_arrays(rows: Iterator[tuple], problems: list[dict[str, Any]], mode: str, chains: int, rounds: int,
                 seed: int, sampling: dict[str, Any]) -> StoredArrays:
-    """The arrays of one experiment from `rows` (one task's attempts with their verifications, ordered by
-    problem key, round and chain, as `Store.grid_rows` gives them) and the task's `problems` (store rows).
+    """The arrays of one experiment from `rows` (one task's attempts with their verifications, a problem's
+    together in order of round, chain and storing, as `Store.grid_rows` gives them) and the task's `problems` (store rows).
     Problems none of whose chains was stored are left out, as `traces` leaves them out."""
     index = {p["key"]: i for i, p in enumerate(problems)}
     builder = _Builder([(p["key"], p["idx"], frozenset(p["gold"]), p["structure"]) for p in problems], chains, rounds)

@@ -362,9 +362,9 @@ def resampled_intervals(values: np.ndarray, resamples: np.ndarray, means: np.nda
         at = (len(means) - 1) * np.array([0.025, 0.975])
         ends = np.sort(exact, axis=0)[np.unique(np.concatenate([np.floor(at), np.ceil(at)]).astype(int))]
         near = (np.abs(exact[:, :, None] - ends.T[None]) <= tolerance).any(axis=2)
-        for j, cell in enumerate(whole):
+        for j, cell in enumerate(whole):  # those resamples' means again, from their draws
             rows = np.flatnonzero(near[:, j])
-            exact[rows, j] = np.nanmean(values[resamples[rows], cell], axis=1)
+            exact[rows, j] = np.nanmean(values[:, cell][resamples[rows]], axis=1)
         low[whole], high[whole] = np.percentile(exact, [2.5, 97.5], axis=0)
     for cell in np.flatnonzero(~np.isin(np.arange(cells), whole) & np.isfinite(values).any(axis=0)):
         low[cell], high[cell] = resampled_interval(values[:, cell], resamples, means[:, cell])  # some means undefined

@@ -178,7 +178,8 @@ def load_grid_traces(store: Store, scope: Scope | None = None) -> list[GridTrace
             continue
         plan = load_plan(plan_spec)
         rows = [r for r in store.problems(task) if scope is None or r["key"] in scope.problem_keys]
-        stored = read_arrays(store.grid_rows(model, task), rows, plan.mode, plan.chains, plan.rounds, seed, sampling)
+        later = store.grid_rows(model, task, modes=(plan.mode, "latent"))  # the rounds a grid chain links
+        stored = read_arrays(later, rows, plan.mode, plan.chains, plan.rounds, seed, sampling)
         if not stored.arrays.keys:
             continue
         info = store.model_info(model)
