@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import groupby
 from typing import Any
 
@@ -25,6 +26,12 @@ import numpy as np
 from widthdepth.attempts import Verification, attempt_seed
 
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p")
+
+
+def sampling_of(settings_json: str) -> dict[str, Any]:
+    """The sampling settings (what makes an experiment) of an attempt's settings JSON."""
+    settings = json.loads(settings_json)
+    return {k: settings.get(k) for k in SAMPLING_KEYS}
 INTEGER_FIELDS = ("prompt_tokens", "completion_tokens", "serial_tokens", "verifier_tokens")
 REAL_FIELDS = ("wall_seconds", "flops", "confidence", "score")
 
@@ -63,7 +70,7 @@ class TraceArrays:
     score: np.ndarray
     """The verifier's score; NaN where there is none (no verification, or it gave no score)."""
 
-    @property
+    @cached_property
     def reached(self) -> np.ndarray:
         """bool (P, N, D): the chain reached the round, and no round up to it failed."""
         return np.logical_and.accumulate(self.present & ~self.failed, axis=2)
@@ -105,13 +112,6 @@ class _Builder:
         v["flops"][at] = [math.nan if f is None else f for f in flops]
         v["confidence"][at] = [math.nan if c is None else c for c in confidence]
 
-    def verification(self, at: tuple[int, int, int], score: float | None, prompt_tokens: int,
-                     completion_tokens: int) -> None:
-        self.values["verified"][at] = True
-        self.values["verifier_tokens"][at] = prompt_tokens + completion_tokens
-        if score is not None:
-            self.values["score"][at] = score
-
     def build(self, keep: np.ndarray | None = None) -> TraceArrays:
         """The arrays, of the problems in `keep` (a boolean mask) only, if given."""
         rows = [i for i in range(len(self.problems)) if keep is None or keep[i]]
@@ -126,6 +126,7 @@ def from_problems(problems: Iterable, verifications: dict[str, Verification], ch
     """The arrays of a trace's `ProblemTrace`s (its attempt objects) and its verifier's verifications."""
     problems = list(problems)
     builder = _Builder([(p.key, p.index, p.gold, p.structure) for p in problems], chains, rounds)
+    scores = _Scores((len(problems), chains, rounds))
     for i, problem in enumerate(problems):
         attempts = [(w, a) for w, chain in enumerate(problem.chains[:chains]) for a in chain[:rounds]]
         builder.problem(i, [(w, a.d, (a.final_answer, a.correct, a.status, a.prompt_tokens, a.completion_tokens,
@@ -133,17 +134,12 @@ def from_problems(problems: Iterable, verifications: dict[str, Verification], ch
         for w, a in attempts:
             v = verifications.get(a.key)
             if v is not None:
-                builder.verification((i, w, a.d - 1), v.score, v.prompt_tokens, v.completion_tokens)
+                scores.add((i, w, a.d - 1), v.score, v.prompt_tokens, v.completion_tokens, v.created_at)
+    scores.fill(builder)
     return builder.build()
 
 
 # -- straight from the store ----------------------------------------------------------------------------
-
-ROW_COLUMNS = ("key", "problem_key", "w", "d", "mode", "parent_key", "seed", "settings", "final_answer", "correct",
-               "status", "prompt_tokens", "completion_tokens", "serial_tokens", "wall_seconds", "flops", "confidence",
-               "verifier", "score", "v_prompt_tokens", "v_completion_tokens", "v_created_at")
-"""What `Store.grid_rows` yields per (attempt, verification) pair, in this order."""
-
 
 @dataclass
 class StoredArrays:
@@ -161,6 +157,7 @@ def read_arrays(rows: Iterator[tuple], problems: list[dict[str, Any]], mode: str
     index = {p["key"]: i for i, p in enumerate(problems)}
     builder = _Builder([(p["key"], p["idx"], frozenset(p["gold"]), p["structure"]) for p in problems], chains, rounds)
     matches: dict[str, bool] = {}  # settings JSON -> whether its sampling is the experiment's
+    shape = (len(problems), chains, rounds)
     scores: dict[str, _Scores] = {}
     for problem_key, group in groupby(rows, key=lambda r: r[1]):
         if problem_key not in index:
@@ -168,7 +165,9 @@ def read_arrays(rows: Iterator[tuple], problems: list[dict[str, Any]], mode: str
         attempts: dict[str, tuple] = {}
         checks: list[tuple] = []
         for row in group:
-            if _sampling_matches(row[7], sampling, matches):
+            if row[7] not in matches:
+                matches[row[7]] = sampling_of(row[7]) == sampling
+            if matches[row[7]]:
                 attempts.setdefault(row[0], row)
                 if row[17] is not None:
                     checks.append(row)
@@ -179,13 +178,12 @@ def read_arrays(rows: Iterator[tuple], problems: list[dict[str, Any]], mode: str
         for row in checks:
             if row[0] in at_of:
                 if row[17] not in scores:
-                    scores[row[17]] = _Scores(builder.values["score"].shape)
+                    scores[row[17]] = _Scores(shape)
                 scores[row[17]].add(at_of[row[0]], *row[18:22])
     verifier = None
     if scores:  # the verifier that scored the most of the trace's attempts; between equals, the latest to score
         verifier = max(scores, key=lambda name: (scores[name].count, scores[name].latest, name))
-        chosen = scores[verifier]
-        builder.values.update(verified=chosen.verified, score=chosen.score, verifier_tokens=chosen.tokens)
+        scores[verifier].fill(builder)
     return StoredArrays(builder.build(builder.values["present"][:, :, 0].any(axis=1)), verifier)
 
 
@@ -206,6 +204,10 @@ class _Scores:
             self.score[at] = score
         self.count += 1
         self.latest = max(self.latest, created_at)
+
+    def fill(self, builder: _Builder) -> None:
+        """Make these the scores the built arrays hold."""
+        builder.values.update(verified=self.verified, score=self.score, verifier_tokens=self.tokens)
 
 
 def _link(attempts: list[tuple], problem_key: str, mode: str, chains: int, rounds: int,
@@ -232,10 +234,3 @@ def _link(attempts: list[tuple], problem_key: str, mode: str, chains: int, round
         if before is not None and before[0] == parent and row[6] == chain_seed(d, w):
             placed[(w, d)] = row
     return placed
-
-
-def _sampling_matches(settings: str, sampling: dict[str, Any], cache: dict[str, bool]) -> bool:
-    if settings not in cache:
-        decoded = json.loads(settings)
-        cache[settings] = {k: decoded.get(k) for k in SAMPLING_KEYS} == sampling
-    return cache[settings]

@@ -333,30 +333,21 @@ def resampled_means(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
         return (counts @ np.where(defined, values, 0.0)) / (counts @ defined)
 
 
-def resampled_interval(values: np.ndarray, resamples: np.ndarray, means: np.ndarray) -> tuple[float, float]:
-    """`percentile_interval` of `np.nanmean(values[resamples], axis=1)` (its defined means), bit for bit,
-    from `means`, the same means as one product of counts (`resampled_means`: equal up to the last bits,
-    being summed in another order). Only the resamples whose mean lies next to the interval's order
-    statistics are averaged again draw by draw: the others are ranked the same either way."""
-    defined = np.flatnonzero(np.isfinite(means))
-    if not len(defined):
-        return math.nan, math.nan
-    fast = means[defined]
-    ranked = np.sort(fast)
-    at = (len(fast) - 1) * np.array([0.025, 0.975])
-    targets = ranked[np.unique(np.concatenate([np.floor(at), np.ceil(at)]).astype(int))]
-    near = np.flatnonzero((np.abs(fast[:, None] - targets[None, :]) <= 1e-9).any(axis=1))
-    exact = fast.copy()
-    exact[near] = np.nanmean(values[resamples[defined[near]]], axis=1)
-    return percentile_interval(exact)
-
-
 def resampled_intervals(values: np.ndarray, resamples: np.ndarray, means: np.ndarray,
                         tolerance: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
-    """`resampled_interval` of every column of `values` (problems × cells) at once: (lows, highs)."""
+    """Per column of `values` (problems × cells), `percentile_interval` of the defined ones of
+    `np.nanmean(values[resamples], axis=1)`, bit for bit, from `means`: the same means as one product of
+    counts (`resampled_means`), equal up to the last bits, being summed in another order. Only the
+    resamples whose mean lies next to an interval's order statistics are averaged again draw by draw:
+    the others rank the same either way. (lows, highs); NaN where a column has no defined value."""
     cells = values.shape[1]
     low, high = np.full(cells, math.nan), np.full(cells, math.nan)
-    whole = np.flatnonzero(np.isfinite(means).all(axis=0) & np.isfinite(values).any(axis=0))
+    whole = np.isfinite(means).all(axis=0) & np.isfinite(values).any(axis=0)
+    for cell in np.flatnonzero(~whole & np.isfinite(values).any(axis=0)):  # resamples of undefined problems only
+        defined = np.isfinite(means[:, cell])
+        (low[cell],), (high[cell],) = resampled_intervals(values[:, cell:cell + 1], resamples[defined],
+                                                          means[defined, cell:cell + 1], tolerance)
+    whole = np.flatnonzero(whole)
     if len(whole):
         exact = means[:, whole]
         at = (len(means) - 1) * np.array([0.025, 0.975])
@@ -366,8 +357,6 @@ def resampled_intervals(values: np.ndarray, resamples: np.ndarray, means: np.nda
             rows = np.flatnonzero(near[:, j])
             exact[rows, j] = np.nanmean(values[:, cell][resamples[rows]], axis=1)
         low[whole], high[whole] = np.percentile(exact, [2.5, 97.5], axis=0)
-    for cell in np.flatnonzero(~np.isin(np.arange(cells), whole) & np.isfinite(values).any(axis=0)):
-        low[cell], high[cell] = resampled_interval(values[:, cell], resamples, means[:, cell])  # some means undefined
     return low, high
 
 

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from widthdepth.analysis.arrays import SAMPLING_KEYS, TraceArrays, from_problems, read_arrays
+from widthdepth.analysis.arrays import SAMPLING_KEYS, TraceArrays, from_problems, read_arrays, sampling_of
 from widthdepth.attempts import Attempt, Verification, attempt_seed
 from widthdepth.plans import GridPlan, is_grid, load_plan
 from widthdepth.store import Store
@@ -116,11 +116,6 @@ class GridTrace:
         return (f"partial: {self.label} has the whole {n}×{depth} grid for {whole} of {expected} problems "
                 f"({stored} of {expected * n * depth} attempts stored, {failed} failed); each cell uses the problems "
                 "that reached it; rerun the same `widthdepth run` command to complete it")
-
-
-def sampling_of(settings_json: str) -> dict[str, Any]:
-    settings = json.loads(settings_json)
-    return {k: settings.get(k) for k in SAMPLING_KEYS}
 
 
 @dataclass(frozen=True)
