@@ -14,7 +14,8 @@ import pytest
 from widthdepth.attempts import Attempt, Verification
 from widthdepth.specs import stable_hash
 from widthdepth.store import DB_NAME, MIGRATIONS, Store, now
-from widthdepth.store_schema import EPOCH, MILLISECOND, apply_migration, iso_sql, pack_key, pack_time
+from widthdepth.store_schema import (EPOCH, MILLISECOND, apply_migration, hex_sql, iso_sql, pack_key, pack_time,
+                                     unpack_time)
 
 LONG = "Solve the puzzle below, showing every step. " * 40
 
@@ -167,6 +168,10 @@ def test_a_verification_before_its_attempt_and_deleting_through_the_view(tmp_pat
     store.put_attempt(attempt(first))
     assert store.get_attempt(first) == attempt(first, created_at=store.get_attempt(first).created_at)
     assert len(store.db.execute("SELECT * FROM verifications").fetchall()) == 1
+    # the child holds the parent's key while it is gone; stored again, grid_rows finds its new row
+    rows = list(store.grid_rows("mock:", "chain:L=1"))
+    assert [r[5] for r in rows if r[3] == 2] == [r[0] for r in rows if r[3] == 1]
+    assert _as_view(store, rows) == [tuple(r) for r in store.db.execute(VIEW_GRID_ROWS, ("mock:", "chain:L=1"))]
 
 
 VIEW_GRID_ROWS = """
@@ -175,6 +180,19 @@ VIEW_GRID_ROWS = """
            v.verifier, v.score, v.prompt_tokens, v.completion_tokens, v.created_at
     FROM attempts a LEFT JOIN verifications v ON v.attempt_key = a.key
     WHERE a.model = ? AND a.task = ? ORDER BY a.problem_key, a.d, a.w, v.verifier"""
+
+
+def _as_view(store: Store, rows) -> list[tuple]:
+    """`grid_rows`'s stored values (ids, packed keys and times) as the views show them."""
+    names, settings = store.names(), store.settings_json()
+    keys = dict(store.db.execute(f"SELECT id, {hex_sql('key')} FROM attempt_rows").fetchall())
+
+    def key(value):
+        return keys[value] if isinstance(value, int) else value.hex() if isinstance(value, bytes) else value
+
+    return [(key(r[0]), names[r[1]], *r[2:4], names[r[4]], None if r[5] is None else key(r[5]), r[6],
+             settings[r[7]], *r[8:10], names[r[10]], *r[11:17], None if r[17] is None else names[r[17]],
+             *r[18:21], None if r[21] is None else unpack_time(r[21])) for r in rows]
 
 
 def test_a_generated_latent_store_takes_at_most_250_bytes_an_attempt(tmp_path):
@@ -190,7 +208,7 @@ def test_a_generated_latent_store_takes_at_most_250_bytes_an_attempt(tmp_path):
     assert counts["attempts"] >= 10_000 and counts["verifications"] == counts["attempts"]
     model, task = store.db.execute("SELECT model, task FROM attempts LIMIT 1").fetchone()
     through_views = [tuple(r) for r in store.db.execute(VIEW_GRID_ROWS, (model, task))]
-    read = list(store.grid_rows(model, task, chunk=999))
+    read = _as_view(store, store.grid_rows(model, task, chunk=999))
     assert sorted(read, key=repr) == sorted(through_views, key=repr)
     runs = [(key, [row[2:4] for row in rows]) for key, rows in groupby(read, key=lambda row: row[1])]
     assert len(runs) == len({key for key, _ in runs})  # each problem's rows together ...

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -329,22 +330,38 @@ class Store:
             yield Attempt.from_row(dict(row))
 
     def grid_rows(self, model: str, task: str, modes: Iterable[str] | None = None,
-                  chunk: int = 10_000) -> Iterator[tuple]:
+                  chain_seed: Callable[[str, int], int] | None = None, chunk: int = 10_000) -> Iterator[tuple]:
         """One task's attempts, each with each of its verifications (or None's), a problem's together and
-        in order of round, chain and storing (problems in no set order), as plain tuples: key, problem_key, w, d, mode, parent_key, seed, settings,
-        final_answer, correct, status, prompt_tokens, completion_tokens, serial_tokens, wall_seconds, flops,
-        confidence, verifier, score, the verification's prompt_tokens, completion_tokens and created_at.
-        With `modes`, rounds after the first only of those modes (a grid's: not a search method's)."""
+        in order of round, chain and storing (problems in no set order), as plain tuples of stored values
+        (`GRID_ROWS`; `names` and `settings_json` read the ids): row id, problem, w, d, mode, parent's row id,
+        seed, settings, final_answer, correct, status, prompt_tokens, completion_tokens, serial_tokens,
+        wall_seconds, flops, confidence, verifier, score, the verification's prompt_tokens,
+        completion_tokens and created_at (`unpack_time` reads it). With `modes`, rounds after the first only
+        of those modes (a grid's: not a search method's); with `chain_seed`, only attempts whose seed is
+        chain_seed(problem_key, d) + w (a grid's chain w at round d; a search method's draw their own)."""
         model_id, task_id = self.ids.known(model), self.ids.known(task)
         where, args = "", [model_id, task_id]
         if modes is not None:
             ids = [i for i in (self.ids.known(m) for m in modes) if i is not None]
             where = f"AND (a.d = 1 OR a.mode_id IN ({', '.join('?' for _ in ids)}))"
             args += ids
+        if chain_seed is not None:  # in SQL: a row left out costs no Python object
+            names = self.names()
+            self.db.create_function("chain_seed", 2, lru_cache(maxsize=None)(
+                lambda problem_id, d: chain_seed(names[problem_id], d)), deterministic=True)
+            where += " AND a.seed - a.w = chain_seed(a.problem_id, a.d)"
         cursor = self.db.execute(GRID_ROWS.format(modes=where), args)
         cursor.row_factory = None
         while rows := cursor.fetchmany(chunk):
             yield from rows
+
+    def names(self) -> dict[int, str]:
+        """Every stored name (model ids, task specs, problem keys, modes, statuses, verifiers) by its id."""
+        return dict(self.db.execute("SELECT id, name FROM names").fetchall())
+
+    def settings_json(self) -> dict[int, str]:
+        """Every stored settings JSON by its id."""
+        return dict(self.db.execute("SELECT id, json FROM settings").fetchall())
 
     def counts(self) -> dict[str, int]:
         tables = {"problems": "problems", "attempts": "attempt_rows", "verifications": "verification_rows",

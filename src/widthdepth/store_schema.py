@@ -231,20 +231,28 @@ PUT_VERIFICATION = ("INSERT OR IGNORE INTO verification_rows (attempt_id, verifi
                     " prompt_tokens, completion_tokens, prompt, text, wall_seconds, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
-GRID_ROWS = f"""
-    SELECT {ATTEMPT_SQL['key']}, pb.name, a.w, a.d, mo.name, {ATTEMPT_SQL['parent_key']}, a.seed, s.json,
-           a.final_answer, a.correct, st.name, a.prompt_tokens, a.completion_tokens, a.serial_tokens, a.wall_seconds,
-           a.flops, a.confidence, vn.name, v.score, v.prompt_tokens, v.completion_tokens,
-           {VERIFICATION_COLUMNS[-1][2]}
-    FROM attempt_rows a JOIN names pb ON pb.id = a.problem_id JOIN settings s ON s.id = a.settings_id
-         JOIN names mo ON mo.id = a.mode_id JOIN names st ON st.id = a.status_id
-         LEFT JOIN attempt_rows par ON par.id = a.parent_id AND typeof(a.parent_id) = 'integer'
-         LEFT JOIN verification_rows v ON v.attempt_id = +a.id LEFT JOIN names vn ON vn.id = v.verifier_id
-    WHERE a.model_id = ? AND a.task_id = ? {{modes}} ORDER BY a.problem_id, a.d, a.w, a.id"""
+GRID_ROWS = """
+    SELECT a.id, a.problem_id, a.w, a.d, a.mode_id,
+           CASE WHEN typeof(a.parent_id) = 'integer' THEN a.parent_id
+                ELSE coalesce((SELECT k.id FROM attempt_rows k WHERE k.key = a.parent_id), a.parent_id) END,
+           a.seed, a.settings_id, a.final_answer, a.correct, a.status_id, a.prompt_tokens, a.completion_tokens,
+           a.serial_tokens, a.wall_seconds, a.flops, a.confidence,
+           v.verifier_id, v.score, v.prompt_tokens, v.completion_tokens, v.created_at
+    FROM attempt_rows a LEFT JOIN verification_rows v ON v.attempt_id = +a.id
+    WHERE a.model_id = ? AND a.task_id = ? {modes} ORDER BY a.problem_id, a.d, a.w, a.id"""
 """One model's and task's attempts, each with each of its verifications (`+a.id`: compared as stored, so
 the (attempt_id, verifier_id) key serves), a problem's together in (round, chain, storing) order: the
 order of the (model, task, problem, d, w) index, so nothing is sorted; `{modes}`: "" or a condition on
-the modes of later rounds."""
+the modes of later rounds. Values as stored, nothing joined: names and settings as ids, the attempt and
+its parent as row ids (a parent never stored: its key), times as `pack_time` left them. Each value a
+row carries costs Python an object: this is the report's largest read."""
+
+
+def unpack_time(stamp: int | str) -> str:
+    """`pack_time` undone: what `iso_sql` gives in SQL."""
+    if isinstance(stamp, int):
+        return (EPOCH + stamp * MILLISECOND).isoformat(timespec="milliseconds")
+    return stamp
 
 
 def _m009_compact(db: _Statements) -> None:

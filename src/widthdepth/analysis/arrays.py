@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from widthdepth.attempts import Verification, attempt_seed
+from widthdepth.store_schema import unpack_time
 
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p")
 
@@ -150,30 +151,35 @@ class StoredArrays:
 
 
 def read_arrays(rows: Iterator[tuple], problems: list[dict[str, Any]], mode: str, chains: int, rounds: int,
-                seed: int, sampling: dict[str, Any]) -> StoredArrays:
+                seed: int, sampling: dict[str, Any], names: dict[int, str],
+                settings: dict[int, str]) -> StoredArrays:
     """The arrays of one experiment from `rows` (one task's attempts with their verifications, a problem's
-    together in order of round, chain and storing, as `Store.grid_rows` gives them) and the task's `problems` (store rows).
-    Problems none of whose chains was stored are left out, as `traces` leaves them out."""
+    together in order of round, chain and storing, as `Store.grid_rows` gives them, with `names` and
+    `settings` the store's, by id) and the task's `problems` (store rows). Problems none of whose chains
+    was stored are left out, as `traces` leaves them out."""
     index = {p["key"]: i for i, p in enumerate(problems)}
     builder = _Builder([(p["key"], p["idx"], frozenset(p["gold"]), p["structure"]) for p in problems], chains, rounds)
-    matches: dict[str, bool] = {}  # settings JSON -> whether its sampling is the experiment's
+    matches: dict[int, bool] = {}  # settings id -> whether its sampling is the experiment's
+    ids = {name: i for i, name in names.items()}
+    modes = {ids.get(mode), ids.get("latent")} - {None}
     shape = (len(problems), chains, rounds)
-    scores: dict[str, _Scores] = {}
-    for problem_key, group in groupby(rows, key=lambda r: r[1]):
+    scores: dict[int, _Scores] = {}
+    for problem_id, group in groupby(rows, key=lambda r: r[1]):
+        problem_key = names[problem_id]
         if problem_key not in index:
             continue
-        attempts: dict[str, tuple] = {}
+        attempts: dict[int, tuple] = {}
         checks: list[tuple] = []
         for row in group:
             if row[7] not in matches:
-                matches[row[7]] = sampling_of(row[7]) == sampling
+                matches[row[7]] = sampling_of(settings[row[7]]) == sampling
             if matches[row[7]]:
                 attempts.setdefault(row[0], row)
                 if row[17] is not None:
                     checks.append(row)
-        placed = _link(list(attempts.values()), problem_key, mode, chains, rounds, seed)
+        placed = _link(list(attempts.values()), problem_key, modes, chains, rounds, seed)
         p = index[problem_key]
-        builder.problem(p, [(w, d, row[8:17]) for (w, d), row in placed.items()])
+        builder.problem(p, [(w, d, (*row[8:10], names[row[10]], *row[11:17])) for (w, d), row in placed.items()])
         at_of = {row[0]: (p, w, d - 1) for (w, d), row in placed.items()}
         for row in checks:
             if row[0] in at_of:
@@ -182,8 +188,9 @@ def read_arrays(rows: Iterator[tuple], problems: list[dict[str, Any]], mode: str
                 scores[row[17]].add(at_of[row[0]], *row[18:22])
     verifier = None
     if scores:  # the verifier that scored the most of the trace's attempts; between equals, the latest to score
-        verifier = max(scores, key=lambda name: (scores[name].count, scores[name].latest, name))
-        scores[verifier].fill(builder)
+        chosen = max(scores, key=lambda i: (scores[i].count, scores[i].latest, names[i]))
+        verifier = names[chosen]
+        scores[chosen].fill(builder)
     return StoredArrays(builder.build(builder.values["present"][:, :, 0].any(axis=1)), verifier)
 
 
@@ -194,25 +201,33 @@ class _Scores:
         self.verified = np.zeros(shape, dtype=bool)
         self.score = np.full(shape, math.nan)
         self.tokens = np.zeros(shape, dtype=np.int64)
-        self.count, self.latest = 0, ""
+        self.count, self.stamps = 0, {int: -1, str: ""}  # latest verification time: as stored / as text
 
     def add(self, at: tuple[int, int, int], score: float | None, prompt_tokens: int, completion_tokens: int,
-            created_at: str) -> None:
+            created_at: int | str) -> None:
+        """One verification; `created_at` as `Verification` has it, or as the store keeps it (`pack_time`)."""
         self.verified[at] = True
         self.tokens[at] = prompt_tokens + completion_tokens
         if score is not None:
             self.score[at] = score
         self.count += 1
-        self.latest = max(self.latest, created_at)
+        kind = type(created_at)
+        self.stamps[kind] = max(self.stamps[kind], created_at)
+
+    @property
+    def latest(self) -> str:
+        """When the last of these was made (ISO text; stored milliseconds read as `unpack_time` reads them)."""
+        return max(self.stamps[str], unpack_time(self.stamps[int]) if self.stamps[int] >= 0 else "")
 
     def fill(self, builder: _Builder) -> None:
         """Make these the scores the built arrays hold."""
         builder.values.update(verified=self.verified, score=self.score, verifier_tokens=self.tokens)
 
 
-def _link(attempts: list[tuple], problem_key: str, mode: str, chains: int, rounds: int,
+def _link(attempts: list[tuple], problem_key: str, modes: set, chains: int, rounds: int,
           seed: int) -> dict[tuple[int, int], tuple]:
-    """(chain, round) -> the attempt row that is that chain's round, for one problem's rows in store order."""
+    """(chain, round) -> the attempt row that is that chain's round, for one problem's rows in store order
+    (`modes`: those a later round may have)."""
     placed: dict[tuple[int, int], tuple] = {}
     first_seed: dict[int, int] = {}  # round -> chain 0's seed (chain w draws with it + w)
 
@@ -227,7 +242,7 @@ def _link(attempts: list[tuple], problem_key: str, mode: str, chains: int, round
             placed[(w, 1)] = row
     for row in attempts:  # rounds in order, so a parent is placed before its children: the first child wins
         w, d, parent = row[2], row[3], row[5]
-        if (d < 2 or d > rounds or w >= chains or parent is None or row[4] not in (mode, "latent")
+        if (d < 2 or d > rounds or w >= chains or parent is None or row[4] not in modes
                 or (w, d) in placed):
             continue
         before = placed.get((w, d - 1))

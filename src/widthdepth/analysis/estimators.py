@@ -353,11 +353,22 @@ def resampled_intervals(values: np.ndarray, resamples: np.ndarray, means: np.nda
         at = (len(means) - 1) * np.array([0.025, 0.975])
         ends = np.sort(exact, axis=0)[np.unique(np.concatenate([np.floor(at), np.ceil(at)]).astype(int))]
         near = (np.abs(exact[:, :, None] - ends.T[None]) <= tolerance).any(axis=2)
+        near[:, _sums_exactly(values[:, whole])] = False
         for j, cell in enumerate(whole):  # those resamples' means again, from their draws
             rows = np.flatnonzero(near[:, j])
             exact[rows, j] = np.nanmean(values[:, cell][resamples[rows]], axis=1)
         low[whole], high[whole] = np.percentile(exact, [2.5, 97.5], axis=0)
     return low, high
+
+
+def _sums_exactly(values: np.ndarray, bits: int = 20) -> np.ndarray:
+    """Per column, whether every sum of its values (NaN left out) over problems drawn with repeats is exact
+    in floating point: all are whole multiples of 2^-bits (0 or 1, halves, quarters: most cells) and no
+    sum reaches 2^53 of those. Then any order of adding gives the same mean, the product's as well."""
+    scaled = values * 2.0 ** bits
+    defined = np.isfinite(scaled)
+    whole = np.where(defined, scaled == np.round(scaled), True).all(axis=0)
+    return whole & (np.where(defined, np.abs(scaled), 0.0).max(axis=0) * len(values) < 2.0 ** 53)
 
 
 def percentile_interval(means: np.ndarray) -> tuple[float, float]:

@@ -167,14 +167,15 @@ def open_traces(folder: str | Path, scope: Scope | None = None) -> list[GridTrac
 def load_grid_traces(store: Store, scope: Scope | None = None) -> list[GridTrace]:
     """Every grid experiment in the store, or only what `scope` ran (its problems only): read as arrays,
     a problem at a time; attempt objects are read only if something asks for `problems`."""
-    traces = []
+    traces, names, settings = [], store.names(), store.settings_json()
     for model, task, plan_spec, seed, sampling in _experiments(store):
         if scope is not None and not scope.holds(model, task, plan_spec, seed, sampling):
             continue
         plan = load_plan(plan_spec)
         rows = [r for r in store.problems(task) if scope is None or r["key"] in scope.problem_keys]
-        later = store.grid_rows(model, task, modes=(plan.mode, "latent"))  # the rounds a grid chain links
-        stored = read_arrays(later, rows, plan.mode, plan.chains, plan.rounds, seed, sampling)
+        later = store.grid_rows(model, task, modes=(plan.mode, "latent"),  # the rounds a grid chain links
+                                chain_seed=partial(attempt_seed, seed, w=0))
+        stored = read_arrays(later, rows, plan.mode, plan.chains, plan.rounds, seed, sampling, names, settings)
         if not stored.arrays.keys:
             continue
         info = store.model_info(model)
