@@ -78,3 +78,27 @@ def test_a_round_no_chain_reached_has_nothing_to_estimate():
     """A killed run's problem whose chains stop before this round: empty curves, not an error."""
     mean, variance = confidence_curves([], [], frozenset({"1"}), ["weighted"], seed=0)["weighted"]
     assert len(mean) == len(variance) == 0
+
+
+def test_the_batch_equals_every_row_drawn_in_full():
+    """`confidence_batch` skips drawing where the answer is known (one answer from every chain; no right
+    answer at all) and takes rows a part at a time: the same means and variances, bit for bit, as
+    drawing every row's orders."""
+    from widthdepth.analysis.confidence import _confidence_rows, confidence_batch
+
+    rng = np.random.default_rng(3)
+    rows, n, labels = 40, 12, 4
+    ids = rng.integers(-1, labels, (rows, n))
+    ids[:8] = 0  # unanimous
+    right = rng.random((rows, labels + 1)) < 0.4
+    right[:, -1] = False
+    right[8:16] = False  # no answer right
+    conf = np.where(ids >= 0, rng.normal(size=(rows, n)), -np.inf)
+    seeds = list(range(rows))
+    names = ("weighted", "filtered:0.5")
+    batch = confidence_batch(ids, conf, right, seeds, names, samples=32, cells=5000)
+    full = _confidence_rows(ids, conf, right, seeds, names, samples=32)
+    assert any(rows_right.any() for rows_right in right[16:])
+    for name in names:
+        np.testing.assert_array_equal(batch[name][0], full[name][0])
+        np.testing.assert_array_equal(batch[name][1], full[name][1])

@@ -100,7 +100,8 @@ def confidence_batch(ids: np.ndarray, conf: np.ndarray, right: np.ndarray, seeds
     unanimous = (ids == 0).all(axis=1)
     for mean, _ in out.values():
         mean[unanimous] = right[unanimous, :1]
-    drawn = np.flatnonzero(~unanimous)
+    hopeless = ~right.any(axis=1)  # no answer is right: no subset is (means and variances stay 0)
+    drawn = np.flatnonzero(~unanimous & ~hopeless)
     labels = right.shape[1]  # per part: rows x samples x chains (x labels, where chains are sorted per subset)
     step = max(1, cells // (samples * (n * labels if n > MASK_BITS else max(n, labels))))
     for start in range(0, len(drawn), step):
