@@ -278,6 +278,8 @@ def report(
                                                           "interactive ones")] = False,
     out: Annotated[Optional[str], typer.Option(help="with several folders: where compare.html goes (default: "
                                                     "the first folder)")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="processes that read and estimate the experiments "
+                                                             "(default: one per core for a large store)")] = None,
 ) -> None:
     """Write OUT/report.html, OUT/surface.csv and OUT/verdict.json from the store; with several folders,
     compare.html: their frontiers overlaid and the exchange rate between model size and compute."""
@@ -293,7 +295,7 @@ def report(
             raise WidthdepthError("--out: a report is written into its run's folder; --out is for several folders")
         notes: list[str] = []
         with console.status("estimating the surface and drawing the report"):
-            paths = write_report(folders[0], notes, static=static)
+            paths = write_report(folders[0], notes, static=static, workers=workers)
         for note in notes:
             console.print(note, style="yellow", soft_wrap=True)
     for name, path in paths.items():

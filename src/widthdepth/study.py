@@ -127,9 +127,9 @@ def _crossings(verdict, task: str) -> str:  # noqa: ANN001
 
 def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = None) -> StudyResult:
     from widthdepth.analysis.methods import compare, methods_for, open_method_points
-    from widthdepth.analysis.surface import estimate_surface
+    from widthdepth.analysis.stored import open_surface
     from widthdepth.closing import scope_of
-    from widthdepth.analysis.traces import open_traces, other_experiments
+    from widthdepth.analysis.traces import other_experiments
     from widthdepth.analysis.verdict import build_verdict
     from widthdepth.report import write_report
     from widthdepth.runner import prepare, run
@@ -139,9 +139,9 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
     ran = run(prepared, progress=progress, api_key=api_key)
     scope = scope_of(ran)  # the folder may hold other models or settings: report only this study
     notes: list[str] = []
-    traces = open_traces(config.out, scope)
-    surface = estimate_surface(traces) if traces else None
-    paths = write_report(config.out, notes, scope, surface)
+    surface = open_surface(config.out, scope)
+    traces = [ts.trace for ts in surface.traces]
+    paths = write_report(config.out, notes, scope, surface if traces else None)
     other = other_experiments(config.out, scope)
     notes += [other] if other else []
     unit = default_unit(is_latent(config.model))

@@ -58,8 +58,12 @@ class TraceSurface:
     def cell_interval(self, w: int, d: int, aggregator: str) -> tuple[float, float]:
         key = (w, d, aggregator)
         if key not in self._intervals:
-            self._intervals.update(self._every_interval())
+            self.make_intervals()
         return self._intervals[key]
+
+    def make_intervals(self) -> None:
+        """Every cell's interval, at once (`cell_interval` asks for them when first asked for one)."""
+        self._intervals.update(self._every_interval())
 
     def _every_interval(self, columns: int = 256) -> dict[tuple[int, int, str], tuple[float, float]]:
         """Every cell's interval: the resample counts times the cells' values, `columns` cells at a time."""

@@ -167,26 +167,42 @@ def open_traces(folder: str | Path, scope: Scope | None = None) -> list[GridTrac
 def load_grid_traces(store: Store, scope: Scope | None = None) -> list[GridTrace]:
     """Every grid experiment in the store, or only what `scope` ran (its problems only): read as arrays,
     a problem at a time; attempt objects are read only if something asks for `problems`."""
-    traces, names, settings = [], store.names(), store.settings_json()
-    for model, task, plan_spec, seed, sampling in _experiments(store):
-        if scope is not None and not scope.holds(model, task, plan_spec, seed, sampling):
-            continue
-        plan = load_plan(plan_spec)
-        rows = [r for r in store.problems(task) if scope is None or r["key"] in scope.problem_keys]
-        later = store.grid_rows(model, task, modes=(plan.mode, "latent"),  # the rounds a grid chain links
-                                chain_seed=partial(attempt_seed, seed, w=0))
-        stored = read_arrays(later, rows, plan.mode, plan.chains, plan.rounds, seed, sampling, names, settings)
-        if not stored.arrays.keys:
-            continue
-        info = store.model_info(model)
-        keys = frozenset(stored.arrays.keys)
-        trace = GridTrace(model, task, plan, seed, sampling, None, info.n_params if info else 0,
-                          info.shares_prompt_prefix if info else False, latent=bool(info and info.latent),
-                          verifier=stored.verifier, expected_problems=len(rows), stored_arrays=stored.arrays,
-                          load=partial(_objects, store.path.parent, model, task, plan, seed, sampling, keys))
-        trace.verifier_params = _verifier_params(store, stored.verifier)
-        traces.append(trace)
-    return traces
+    names, settings = store.names(), store.settings_json()
+    traces = (read_trace(store, experiment, scope, names, settings) for experiment in experiments_in(store, scope))
+    return [trace for trace in traces if trace is not None]
+
+
+Experiment = tuple[str, str, str, int, dict[str, Any]]
+"""(model, task, plan spec, seed, sampling settings)"""
+
+
+def experiments_in(store: Store, scope: Scope | None = None) -> list[Experiment]:
+    """The grid experiments in the store (what `scope` ran, if given), in first-run order."""
+    return [e for e in _experiments(store) if scope is None or scope.holds(*e)]
+
+
+def read_trace(store: Store, experiment: Experiment, scope: Scope | None = None, names: dict[int, str] | None = None,
+               settings: dict[int, str] | None = None) -> GridTrace | None:
+    """One experiment's trace (None where none of its problems was stored); `names`, `settings`: the
+    store's (`Store.names`, `Store.settings_json`), read once for many traces."""
+    model, task, plan_spec, seed, sampling = experiment
+    plan = load_plan(plan_spec)
+    rows = [r for r in store.problems(task) if scope is None or r["key"] in scope.problem_keys]
+    later = store.grid_rows(model, task, modes=(plan.mode, "latent"),  # the rounds a grid chain links
+                            chain_seed=partial(attempt_seed, seed, w=0))
+    stored = read_arrays(later, rows, plan.mode, plan.chains, plan.rounds, seed, sampling,
+                         store.names() if names is None else names,
+                         store.settings_json() if settings is None else settings)
+    if not stored.arrays.keys:
+        return None
+    info = store.model_info(model)
+    keys = frozenset(stored.arrays.keys)
+    trace = GridTrace(model, task, plan, seed, sampling, None, info.n_params if info else 0,
+                      info.shares_prompt_prefix if info else False, latent=bool(info and info.latent),
+                      verifier=stored.verifier, expected_problems=len(rows), stored_arrays=stored.arrays,
+                      load=partial(_objects, store.path.parent, model, task, plan, seed, sampling, keys))
+    trace.verifier_params = _verifier_params(store, stored.verifier)
+    return trace
 
 
 def _objects(folder: Path, model: str, task: str, plan: GridPlan, seed: int, sampling: dict[str, Any],

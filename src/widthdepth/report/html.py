@@ -18,8 +18,9 @@ import json
 from pathlib import Path
 
 from widthdepth.analysis.methods import MethodComparison, compare_methods, methods_for, open_method_points
-from widthdepth.analysis.surface import Surface, TraceSurface, estimate_surface
-from widthdepth.analysis.traces import Scope, open_traces
+from widthdepth.analysis.stored import open_surface
+from widthdepth.analysis.surface import Surface, TraceSurface
+from widthdepth.analysis.traces import Scope
 from widthdepth.analysis.verdict import UNIT_WORDS, Verdict, build_verdict
 from widthdepth.cost import UNIT_DEFINITION, default_unit
 from widthdepth.errors import WidthdepthError
@@ -165,19 +166,21 @@ def partial_notes(surface: Surface) -> list[str]:
 
 
 def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scope | None = None,
-                 surface: Surface | None = None, static: bool = False) -> dict[str, Path]:
+                 surface: Surface | None = None, static: bool = False, workers: int | None = None) -> dict[str, Path]:
     """Write the report, the surface and the verdict — of everything in the folder, or of what `scope`
     ran; `notes`, where given, receives one line per experiment whose grid is incomplete (a killed or
     failed run: the report shows what there is). `surface`, where the caller has it, is that of the same
-    traces (estimated once). `static`: figures as PNG images instead of interactive ones."""
+    traces (estimated once). `static`: figures as PNG images instead of interactive ones. `workers`: the
+    processes that read and estimate the experiments (`analysis.stored.open_surface`; None: as many as
+    a large store is worth)."""
     folder = Path(folder)
     if surface is None:
-        traces = open_traces(folder, scope)
-        if not traces and scope is None and (served := _served(folder)):
+        surface = open_surface(folder, scope, workers)
+        if not surface.traces and scope is None and (served := _served(folder)):
             from widthdepth.report.served import write_served_report
 
             return write_served_report(folder, served, static)
-        if not traces:
+        if not surface.traces:
             methods = sorted({key[4] for key in open_method_points(folder, scope)})
             if methods:
                 raise WidthdepthError(f"{folder}: the store holds methods only ({', '.join(methods)}); the report sets "
@@ -185,7 +188,6 @@ def write_report(folder: str | Path, notes: list[str] | None = None, scope: Scop
                                       "--plan parallel:16")
             raise WidthdepthError(f"{folder}: the store holds no finished attempts to report; run "
                                   f"`widthdepth run --out {folder}`")
-        surface = estimate_surface(traces)
     allocation_path = folder / "allocation.json"
     allocation = json.loads(allocation_path.read_text()) if allocation_path.exists() else None
     page, verdict = render(surface, str(folder), allocation, open_method_points(folder, scope), static)
