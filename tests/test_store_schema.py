@@ -221,3 +221,16 @@ def test_a_generated_latent_store_takes_at_most_250_bytes_an_attempt(tmp_path):
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     assert os.path.getsize(out / DB_NAME) / counts["attempts"] <= 250
+
+
+def test_two_grid_readers_at_once_keep_their_own_seeds(tmp_path):
+    """`grid_rows` with `chain_seed` filters in SQL through a function of its own: a second reader started
+    while the first is still reading does not change what the first reads."""
+    store = Store.open(tmp_path)
+    for base in (1000, 2000):
+        store.put_tree([attempt(stable_hash(base, w), w=w, seed=base + w) for w in range(4)], [])
+    first = store.grid_rows("mock:", "chain:L=1", chain_seed=lambda problem, d: 1000, chunk=1)
+    head = next(first)
+    second = list(store.grid_rows("mock:", "chain:L=1", chain_seed=lambda problem, d: 2000))
+    assert [r[6] for r in second] == [2000, 2001, 2002, 2003]
+    assert [head[6], *(r[6] for r in first)] == [1000, 1001, 1002, 1003]

@@ -347,9 +347,10 @@ class Store:
             args += ids
         if chain_seed is not None:  # in SQL: a row left out costs no Python object
             names = self.names()
-            self.db.create_function("chain_seed", 2, lru_cache(maxsize=None)(
-                lambda problem_id, d: chain_seed(names[problem_id], d)), deterministic=True)
-            where += " AND a.seed - a.w = chain_seed(a.problem_id, a.d)"
+            first = lru_cache(maxsize=None)(lambda problem_id, d: chain_seed(names[problem_id], d))
+            function = f"chain_seed_{id(first)}"  # its own name: another reader's may be running
+            self.db.create_function(function, 2, first, deterministic=True)
+            where += f" AND a.seed - a.w = {function}(a.problem_id, a.d)"
         cursor = self.db.execute(GRID_ROWS.format(modes=where), args)
         cursor.row_factory = None
         while rows := cursor.fetchmany(chunk):
