@@ -71,3 +71,17 @@ def test_snapshot_compares_adaptive_decisions(tmp_path):
         store.put_allocation("run", "chain:L=1", "mock:", "adaptive:p.json@1e3", "agreement", "generated_tokens",
                              {**decision, "w": w})
     assert one.snapshot()["allocations"] and one.snapshot() != two.snapshot()
+
+
+def test_the_store_is_a_sink_with_the_same_signatures():
+    """Executors see the store only through `execute.base.Sink`: every method of it exists on `Store`
+    with the same parameters, so a second sink (a replica's chunk) can stand in for the store."""
+    import inspect
+
+    from widthdepth.execute.base import Sink
+
+    methods = [name for name, member in vars(Sink).items() if inspect.isfunction(member) and not name.startswith("_")]
+    assert len(methods) == 8
+    for name in methods:
+        assert list(inspect.signature(getattr(Store, name)).parameters) == list(
+            inspect.signature(getattr(Sink, name)).parameters), name

@@ -1,4 +1,4 @@
-"""What every executor shares: the progress protocol, what a plan's run returns, and the base class
+"""What every executor shares: the progress and sink protocols, what a plan's run returns, and the base class
 that keys attempts, counts what it reused and verifies a round. One executor per plan kind
 (`executor_for`): text grids round by round (`text.py`), latent grids in one pass (`latent.py`),
 adaptive plans (`adaptive.py`). A new plan kind is one new executor file plus one line there.
@@ -18,7 +18,6 @@ from widthdepth.cost import AttemptCost, Cost
 from widthdepth.plans import GridPlan
 from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.specs import stable_hash, stable_int
-from widthdepth.store import Store
 from widthdepth.tasks import Problem, TaskFamily
 from widthdepth.tasks.prompts import Prompt
 from widthdepth.verifiers import Verifier, VerifyItem
@@ -41,6 +40,29 @@ class NoProgress:
 
     def describe(self, text: str) -> None:
         pass
+
+
+class Sink(Protocol):
+    """All an executor asks of where attempts go: read back what is stored (resume by key) and write what
+    it makes. `Store` is one; a replica running a chunk of problems away from the store (issue 19) will
+    be another, its writes applied by the one process that writes the store."""
+
+    def get_attempt(self, key: str) -> Attempt | None: ...
+
+    def get_verification(self, attempt_key: str, verifier: str) -> Verification | None: ...
+
+    def method_points(self, run_key: str | None = None) -> list[dict[str, Any]]: ...
+
+    def put_attempt(self, attempt: Attempt) -> None: ...
+
+    def put_verification(self, verification: Verification) -> None: ...
+
+    def put_tree(self, attempts: list[Attempt], verifications: list[Verification]) -> None: ...
+
+    def put_method_point(self, run_key: str, experiment: dict[str, Any], point: dict[str, Any]) -> None: ...
+
+    def put_allocation(self, run_key: str, task: str, model: str, plan: str, predictor: str, unit: str,
+                       decision: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -146,7 +168,7 @@ class Executor(ABC):
     """Which run of a method this is (`RunConfig.repeats`): 0 samples with the run's seed and shares its
     attempts with the run's grids; r > 0 with a sampling seed of its own, on the same problems."""
 
-    def __init__(self, store: Store, backend: Backend, config: RunConfig, family: TaskFamily,
+    def __init__(self, store: Sink, backend: Backend, config: RunConfig, family: TaskFamily,
                  plan: GridPlan | AdaptivePlan, problems: list[Problem], verifier: Verifier | None,
                  progress: Progress, made: set[str] | None = None) -> None:
         self.store, self.backend, self.config, self.family, self.plan = store, backend, config, family, plan
