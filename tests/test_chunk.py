@@ -9,39 +9,54 @@ import pytest
 from widthdepth.backends import BackendOptions, load_backend
 from widthdepth.backends.mock import MockBackend
 from widthdepth.config import RunConfig
-from widthdepth.execute import NoProgress, executor_for
+from widthdepth.execute import NoProgress
 from widthdepth.execute.chunk import ChunkSink, apply, prefetch
+from widthdepth.execute.units import Unit, merge, run_unit, split, units_of
+from widthdepth.plans import load_plan
 from widthdepth.runner import prepare, run
 from widthdepth.store import Store
+from widthdepth.tasks import load_task
 from widthdepth.verifiers import load_verifier
 
 
-def chunked(config: RunConfig, backend, size: int, cut: int | None = None) -> int:  # noqa: ANN001
-    """Run `config` chunk by chunk of `size` problems through sinks, as a replica would; `cut`: the first
-    chunk's writes are applied only that far, then the chunk is run again. Returns attempts generated."""
+def chunked(config: RunConfig, backend, size: int, cut: int | None = None) -> tuple[int, list]:  # noqa: ANN001
+    """Run `config` unit by unit, each split into chunks of about `size` problems run through sinks, as
+    replicas would; `cut`: the first chunk's writes are applied only that far, then the chunk is run
+    again. Returns (attempts generated, each unit's merged outcome)."""
     prepared = prepare(config)
     store = Store.open(config.out)
-    generated = 0
+    generated, outcomes = 0, []
     try:
         store.put_model(backend.info)
+        problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
         for family in prepared.families:
-            problems = family.problems(config.problems, config.seed)
-            store.put_problems(problems)
-            verifier = load_verifier(config.verifier, family, backend)
-            for plan in prepared.plans:
-                for start in range(0, len(problems), size):
-                    part = problems[start:start + size]
-                    tries = 2 if cut is not None and start == 0 else 1
-                    for attempt in range(tries):
-                        sink = prefetch(store, backend.info.id, [p.key for p in part])
-                        executor = executor_for(plan, backend)(sink, backend, config, family, plan, part, verifier,
-                                                               NoProgress())
-                        executor.execute()
-                        generated += executor.generated
-                        apply(store, sink.outbox[:cut] if attempt < tries - 1 else sink.outbox)
-        return generated
+            store.put_problems(problems[family.spec])
+        verifiers = {f.spec: load_verifier(config.verifier, f, backend) for f in prepared.families}
+        first = True
+        for unit in units_of(prepared.families, prepared.plans, problems, lambda plan: 1):
+            parts = []
+            for chunk in split(unit, size, backend):
+                for again in ((True, False) if first and cut is not None else (False,)):
+                    sink = prefetch(store, backend.info.id, [p.key for p in chunk.problems])
+                    outcome, made, _ = run_unit(sink, backend, config, chunk, verifiers[unit.family.spec], NoProgress())
+                    generated += made
+                    apply(store, sink.outbox[:cut] if again else sink.outbox)
+                first = False
+                parts.append(outcome)
+            outcomes.append(merge(parts))
+        return generated, outcomes
     finally:
         store.close()
+
+
+def keys(outcome) -> list:  # noqa: ANN001
+    """What a unit's outcome holds, timing aside: problems, and the attempts of each chain or each
+    method outcome's answer."""
+    problems = [p.key for p in outcome.problems]
+    if hasattr(outcome, "chains"):
+        chains = {key: [[a.key for a in chain] for chain in chains] for key, chains in outcome.chains.items()}
+        return [problems, chains, sorted(outcome.verifications)]
+    return [problems, [(o.problem_key, o.answer, o.correct, o.attempts) for o in outcome.outcomes]]
 
 
 def snapshot(folder) -> dict:  # noqa: ANN001
@@ -57,22 +72,23 @@ def text_config(out, plans=("grid:4x3", "parallel:6")) -> RunConfig:  # noqa: AN
                      out=str(out))
 
 
-def test_text_chunks_give_the_store_of_one_run(tmp_path):
-    run(text_config(tmp_path / "whole"), backend=MockBackend())
-    generated = chunked(text_config(tmp_path / "chunks"), MockBackend(), size=3)
+def test_text_chunks_give_the_store_and_outcomes_of_one_run(tmp_path):
+    result = run(text_config(tmp_path / "whole"), backend=MockBackend())
+    generated, outcomes = chunked(text_config(tmp_path / "chunks"), MockBackend(), size=3)
     whole = snapshot(tmp_path / "whole")
     assert whole["attempts"] and whole["verifications"]
     assert snapshot(tmp_path / "chunks") == whole
     assert generated == len(whole["attempts"])  # grid:4x3 holds parallel:6's first 4 chains: read back
+    assert [keys(o) for o in outcomes] == [keys(o) for o in result.plan_runs]
 
 
 def test_a_chunk_cut_short_runs_again_without_regenerating_what_arrived(tmp_path):
     run(text_config(tmp_path / "whole"), backend=MockBackend())
-    generated = chunked(text_config(tmp_path / "cut"), MockBackend(), size=4, cut=5)
+    generated, _ = chunked(text_config(tmp_path / "cut"), MockBackend(), size=4, cut=5)
     whole = snapshot(tmp_path / "whole")
     assert snapshot(tmp_path / "cut") == whole
     assert generated > len(whole["attempts"])  # the first chunk ran twice ...
-    rerun = chunked(text_config(tmp_path / "cut"), MockBackend(), size=4)
+    rerun, _ = chunked(text_config(tmp_path / "cut"), MockBackend(), size=4)
     assert rerun == 0 and snapshot(tmp_path / "cut") == whole  # ... and a third run generates nothing
 
 
@@ -110,8 +126,19 @@ def test_latent_chunks_with_a_search_method_give_the_store_of_one_run(tmp_path, 
         return RunConfig(model="builtin:reasoner", tasks=["chain:L=3"], problems=128, out=str(out),
                          plans=["grid:4x3", "beam:2,2,steps=4"])
 
-    run(config(tmp_path / "whole"), backend=reasoner)
-    chunked(config(tmp_path / "chunks"), reasoner, size=64)
+    result = run(config(tmp_path / "whole"), backend=reasoner)
+    _, outcomes = chunked(config(tmp_path / "chunks"), reasoner, size=50)  # whole blocks: 64
     whole = snapshot(tmp_path / "whole")
     assert whole["method_points"] and len(whole["attempts"]) > 128 * 12
     assert snapshot(tmp_path / "chunks") == whole
+    assert [keys(o) for o in outcomes] == [keys(o) for o in result.plan_runs + result.methods]
+
+
+def test_latent_units_split_at_whole_blocks_only(reasoner):
+    family = load_task("chain:L=3")
+    problems = family.problems(150, 0)
+    sizes = {plan: [len(c.problems) for c in split(Unit(family, load_plan(plan), 0, problems), 10, reasoner)]
+             for plan in ("grid:4x3", "beam:2,2,steps=4", "early:8")}
+    assert sizes == {"grid:4x3": [64, 64, 22], "beam:2,2,steps=4": [64, 64, 22], "early:8": [150]}
+    text = split(Unit(family, load_plan("early:8"), 0, problems), 70, MockBackend())
+    assert [len(c.problems) for c in text] == [70, 70, 10]

@@ -18,7 +18,8 @@ from widthdepth.backends import Backend, BackendOptions, is_latent, load_backend
 from widthdepth.backends.base import LatentBackend, ModelInfo
 from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
-from widthdepth.execute import AdaptiveRun, MethodRun, NoProgress, PlanRun, Progress, RunResult, executor_for, settings_json
+from widthdepth.execute import AdaptiveRun, MethodRun, NoProgress, PlanRun, Progress, RunResult, settings_json
+from widthdepth.execute.units import run_unit, units_of
 from widthdepth.lock import folder_lock
 from widthdepth.plans import GridPlan, is_method, load_plan
 from widthdepth.plans.adaptive import AdaptivePlan
@@ -99,17 +100,12 @@ def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str 
                                                                 for p in prepared.plans))
         result = RunResult(config, backend.info.id, backend.info.n_params, backend.info.shares_prompt_prefix,
                            {v.name: v.n_params for v in verifiers.values() if v is not None}, [])
-        for family in prepared.families:
-            for plan in prepared.plans:
-                for repeat in range(_runs(plan, config)):
-                    executor = executor_for(plan, backend)(store, backend, config, family, plan,
-                                                           problems[family.spec], verifiers[family.spec], progress)
-                    executor.repeat = repeat
-                    outcome = executor.execute()
-                    outcomes = {AdaptiveRun: result.allocations, MethodRun: result.methods}
-                    outcomes.get(type(outcome), result.plan_runs).append(outcome)
-                    result.generated += executor.generated
-                    result.reused += executor.reused
+        for unit in units_of(prepared.families, prepared.plans, problems, lambda plan: _runs(plan, config)):
+            outcome, generated, reused = run_unit(store, backend, config, unit, verifiers[unit.family.spec], progress)
+            outcomes = {AdaptiveRun: result.allocations, MethodRun: result.methods}
+            outcomes.get(type(outcome), result.plan_runs).append(outcome)
+            result.generated += generated
+            result.reused += reused
         store.finish_run(run_id)
         result.verification_failures = [r for v in verifiers.values() for r in getattr(v, "failures", [])]
         return result
