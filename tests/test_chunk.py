@@ -10,7 +10,9 @@ from widthdepth.backends import BackendOptions, load_backend
 from widthdepth.backends.mock import MockBackend
 from widthdepth.config import RunConfig
 from widthdepth.execute import NoProgress
+from widthdepth.errors import WidthdepthError
 from widthdepth.execute.chunk import ChunkSink, apply, prefetch
+from widthdepth.execute.dispatch import Lost, ThreadPool, dispatch
 from widthdepth.execute.units import Unit, merge, run_unit, split, units_of
 from widthdepth.plans import load_plan
 from widthdepth.runner import prepare, run
@@ -142,3 +144,67 @@ def test_latent_units_split_at_whole_blocks_only(reasoner):
     assert sizes == {"grid:4x3": [64, 64, 22], "beam:2,2,steps=4": [64, 64, 22], "early:8": [150]}
     text = split(Unit(family, load_plan("early:8"), 0, problems), 70, MockBackend())
     assert [len(c.problems) for c in text] == [70, 70, 10]
+
+
+class Dying(MockBackend):
+    """A mock replica whose backend dies (`Lost`) at its `at`-th sample, `times` times over all replicas."""
+
+    deaths = 0
+
+    def __init__(self, at: int, times: int) -> None:
+        super().__init__()
+        self.at, self.times, self.requests = at, times, 0
+
+    def generate(self, requests):  # noqa: ANN001, ANN201
+        for sample in super().generate(requests):
+            self.requests += 1
+            if self.requests == self.at and Dying.deaths < self.times:
+                Dying.deaths += 1
+                raise Lost(f"replica killed at sample {self.at}")
+            yield sample
+
+
+def dispatched(config: RunConfig, make_backend, replicas: int, size: int) -> list:  # noqa: ANN001
+    """`config` run by `dispatch` on a thread pool of replicas: each unit's (outcome, generated, reused)."""
+    prepared = prepare(config)
+    problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
+    driver = make_backend()
+    store = Store.open(config.out)
+    pool = ThreadPool(replicas, make_backend, config,
+                      lambda backend: {f.spec: load_verifier(config.verifier, f, backend) for f in prepared.families})
+    try:
+        store.put_model(driver.info)
+        for family in prepared.families:
+            store.put_problems(problems[family.spec])
+        units = units_of(prepared.families, prepared.plans, problems, lambda plan: 1)
+        return dispatch(store, driver.info.id, units, pool, size, driver)
+    finally:
+        pool.close()
+        store.close()
+
+
+def test_replicas_give_the_store_and_outcomes_of_one_run(tmp_path):
+    result = run(text_config(tmp_path / "whole"), backend=MockBackend())
+    done = dispatched(text_config(tmp_path / "pool"), MockBackend, replicas=2, size=2)
+    assert snapshot(tmp_path / "pool") == snapshot(tmp_path / "whole")
+    assert [keys(outcome) for outcome, _, _ in done] == [keys(o) for o in result.plan_runs]
+    assert sum(generated for _, generated, _ in done) == result.generated
+
+
+def test_a_lost_replica_has_its_chunk_run_again(tmp_path):
+    result = run(text_config(tmp_path / "whole"), backend=MockBackend())
+    Dying.deaths = 0
+    done = dispatched(text_config(tmp_path / "pool"), lambda: Dying(at=5, times=2), replicas=2, size=3)
+    assert Dying.deaths == 2
+    assert snapshot(tmp_path / "pool") == snapshot(tmp_path / "whole")
+    assert [keys(outcome) for outcome, _, _ in done] == [keys(o) for o in result.plan_runs]
+
+
+def test_a_chunk_lost_again_and_again_stops_the_run_keeping_what_came_back(tmp_path):
+    Dying.deaths = 0
+    with pytest.raises(WidthdepthError, match="lost its replica 3 times"):
+        dispatched(text_config(tmp_path / "pool"), lambda: Dying(at=1, times=99), replicas=1, size=3)
+    Dying.deaths = 99  # no more deaths: the rerun resumes and ends with the store of one run
+    dispatched(text_config(tmp_path / "pool"), lambda: Dying(at=1, times=0), replicas=2, size=3)
+    run(text_config(tmp_path / "whole"), backend=MockBackend())
+    assert snapshot(tmp_path / "pool") == snapshot(tmp_path / "whole")
