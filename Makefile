@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --quiet --no-deps --no-cache-dir -w $(WHEELS) \
 	    llama-cpp-python==$(LLAMA_CPP_VERSION); fi
 	$(PY) -m pip install --find-links $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
-	$(PY) -m pip install --find-links $(WHEELS) -e '.[llamacpp,hf,test]'
+	$(PY) -m pip install --find-links $(WHEELS) -e '.[llamacpp,hf,ray,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

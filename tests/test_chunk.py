@@ -37,7 +37,7 @@ def chunked(config: RunConfig, backend, size: int, cut: int | None = None) -> tu
         first = True
         for unit in units_of(prepared.families, prepared.plans, problems, lambda plan: 1):
             parts = []
-            for chunk in split(unit, size, backend):
+            for chunk in split(unit, size, backend.info):
                 for again in ((True, False) if first and cut is not None else (False,)):
                     sink = prefetch(store, backend.info.id, [p.key for p in chunk.problems])
                     outcome, made, _ = run_unit(sink, backend, config, chunk, verifiers[unit.family.spec], NoProgress())
@@ -139,10 +139,10 @@ def test_latent_chunks_with_a_search_method_give_the_store_of_one_run(tmp_path, 
 def test_latent_units_split_at_whole_blocks_only(reasoner):
     family = load_task("chain:L=3")
     problems = family.problems(150, 0)
-    sizes = {plan: [len(c.problems) for c in split(Unit(family, load_plan(plan), 0, problems), 10, reasoner)]
+    sizes = {plan: [len(c.problems) for c in split(Unit(family, load_plan(plan), 0, problems), 10, reasoner.info)]
              for plan in ("grid:4x3", "beam:2,2,steps=4", "early:8")}
     assert sizes == {"grid:4x3": [64, 64, 22], "beam:2,2,steps=4": [64, 64, 22], "early:8": [150]}
-    text = split(Unit(family, load_plan("early:8"), 0, problems), 70, MockBackend())
+    text = split(Unit(family, load_plan("early:8"), 0, problems), 70, MockBackend().info)
     assert [len(c.problems) for c in text] == [70, 70, 10]
 
 
@@ -164,23 +164,26 @@ class Dying(MockBackend):
             yield sample
 
 
-def dispatched(config: RunConfig, make_backend, replicas: int, size: int) -> list:  # noqa: ANN001
-    """`config` run by `dispatch` on a thread pool of replicas: each unit's (outcome, generated, reused)."""
+def dispatched(config: RunConfig, make_backend, replicas: int, size: int, make_pool=None) -> list:  # noqa: ANN001
+    """`config` run by `dispatch` on replicas (threads, or `make_pool(replicas, config, families)`): each
+    unit's (outcome, generated, reused)."""
     prepared = prepare(config)
     problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
     driver = make_backend()
     store = Store.open(config.out)
-    pool = ThreadPool(replicas, make_backend, config,
-                      lambda backend: {f.spec: load_verifier(config.verifier, f, backend) for f in prepared.families})
+    pool = make_pool(replicas, config, prepared.families) if make_pool else ThreadPool(
+        replicas, make_backend, config,
+        lambda backend: {f.spec: load_verifier(config.verifier, f, backend) for f in prepared.families})
     try:
         store.put_model(driver.info)
         for family in prepared.families:
             store.put_problems(problems[family.spec])
         units = units_of(prepared.families, prepared.plans, problems, lambda plan: 1)
-        return dispatch(store, driver.info.id, units, pool, size, driver)
+        return dispatch(store, units, pool, size, driver.info)
     finally:
         pool.close()
         store.close()
+        driver.close()
 
 
 def test_replicas_give_the_store_and_outcomes_of_one_run(tmp_path):

@@ -5,7 +5,7 @@ chunk runs again from a fresh prefetch (what was applied is read back, not gener
 one after another, in the run's order (later plans read back what earlier ones made); the chunks of a
 unit run side by side.
 
-    outcomes = dispatch(store, model_id, units, pool, chunk_size, progress)
+    outcomes = dispatch(store, units, pool, chunk_size, model_info, progress)
 
 A `Pool` is where chunks run: `ThreadPool` (replicas in this process, for tests and one-machine use)
 or a Ray pool (actors, one per model replica).
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from widthdepth.backends import Backend
+from widthdepth.backends.base import ModelInfo
 from widthdepth.config import RunConfig
 from widthdepth.errors import WidthdepthError
 from widthdepth.execute.base import NoProgress, Progress
@@ -84,16 +85,16 @@ def run_chunk(backend: Backend, config: RunConfig, verifier: Verifier | None, ch
     return Done(outcome, sink.outbox, generated, reused, recorder.calls)
 
 
-def dispatch(store: Store, model: str, units: list[Unit], pool: Pool, chunk_size: int, backend: Backend,
+def dispatch(store: Store, units: list[Unit], pool: Pool, chunk_size: int, info: ModelInfo,
              progress: Progress | None = None) -> list[tuple[Outcome, int, int]]:
-    """Each unit's (merged outcome, attempts generated, attempts reused), the units in order."""
+    """Each unit's (merged outcome, attempts generated, attempts reused), the units in order; `info`: the
+    replicas' model."""
     progress = progress or NoProgress()
-    return [_unit(store, model, unit, pool, chunk_size, backend, progress) for unit in units]
+    return [_unit(store, info.id, unit, pool, split(unit, chunk_size, info), progress) for unit in units]
 
 
-def _unit(store: Store, model: str, unit: Unit, pool: Pool, chunk_size: int, backend: Backend,
+def _unit(store: Store, model: str, unit: Unit, pool: Pool, chunks: list[Unit],
           progress: Progress) -> tuple[Outcome, int, int]:
-    chunks = split(unit, chunk_size, backend)
     queue, idle = deque(range(len(chunks))), deque(range(pool.replicas))
     running: dict[Future, tuple[int, int]] = {}  # future -> (chunk, replica)
     done: dict[int, Done] = {}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from widthdepth.backends import Backend
+from widthdepth.backends.base import ModelInfo
 from widthdepth.config import RunConfig
 from widthdepth.execute import executor_for
 from widthdepth.execute.base import AdaptiveRun, MethodRun, PlanRun, Progress, Sink
@@ -51,13 +52,21 @@ def run_unit(sink: Sink, backend: Backend, config: RunConfig, unit: Unit, verifi
     return outcome, executor.generated, executor.reused
 
 
-def split(unit: Unit, size: int, backend: Backend) -> list[Unit]:
+@dataclass(frozen=True)
+class Loaded:
+    """All `executor_for` asks of a backend: its `ModelInfo` (a driver that does not load the model has
+    it from a replica)."""
+
+    info: ModelInfo
+
+
+def split(unit: Unit, size: int, info: ModelInfo) -> list[Unit]:
     """The unit as chunks of about `size` consecutive problems whose outcomes `merge` back into the
     unit's. A latent model samples blocks of `LATENT_CHUNK` problems, so its grids and searches split
     at whole blocks only, and its other plans (which hand subsets of problems to inner grids) not at all."""
     problems = unit.problems
-    if backend.info.latent:
-        kind = executor_for(unit.plan, backend).__name__
+    if info.latent:
+        kind = executor_for(unit.plan, Loaded(info)).__name__
         if kind not in ("LatentGridExecutor", "LatentSearchExecutor"):
             return [unit]
         size = max(1, -(-size // LATENT_CHUNK)) * LATENT_CHUNK
