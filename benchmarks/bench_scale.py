@@ -20,6 +20,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,15 +33,17 @@ GRID = "grid:32x12"
 def timed(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak resident MB) of a command run in a process of its own; the memory is the peak
     of the sum over the process and its children (the report's workers), sampled every 20 ms."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, tree_rss(process.pid))
-        time.sleep(0.02)
-    seconds = time.perf_counter() - start
-    if process.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{process.stderr.read()[-2000:]}")
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: a full pipe would stall the command
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, tree_rss(process.pid))
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        if process.returncode != 0:
+            errors.seek(0)
+            sys.exit(f"{' '.join(command)} failed:\n{errors.read()[-2000:]}")
     return seconds, peak / 1024
 
 

@@ -16,6 +16,7 @@ from widthdepth.config import RunConfig
 from widthdepth.runner import run
 
 ray = pytest.importorskip("ray")
+from widthdepth.execute.ray_pool import RayPool  # noqa: E402  (needs ray)
 
 
 @pytest.fixture(scope="module")
@@ -30,33 +31,30 @@ def cluster():
     ray.shutdown()
     shutil.rmtree(temp, ignore_errors=True)
     for key, value in saved.items():
-        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def ray_pool(replicas, config, families):  # noqa: ANN001, ANN201
-    from widthdepth.execute.ray_pool import RayPool
-
     return RayPool(replicas, config, families, cpus=1)
 
 
-class KillingPool:
+class KillingPool(RayPool):
     """A `RayPool` whose first chunk's actor is killed right after the chunk is sent (Ray's own kill)."""
 
-    def __new__(cls, replicas, config, families):  # noqa: ANN001, ANN204
-        from widthdepth.execute.ray_pool import RayPool
+    kills = 0
 
-        class Killing(RayPool):
-            kills = 0
+    def __init__(self, replicas, config, families) -> None:  # noqa: ANN001
+        super().__init__(replicas, config, families, cpus=1)
 
-            def submit(self, replica, chunk, sink):  # noqa: ANN001, ANN201
-                future = super().submit(replica, chunk, sink)
-                if Killing.kills == 0:
-                    Killing.kills += 1
-                    ray.kill(self.actors[replica])
-                return future
-
-        cls.made = Killing(replicas, config, families, cpus=1)
-        return cls.made
+    def submit(self, replica, chunk, sink):  # noqa: ANN001, ANN201
+        future = super().submit(replica, chunk, sink)
+        if KillingPool.kills == 0:
+            KillingPool.kills += 1
+            ray.kill(self.actors[replica])
+        return future
 
 
 def test_ray_replicas_give_the_store_and_outcomes_of_one_run(tmp_path, cluster):
@@ -78,6 +76,6 @@ def test_a_replica_killed_mid_chunk_is_replaced_and_the_store_is_the_same(tmp_pa
         reasoner.close()
     done = dispatched(config(tmp_path / "ray"), lambda: load_backend("builtin:reasoner", BackendOptions(0, None, None)),
                       replicas=2, size=64, make_pool=KillingPool)
-    assert KillingPool.made.kills == 1
+    assert KillingPool.kills == 1
     assert snapshot(tmp_path / "ray") == snapshot(tmp_path / "whole")
     assert [keys(outcome) for outcome, _, _ in done] == [keys(o) for o in result.plan_runs + result.methods]

@@ -23,9 +23,9 @@ from widthdepth.analysis.traces import Experiment, Scope, experiments_in, read_t
 from widthdepth.store import Store
 
 PARALLEL_FROM = 250_000
-"""Stores with at least this many attempts are reported with workers by default. Measured on 2 cores:
-the quick study (131,072 attempts) took 2.9 s with 2 workers, 2.6 s without; the full one (1.18 M)
-36 s with, 54 s without."""
+"""Stores with at least this many attempts are reported with workers by default. Measured on 2 cores
+(benchmarks/RESULTS.md, 2026-12-03): the quick study's report (131,072 attempts) 2.9 s with 2 workers,
+2.6 s without; the full study's (8.8 M attempts, 1.18 M of them the grid) 33.8 s with, 45.0 s without."""
 MOST_WORKERS = 8
 """Workers at most by default: each holds one experiment's arrays besides its imports."""
 

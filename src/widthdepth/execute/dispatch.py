@@ -7,8 +7,8 @@ unit run side by side.
 
     outcomes = dispatch(store, units, pool, chunk_size, model_info, progress)
 
-A `Pool` is where chunks run: `ThreadPool` (replicas in this process, for tests and one-machine use)
-or a Ray pool (actors, one per model replica).
+A `Pool` is where chunks run: `ThreadPool` (replicas as threads of this process: the tests' pool) or
+`ray_pool.RayPool` (Ray actors, one per model replica).
 """
 
 from __future__ import annotations
