@@ -211,3 +211,14 @@ def test_a_chunk_lost_again_and_again_stops_the_run_keeping_what_came_back(tmp_p
     dispatched(text_config(tmp_path / "pool"), lambda: Dying(at=1, times=0), replicas=2, size=3)
     run(text_config(tmp_path / "whole"), backend=MockBackend())
     assert snapshot(tmp_path / "pool") == snapshot(tmp_path / "whole")
+
+
+def test_a_chunk_waits_only_for_earlier_chunks_of_its_task_holding_its_problems():
+    from widthdepth.execute.dispatch import _after
+
+    families = [load_task("chain:L=2"), load_task("search")]
+    problems = {f.spec: f.problems(4, 0) for f in families}
+    units = units_of(families, [load_plan("grid:2x2"), load_plan("parallel:4")], problems, lambda plan: 1)
+    chunks = [(u, chunk) for u, unit in enumerate(units) for chunk in split(unit, 2, MockBackend().info)]
+    # chain grid 0,1 · chain parallel 2,3 · search grid 4,5 · search parallel 6,7
+    assert _after(chunks) == [set(), set(), {0}, {1}, set(), set(), {4}, {5}]

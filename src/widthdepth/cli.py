@@ -26,7 +26,7 @@ from widthdepth.errors import Interrupted, WidthdepthError
 from widthdepth.listings import list_models, list_tasks
 from widthdepth.lock import folder_lock
 from widthdepth.progress import RichProgress, attempt_progress
-from widthdepth.terminal import (console, cost_format, errors, print_allocations, print_closing_table, print_method_comparisons,
+from widthdepth.terminal import (console, cost_format, errors, print_evaluation, print_allocations, print_closing_table, print_method_comparisons,
                                  print_methods,
                                  print_table, write_closing_csv)
 from widthdepth.verifiers import VERIFIERS
@@ -42,6 +42,11 @@ def setting(name: str, extra: str = "") -> str:
 
 
 VERIFIER_HELP = f"; auto: {VERIFIERS['auto']}"
+ExecutorOpt = Annotated[Optional[str], typer.Option(help=setting("executor"), rich_help_panel="Ray")]
+ReplicasOpt = Annotated[Optional[int], typer.Option(help=setting("replicas"), rich_help_panel="Ray")]
+ReplicaCpusOpt = Annotated[Optional[float], typer.Option(help=setting("replica_cpus"), rich_help_panel="Ray")]
+ReplicaGpusOpt = Annotated[Optional[float], typer.Option(help=setting("replica_gpus"), rich_help_panel="Ray")]
+ChunkOpt = Annotated[Optional[int], typer.Option(help=setting("chunk"), rich_help_panel="Ray")]
 
 
 @app.command()
@@ -61,6 +66,11 @@ def run(
     verifier: Annotated[Optional[str], typer.Option(help=setting("verifier", VERIFIER_HELP))] = None,
     threads: Annotated[Optional[int], typer.Option(help=setting("threads"))] = None,
     context_length: Annotated[Optional[int], typer.Option(help=setting("context_length"))] = None,
+    executor: ExecutorOpt = None,
+    replicas: ReplicasOpt = None,
+    replica_cpus: ReplicaCpusOpt = None,
+    replica_gpus: ReplicaGpusOpt = None,
+    chunk: ChunkOpt = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key for openai: servers (else $WIDTHDEPTH_API_KEY, "
                                                         "$OPENAI_API_KEY); never stored")] = None,
     wide: Annotated[bool, typer.Option(help="the closing table with every column at any terminal width "
@@ -71,7 +81,8 @@ def run(
 
     config = load_config(recipe, overrides or [], model=model, tasks=tasks, plans=plan, problems=problems,
                          seed=seed, repeats=repeats, out=out, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                         verifier=verifier, threads=threads, context_length=context_length)
+                         verifier=verifier, threads=threads, context_length=context_length, executor=executor,
+                         replicas=replicas, replica_cpus=replica_cpus, replica_gpus=replica_gpus, chunk=chunk)
     prepared = prepare(config)  # all validation before the progress bar and before any store is touched
     try:
         with folder_lock(config.out), attempt_progress(errors) as bar:  # a busy folder: one line, before the bar
@@ -107,6 +118,11 @@ def study(
     threads: Annotated[int, typer.Option(help=setting("threads").rsplit(" (default", 1)[0])] = 0,
     overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value settings over the preset")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key for openai: servers; never stored")] = None,
+    executor: ExecutorOpt = None,
+    replicas: ReplicasOpt = None,
+    replica_cpus: ReplicaCpusOpt = None,
+    replica_gpus: ReplicaGpusOpt = None,
+    chunk: ChunkOpt = None,
 ) -> None:
     """The main job: the standard suite under grid plans, the report, and the verdict table."""
     from widthdepth.config import parse_overrides
@@ -115,7 +131,10 @@ def study(
 
     from widthdepth.runner import prepare
 
-    config = StudyConfig(model, preset, out, seed, threads, parse_overrides(overrides or []))
+    ray_options = {"executor": executor, "replicas": replicas, "replica_cpus": replica_cpus,
+                   "replica_gpus": replica_gpus, "chunk": chunk}
+    config = StudyConfig(model, preset, out, seed, threads, {**{k: v for k, v in ray_options.items() if v is not None},
+                                                             **parse_overrides(overrides or [])})
     prepare(study_run_config(config))  # validate everything before the progress bar and the store
     start = time.perf_counter()
     try:
@@ -155,44 +174,6 @@ PredictorOpt = Annotated[str, typer.Option(help="auto | agreement | confidence |
 ProbeOpt = Annotated[int, typer.Option(help="attempts in the probe (0: 1 for confidence/verifier, 4 for agreement)")]
 BinsOpt = Annotated[int, typer.Option(help="predicted-difficulty bins (quantiles of the training problems)")]
 UnitOpt = Annotated[str, typer.Option(help="auto | flops | generated_tokens | serial_tokens")]
-
-
-def _print_evaluation(evaluation) -> None:  # noqa: ANN001
-    from widthdepth.allocation import BASELINES
-
-    unit = evaluation.unit
-    how = f"{evaluation.folds}-fold cross-validation" if evaluation.folds else "all held out"
-    fmt = cost_format(unit)
-
-    def times(value: float) -> str:
-        return "never reached" if value == float("inf") else f"{value:.2f}×"
-
-    rows = []
-    for point, oracle, ratio in zip(evaluation.adaptive, evaluation.oracle or [None] * len(evaluation.adaptive),
-                                    evaluation.ratios):
-        plans = " | ".join(f"{w}x{d} {a}" for w, d, a in point.plans) if point.plans else "(per fold)"
-        rows.append((fmt(point.budget), f"{point.accuracy:.3f} [{point.ci_low:.3f}, {point.ci_high:.3f}]",
-                     fmt(point.cost), f"{oracle.accuracy:.3f}" if oracle else "—", times(ratio["width"]),
-                     times(ratio["best_fixed"]), plans))
-    print_table(f"adaptive allocation ({evaluation.predictor}, probe {evaluation.probe}) on {evaluation.problems} "
-                f"problems, {how}; cost in {unit} per problem",
-                ("budget", "adaptive", "cost", "gold-binned", "width needs", "best fixed needs", "plans by bin"),
-                rows, right=("cost", "gold-binned", "width needs", "best fixed needs"))
-    for name in BASELINES:
-        curve = evaluation.baselines.get(name)
-        if curve:
-            console.print(f"{name:>15}: " + ", ".join(f"{p.accuracy:.3f} at {fmt(p.cost)} ({p.plans[0][0]}x{p.plans[0][1]})"
-                                                      for p in curve))
-    for m in evaluation.width_matched:
-        console.print(f"width-only {m['w']}x1 {m['aggregator']} reaches {m['accuracy']:.3f} at {fmt(m['cost'])}; "
-                      f"adaptive at {fmt(m['adaptive_cost'])}" + (
-                          f": width spends {m['ratio']:.2f}× as much" if m["adaptive_cost"] != float("inf") else
-                          ": adaptive never does"))
-    console.print("width needs / best fixed needs: the compute the best width-only (majority or verifier) / best "
-                  "fixed plan needs for adaptive's accuracy, over adaptive's (fixed plans picked on the same "
-                  "held-out problems: their best case; their first chains are the probe's, as in a run). "
-                  "gold-binned: bins from gold pass@1, no probe paid — a reference, not a bound: it knows how "
-                  "hard a problem is, not whether the attempts a plan keeps are right.", style="dim")
 
 
 @allocate.command("fit")
@@ -260,7 +241,7 @@ def allocate_eval(
         with console.status(f"{folds}-fold cross-validation over {len(records)} problems"):
             evaluation = cross_validate(records, selection.predictor, selection.probe, bins, selection.unit,
                                         folds, seed)
-    _print_evaluation(evaluation)
+    print_evaluation(evaluation)
     if records.left_out:
         console.print(f"{records.left_out} problems left out: a failed or missing attempt in their grid (rerun "
                       "the grid to fill it)")

@@ -51,6 +51,25 @@ class RunConfig(BaseModel):
     (llama.cpp; torch's default for builtin: and hf:)."""
     context_length: int = Field(4096, ge=256)
     """Context window of local backends, in tokens."""
+    executor: str = "local"
+    """Where attempts are generated: local, or ray[:ADDRESS] — model replicas on a Ray cluster (ray:HOST:PORT,
+    ray:auto for the cluster this machine joined; plain ray: $RAY_ADDRESS, else a cluster of this machine's cores).
+    This process alone writes the store; the store is the same either way."""
+    replicas: int = Field(0, ge=0)
+    """Model replicas on Ray, each loading the model once; 0: as many as the cluster holds."""
+    replica_cpus: float = Field(1.0, gt=0)
+    """CPUs each Ray replica holds (with --threads 0, also its threads)."""
+    replica_gpus: float = Field(0.0, ge=0)
+    """GPUs each Ray replica holds; 0 with a vllm: model: its tensor_parallel_size."""
+    chunk: int = Field(0, ge=0)
+    """Problems per chunk sent to a Ray replica; 0: each plan's problems in 4 chunks per replica."""
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, value: str) -> str:
+        if value != "local" and not (value == "ray" or value.startswith("ray:") and len(value) > 4):
+            raise ValueError("expected local, ray, ray:auto or ray:HOST:PORT")
+        return value
 
     @field_validator("tasks", "plans", mode="before")
     @classmethod

@@ -71,16 +71,26 @@ class RichProgress:
         self.progress.update(self.task, description=text)
 
 
+class AttemptBar(Progress):
+    """The bar; an error before any attempt is counted (a model that does not load, no cluster) leaves
+    no bar behind, so the error's one line is all the command prints."""
+
+    def __exit__(self, exc_type, exc, traceback) -> None:  # noqa: ANN001
+        if exc_type is not None and not any(task.total for task in self.tasks):
+            self.live.transient = True
+        super().__exit__(exc_type, exc, traceback)
+
+
 def attempt_progress(console: Console) -> Progress:
     """The bar of `run` and `study`: what runs, attempts done/total, tokens per second, elapsed, ETA.
     Narrower than 110 columns it drops the elapsed time and cuts only the description short, so the
     numbers are never cut (`chain:L=4,m=10 gri… ━━━━━ 33/64 10 tok/s ETA 0:12`)."""
     if console.width >= 110:
-        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        return AttemptBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("attempts"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
     numbers = 38  # "━━━━━━━━ 1234/1234 12,345 tok/s ETA 1:23:45" and the gaps between columns
     description = Column(no_wrap=True, overflow="ellipsis", max_width=max(10, console.width - numbers - 2))
-    return Progress(TextColumn("{task.description}", table_column=description), BarColumn(bar_width=8),
+    return AttemptBar(TextColumn("{task.description}", table_column=description), BarColumn(bar_width=8),
                     MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TextColumn("ETA"),
                     TimeRemainingColumn(compact=True), console=console, transient=False, expand=False)

@@ -10,22 +10,24 @@ share work (round 1 of ``grid:8x2`` contains ``parallel:4``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from widthdepth.backends import Backend, BackendOptions, is_latent, load_backend, resolve_model
-from widthdepth.backends.base import LatentBackend, ModelInfo
+from widthdepth.backends.base import ModelInfo
 from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
 from widthdepth.execute import AdaptiveRun, MethodRun, NoProgress, PlanRun, Progress, RunResult, settings_json
-from widthdepth.execute.units import run_unit, units_of
+from widthdepth.execute.dispatch import dispatch
+from widthdepth.execute.fit import check_fit, check_loaded
+from widthdepth.execute.units import Outcome, Unit, run_unit, units_of
 from widthdepth.lock import folder_lock
 from widthdepth.plans import GridPlan, is_method, load_plan
 from widthdepth.plans.adaptive import AdaptivePlan
 from widthdepth.store import Store
-from widthdepth.tasks import TaskFamily, load_task
-from widthdepth.verifiers import Verifier, check_verifier_name, load_verifier
+from widthdepth.tasks import Problem, TaskFamily, load_task
+from widthdepth.verifiers import check_verifier_name, load_verifier
 
 
 @dataclass
@@ -64,11 +66,15 @@ def prepare(config: RunConfig) -> Prepared:
 def run(config: RunConfig | Prepared, progress: Progress | None = None, backend: Backend | None = None,
         api_key: str | None = None) -> RunResult:
     """Run every task x plan of `config` on its model, resuming from what the store already has.
-    `api_key` (for servers that need one) goes to the backend only: it is never stored."""
+    `api_key` (for servers that need one) goes to the backend only: it is never stored. With
+    `config.executor` ray[:ADDRESS] (and no `backend` given), replicas on a Ray cluster generate and this
+    process alone writes the store."""
     prepared = config if isinstance(config, Prepared) else prepare(config)
     config = prepared.config
     progress = progress or NoProgress()
     with folder_lock(config.out):  # one writer per folder, before any model loads: a second run stops in one line
+        if backend is None and config.executor != "local":
+            return _run_on_ray(prepared, progress, api_key)
         own_backend = backend is None
         if backend is None:
             progress.describe(f"loading {config.model}")
@@ -83,60 +89,76 @@ def run(config: RunConfig | Prepared, progress: Progress | None = None, backend:
 def _run(prepared: Prepared, backend: Backend, progress: Progress, api_key: str | None = None) -> RunResult:
     config = prepared.config
     verifiers = {f.spec: load_verifier(config.verifier, f, backend, api_key=api_key) for f in prepared.families}
-    check_fit(prepared, backend.info, verifiers)
-    problems = {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
-    if backend.info.latent:
-        for family in prepared.families:
-            cast(LatentBackend, backend).check_task(problems[family.spec][0].structure)
+    problems = _problems(prepared)
+    check_loaded(prepared.plans, backend, verifiers, {spec: p[0].structure for spec, p in problems.items()})
+
+    def execute(store: Store, units: list[Unit]) -> Iterator[tuple[Outcome, int, int]]:
+        for unit in units:
+            yield run_unit(store, backend, config, unit, verifiers[unit.family.spec], progress)
+
+    verifier_params = {v.name: v.n_params for v in verifiers.values() if v is not None}
+    result = _record(prepared, backend.info, verifier_params, problems, progress, execute)
+    result.verification_failures = [r for v in verifiers.values() for r in getattr(v, "failures", [])]
+    return result
+
+
+def _run_on_ray(prepared: Prepared, progress: Progress, api_key: str | None) -> RunResult:
+    """The run with replicas on a Ray cluster: each loads the model and checks it as `_run` does; one
+    line and no store where the cluster, its resources or a replica's model fail."""
+    try:
+        from widthdepth.execute import ray_pool
+    except ImportError as exc:
+        if exc.name != "ray":
+            raise
+        raise WidthdepthError(f"--executor {prepared.config.executor}: Ray is not installed; pip install "
+                              "'widthdepth[ray]' (make install does), or use --executor local") from None
+    config, problems = prepared.config, _problems(prepared)
+    with ray_pool.cluster(config.executor):
+        progress.describe(f"loading {config.model} on the replicas")
+        pool = ray_pool.start(config, prepared.families, api_key)
+        try:
+            info, verifier_params = pool.check(prepared.plans, {spec: p[0].structure for spec, p in problems.items()})
+            result = _record(prepared, info, verifier_params, problems, progress,
+                             lambda store, units: dispatch(store, units, pool, config.chunk, info, progress))
+            result.verification_failures = pool.failures
+            return result
+        finally:
+            pool.close()
+
+
+def _problems(prepared: Prepared) -> dict[str, list[Problem]]:
+    config = prepared.config
+    return {f.spec: f.problems(config.problems, config.seed) for f in prepared.families}
+
+
+Execute = Callable[[Store, list[Unit]], Iterable[tuple[Outcome, int, int]]]
+
+
+def _record(prepared: Prepared, info: ModelInfo, verifier_params: dict[str, int], problems: dict[str, list[Problem]],
+            progress: Progress, execute: Execute) -> RunResult:
+    """The run's record in the store around `execute` (its units, in order, each's outcome)."""
+    config = prepared.config
     store = Store.open(config.out)  # only now: bad input above never touches a store
     try:
         save_config(config, config.out)
-        store.put_model(backend.info)
-        run_id = store.start_run(config.model_dump(), backend.info.id, [f.spec for f in prepared.families],
+        store.put_model(info)
+        run_id = store.start_run(config.model_dump(), info.id, [f.spec for f in prepared.families],
                                  [p.spec for p in prepared.plans])
         for family in prepared.families:
             store.put_problems(problems[family.spec])
             progress.add_total(len(problems[family.spec]) * sum(p.attempts_per_problem * _runs(p, config)
                                                                 for p in prepared.plans))
-        result = RunResult(config, backend.info.id, backend.info.n_params, backend.info.shares_prompt_prefix,
-                           {v.name: v.n_params for v in verifiers.values() if v is not None}, [])
-        for unit in units_of(prepared.families, prepared.plans, problems, lambda plan: _runs(plan, config)):
-            outcome, generated, reused = run_unit(store, backend, config, unit, verifiers[unit.family.spec], progress)
+        result = RunResult(config, info.id, info.n_params, info.shares_prompt_prefix, verifier_params, [])
+        units = units_of(prepared.families, prepared.plans, problems, lambda plan: _runs(plan, config))
+        for outcome, generated, reused in execute(store, units):
             outcomes = {AdaptiveRun: result.allocations, MethodRun: result.methods}
             outcomes.get(type(outcome), result.plan_runs).append(outcome)
             result.generated += generated
             result.reused += reused
         store.finish_run(run_id)
-        result.verification_failures = [r for v in verifiers.values() for r in getattr(v, "failures", [])]
         return result
     finally:
         store.close()
-
-
-def check_fit(prepared: Prepared, info: ModelInfo, verifiers: dict[str, Verifier | None]) -> None:
-    """What the loaded model and the verifiers must be able to do for these plans; raises WidthdepthError
-    (before any store is touched)."""
-    if not info.supports_raw_continuation:
-        extend = [p.spec for p in prepared.plans if p.mode == "extend" and p.rounds > 1]
-        if extend:
-            raise WidthdepthError(f"--plan {extend[0]!r}: mode=extend continues raw text, which "
-                                  f"{info.id} cannot do; use mode=revise")
-    for plan in prepared.plans:
-        if hasattr(plan, "check_backend"):
-            plan.check_backend(info)  # a method the model cannot run: one line before the store
-    for plan in prepared.plans:
-        for spec, verifier in verifiers.items():
-            if (getattr(plan, "needs_partial_verifier", False) and not info.latent
-                    and not getattr(verifier, "scores_partial", False)):
-                raise WidthdepthError(
-                    f"--plan {plan.spec!r}: search needs a verifier that scores partial solutions, and "
-                    f"{getattr(verifier, 'name', 'none')} on {spec} scores only finished ones; use --verifier steps "
-                    "(chain), self, or a step-wise process reward model, reward:URL,format=steps")
-            if isinstance(plan, AdaptivePlan) and plan.needs_verifier and verifier is None:
-                raise WidthdepthError(
-                    f"--plan {plan.spec!r}: the policy needs verifier scores (fitted with "
-                    f"{plan.policy.verifier or 'a verifier'}), and {spec} runs without a verifier; pass --verifier, "
-                    "or fit a policy with --predictor agreement on a run without one")
 
 
 def _runs(plan: object, config: RunConfig) -> int:

@@ -172,3 +172,42 @@ def _method(c) -> str:  # noqa: ANN001 - analysis.methods.MethodComparison
     from widthdepth.plans import short_plan
 
     return short_plan(c.plan) + (f" ×{runs}" if runs > 1 else "")
+
+
+def print_evaluation(evaluation) -> None:  # noqa: ANN001 - an allocation Evaluation
+    """`allocate eval`'s table: adaptive against the baselines, per budget."""
+    from widthdepth.allocation import BASELINES
+
+    unit = evaluation.unit
+    how = f"{evaluation.folds}-fold cross-validation" if evaluation.folds else "all held out"
+    fmt = cost_format(unit)
+
+    def times(value: float) -> str:
+        return "never reached" if value == float("inf") else f"{value:.2f}×"
+
+    rows = []
+    for point, oracle, ratio in zip(evaluation.adaptive, evaluation.oracle or [None] * len(evaluation.adaptive),
+                                    evaluation.ratios):
+        plans = " | ".join(f"{w}x{d} {a}" for w, d, a in point.plans) if point.plans else "(per fold)"
+        rows.append((fmt(point.budget), f"{point.accuracy:.3f} [{point.ci_low:.3f}, {point.ci_high:.3f}]",
+                     fmt(point.cost), f"{oracle.accuracy:.3f}" if oracle else "—", times(ratio["width"]),
+                     times(ratio["best_fixed"]), plans))
+    print_table(f"adaptive allocation ({evaluation.predictor}, probe {evaluation.probe}) on {evaluation.problems} "
+                f"problems, {how}; cost in {unit} per problem",
+                ("budget", "adaptive", "cost", "gold-binned", "width needs", "best fixed needs", "plans by bin"),
+                rows, right=("cost", "gold-binned", "width needs", "best fixed needs"))
+    for name in BASELINES:
+        curve = evaluation.baselines.get(name)
+        if curve:
+            console.print(f"{name:>15}: " + ", ".join(f"{p.accuracy:.3f} at {fmt(p.cost)} ({p.plans[0][0]}x{p.plans[0][1]})"
+                                                      for p in curve))
+    for m in evaluation.width_matched:
+        console.print(f"width-only {m['w']}x1 {m['aggregator']} reaches {m['accuracy']:.3f} at {fmt(m['cost'])}; "
+                      f"adaptive at {fmt(m['adaptive_cost'])}" + (
+                          f": width spends {m['ratio']:.2f}× as much" if m["adaptive_cost"] != float("inf") else
+                          ": adaptive never does"))
+    console.print("width needs / best fixed needs: the compute the best width-only (majority or verifier) / best "
+                  "fixed plan needs for adaptive's accuracy, over adaptive's (fixed plans picked on the same "
+                  "held-out problems: their best case; their first chains are the probe's, as in a run). "
+                  "gold-binned: bins from gold pass@1, no probe paid — a reference, not a bound: it knows how "
+                  "hard a problem is, not whether the attempts a plan keeps are right.", style="dim")

@@ -53,6 +53,9 @@ class BackendOptions:
     """Context window for local backends, in tokens."""
     api_key: str | None = field(default=None, repr=False)
     """For servers that need one (`--api-key`); never stored."""
+    replicas: int = 1
+    """Replicas of this model sharing one server (`--executor ray`): an openai: replica keeps its
+    share of the server's `concurrency` in flight."""
 
 
 @dataclass(frozen=True)

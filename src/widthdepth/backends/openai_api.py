@@ -36,7 +36,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample
 from widthdepth.errors import WidthdepthError
@@ -346,4 +346,6 @@ def parse_settings(target: str, params: dict[str, str]) -> ServerSettings:
 
 
 def build(target: str, params: dict[str, str], options: object) -> OpenAIBackend:
-    return OpenAIBackend(parse_settings(target, params), api_key=getattr(options, "api_key", None))
+    settings = parse_settings(target, params)
+    share = max(1, settings.concurrency // max(1, getattr(options, "replicas", 1)))  # replicas share the server
+    return OpenAIBackend(replace(settings, concurrency=share), api_key=getattr(options, "api_key", None))

@@ -1,9 +1,10 @@
 """Units run as chunks on replicas, with one writer (issue 19): the driver prefetches what the store has
-for a chunk's problems, a replica runs the chunk into that `ChunkSink`, and the driver applies the
-chunk's writes to the store when it comes back. A replica that is lost mid-chunk is replaced and the
-chunk runs again from a fresh prefetch (what was applied is read back, not generated again). Units go
-one after another, in the run's order (later plans read back what earlier ones made); the chunks of a
-unit run side by side.
+for a chunk's problems, a replica runs the chunk into that `ChunkSink` and sends its writes back in
+parts as it goes (with its progress), which the driver applies to the store as they arrive. A replica
+that is lost mid-chunk is replaced and the chunk runs again from a fresh prefetch: what arrived is read
+back, not generated again. A chunk waits for the chunks of earlier units of its task that hold any of
+its problems (later plans read back what earlier ones made); all other chunks — other tasks, other
+problems — run side by side.
 
     outcomes = dispatch(store, units, pool, chunk_size, model_info, progress)
 
@@ -13,6 +14,8 @@ A `Pool` is where chunks run: `ThreadPool` (replicas as threads of this process:
 
 from __future__ import annotations
 
+import queue
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -39,15 +42,31 @@ class Lost(Exception):
 
 
 @dataclass
+class Part:
+    """What a replica sends while it runs a chunk: the writes and progress calls since its last part."""
+
+    writes: list[Write]
+    progress: list[tuple[str, tuple]]
+
+
+@dataclass
 class Done:
-    """What a replica sends back for a chunk."""
+    """What a replica sends back when a chunk ends: the outcome, and the writes and progress calls since
+    its last `Part`."""
 
     outcome: Outcome
-    outbox: list[Write]
+    writes: list[Write]
     generated: int
     reused: int
     progress: list[tuple[str, tuple]] = field(default_factory=list)
-    """The executor's progress calls, replayed on the driver's progress."""
+
+
+class Failed(WidthdepthError):
+    """A chunk stopped with a `WidthdepthError` on its replica (a server refusing requests): the run
+    stops with that line, keeping what came back."""
+
+
+Report = Callable[[Part], None]
 
 
 class Pool(Protocol):
@@ -55,78 +74,177 @@ class Pool(Protocol):
     lost: tuple[type[BaseException], ...]
     """What a future raises when its replica died (`Lost`; a Ray pool: Ray's actor errors too)."""
 
-    def submit(self, replica: int, chunk: Unit, sink: ChunkSink) -> Future:
-        """Run `chunk` on replica `replica`; the future gives a `Done` or raises one of `lost`."""
+    def submit(self, replica: int, chunk: Unit, sink: ChunkSink, report: Report) -> Future:
+        """Run `chunk` on replica `replica`, handing each `Part` to `report` (from any thread) as it comes;
+        the future gives the `Done` (after the last part) or raises one of `lost`."""
 
     def replace(self, replica: int) -> None:
         """A fresh replica in place of a lost one."""
 
 
-class Recorder:
-    """A `Progress` that keeps the calls, for the driver to replay."""
+class Relay:
+    """A replica's `Progress`: keeps the executor's calls and, every `every` seconds at most, sends them
+    with the sink's new writes as a `Part` (so the bar moves and what a lost replica made is kept)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sink: ChunkSink, report: Report | None, every: float) -> None:
+        self.sink, self.report, self.every = sink, report, every
         self.calls: list[tuple[str, tuple]] = []
+        self.sent = 0
+        self.last = time.monotonic()
 
     def add_total(self, attempts: int) -> None:
         self.calls.append(("add_total", (attempts,)))
 
     def advance(self, attempts: int, generated_tokens: int = 0) -> None:
         self.calls.append(("advance", (attempts, generated_tokens)))
+        if self.report is not None and time.monotonic() - self.last >= self.every:
+            self.report(Part(*self.take()))
+            self.last = time.monotonic()
 
     def describe(self, text: str) -> None:
         self.calls.append(("describe", (text,)))
 
+    def take(self) -> tuple[list[Write], list[tuple[str, tuple]]]:
+        """The writes and calls not sent yet."""
+        writes, calls = self.sink.outbox[self.sent:], self.calls
+        self.sent, self.calls = len(self.sink.outbox), []
+        return writes, calls
 
-def run_chunk(backend: Backend, config: RunConfig, verifier: Verifier | None, chunk: Unit, sink: ChunkSink) -> Done:
-    """On a replica: one chunk through its executor into the sink."""
-    recorder = Recorder()
-    outcome, generated, reused = run_unit(sink, backend, config, chunk, verifier, recorder)
-    return Done(outcome, sink.outbox, generated, reused, recorder.calls)
+
+PART_SECONDS = 0.5
+"""How often a replica sends what it made so far."""
+
+
+def run_chunk(backend: Backend, config: RunConfig, verifier: Verifier | None, chunk: Unit, sink: ChunkSink,
+              report: Report | None = None, every: float = PART_SECONDS) -> Done:
+    """On a replica: one chunk through its executor into the sink, parts sent to `report` as it goes."""
+    relay = Relay(sink, report, every)
+    try:
+        outcome, generated, reused = run_unit(sink, backend, config, chunk, verifier, relay)
+    except WidthdepthError as exc:
+        if report is not None:
+            report(Part(*relay.take()))  # what finished before the error is kept, as in a local run
+        raise Failed(str(exc)) from None
+    writes, calls = relay.take()
+    return Done(outcome, writes, generated, reused, calls)
 
 
 def dispatch(store: Store, units: list[Unit], pool: Pool, chunk_size: int, info: ModelInfo,
              progress: Progress | None = None) -> list[tuple[Outcome, int, int]]:
     """Each unit's (merged outcome, attempts generated, attempts reused), the units in order; `info`: the
-    replicas' model."""
-    progress = progress or NoProgress()
-    return [_unit(store, info.id, unit, pool, split(unit, chunk_size, info), progress) for unit in units]
+    replicas' model; `chunk_size` 0: `auto_chunk`. A chunk starts once the chunks of earlier units of its
+    task that hold any of its problems are stored (what it reads back); other chunks run side by side."""
+    chunks = [(u, chunk) for u, unit in enumerate(units)
+              for chunk in split(unit, chunk_size or auto_chunk(unit, pool.replicas), info)]
+    done = _Dispatch(store, info.id, chunks, pool, progress or NoProgress()).run()
+    outcomes = []
+    for u in range(len(units)):
+        results = [done[c] for c, (owner, _) in enumerate(chunks) if owner == u]
+        outcomes.append((merge([r.outcome for r in results]), sum(r.generated for r in results),
+                         sum(r.reused for r in results)))
+    return outcomes
 
 
-def _unit(store: Store, model: str, unit: Unit, pool: Pool, chunks: list[Unit],
-          progress: Progress) -> tuple[Outcome, int, int]:
-    queue, idle = deque(range(len(chunks))), deque(range(pool.replicas))
-    running: dict[Future, tuple[int, int]] = {}  # future -> (chunk, replica)
-    done: dict[int, Done] = {}
-    losses = [0] * len(chunks)
-    while queue or running:
-        while queue and idle:
-            index, replica = queue.popleft(), idle.popleft()
-            sink = prefetch(store, model, [p.key for p in chunks[index].problems])  # now: after what came back
-            running[pool.submit(replica, chunks[index], sink)] = (index, replica)
-        finished, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in finished:
-            index, replica = running.pop(future)
+def auto_chunk(unit: Unit, replicas: int) -> int:
+    """Problems per chunk where none is asked for: 4 chunks per replica (a slow chunk holds the unit up
+    less; each chunk costs one prefetch and one round trip)."""
+    return max(1, -(-len(unit.problems) // (4 * replicas)))
+
+
+def _after(chunks: list[tuple[int, Unit]]) -> list[set[int]]:
+    """For each chunk, the chunks it waits for: per problem, the last earlier chunk of its task holding it."""
+    last: dict[tuple[str, str], int] = {}
+    waits: list[set[int]] = []
+    for c, (_, chunk) in enumerate(chunks):
+        keys = [(chunk.family.spec, p.key) for p in chunk.problems]
+        waits.append({last[k] for k in keys if k in last})
+        last.update((k, c) for k in keys)
+    return waits
+
+
+class _Dispatch:
+    """Chunks on the pool; parts applied on this thread (the store's one writer) as they come."""
+
+    def __init__(self, store: Store, model: str, chunks: list[tuple[int, Unit]], pool: Pool,
+                 progress: Progress) -> None:
+        self.store, self.model, self.chunks, self.pool, self.progress = store, model, chunks, pool, progress
+        self.waits = _after(chunks)
+        self.parts: queue.Queue[tuple[int, int, Part]] = queue.Queue()
+        self.tries = [0] * len(chunks)  # runs of each chunk begun; the `MOST_LOSSES`th lost stops the run
+        self.counted = [[0, 0] for _ in chunks]  # most (total, advanced) attempts any run of a chunk relayed
+        self.relayed: dict[tuple[int, int], list[int]] = {}  # (chunk, try) -> (total, advanced) it relayed
+        self.done: dict[int, Done] = {}
+        self.text = ""
+
+    def run(self) -> dict[int, Done]:
+        waiting, idle = list(range(len(self.chunks))), deque(range(self.pool.replicas))
+        running: dict[Future, tuple[int, int]] = {}  # future -> (chunk, replica)
+        while waiting or running:
+            for index in [c for c in waiting if self.waits[c] <= self.done.keys()][:len(idle)]:
+                waiting.remove(index)
+                self._submit(index, idle.popleft(), running)
+            finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            self._drain()  # a finished chunk's parts are all queued before its future is done
+            for future in finished:
+                index, replica = running.pop(future)
+                idle.append(replica)
+                try:
+                    result = future.result()
+                except self.pool.lost as exc:
+                    self.pool.replace(replica)
+                    if self.tries[index] >= MOST_LOSSES:
+                        unit = self.chunks[index][1]
+                        raise WidthdepthError(
+                            f"{unit.family.spec} {getattr(unit.plan, 'spec', unit.plan)}: a chunk of "
+                            f"{len(unit.problems)} problems lost its replica {self.tries[index]} times (last: {exc}); "
+                            "what came back is stored: rerun the command to resume") from exc
+                    waiting.insert(0, index)
+                else:
+                    self._apply(index, self.tries[index], Part(result.writes, result.progress))
+                    self.done[index] = result
+                    self._describe()
+        return self.done
+
+    def _submit(self, index: int, replica: int, running: dict[Future, tuple[int, int]]) -> None:
+        chunk = self.chunks[index][1]
+        sink = prefetch(self.store, self.model, [p.key for p in chunk.problems])  # now: after what came back
+        self.tries[index] += 1
+        tag = (index, self.tries[index])
+        running[self.pool.submit(replica, chunk, sink, lambda part: self.parts.put((*tag, part)))] = (index, replica)
+
+    def _drain(self) -> None:
+        while True:
             try:
-                result = future.result()
-            except pool.lost as exc:
-                pool.replace(replica)
-                losses[index] += 1
-                if losses[index] >= MOST_LOSSES:
-                    raise WidthdepthError(f"{unit.family.spec} {getattr(unit.plan, 'spec', unit.plan)}: a chunk of "
-                                          f"{len(chunks[index].problems)} problems lost its replica {losses[index]} "
-                                          f"times (last: {exc}); what came back is stored: rerun the command to "
-                                          "resume") from exc
-                queue.appendleft(index)
-            else:
-                apply(store, result.outbox)
-                for method, args in result.progress:
-                    if method != "add_total":  # the driver counted the run's attempts once, up front
-                        getattr(progress, method)(*args)
-                done[index] = result
-            idle.append(replica)
-    results = [done[i] for i in range(len(chunks))]
-    return merge([r.outcome for r in results]), sum(r.generated for r in results), sum(r.reused for r in results)
+                index, attempt, part = self.parts.get_nowait()
+            except queue.Empty:
+                return
+            self._apply(index, attempt, part)
+
+    def _apply(self, index: int, attempt: int, part: Part) -> None:
+        """Writes into the store; progress onto the bar, where a chunk run again counts only past what an
+        earlier run of it counted."""
+        apply(self.store, part.writes)
+        mine, most = self.relayed.setdefault((index, attempt), [0, 0]), self.counted[index]
+        for method, args in part.progress:
+            if method == "describe":
+                self.text = args[0]
+                self._describe()
+                continue
+            slot = 0 if method == "add_total" else 1
+            mine[slot] += args[0]
+            fresh = mine[slot] - most[slot]
+            if fresh > 0:
+                most[slot] = mine[slot]
+                if method == "add_total":
+                    self.progress.add_total(fresh)
+                else:
+                    self.progress.advance(fresh, args[1] if fresh == args[0] else 0)
+
+    def _describe(self) -> None:
+        if len(self.chunks) > 1:
+            self.progress.describe(f"{self.text} · chunks {len(self.done)}/{len(self.chunks)}")
+        elif self.text:
+            self.progress.describe(self.text)
 
 
 class ThreadPool:
@@ -135,20 +253,21 @@ class ThreadPool:
     lost = (Lost,)
 
     def __init__(self, replicas: int, make_backend: Callable[[], Backend], config: RunConfig,
-                 verifiers: Callable[[Backend], dict[str, Verifier | None]]) -> None:
+                 verifiers: Callable[[Backend], dict[str, Verifier | None]], every: float = 0.0) -> None:
         self.replicas, self.make_backend, self.config, self.verifiers = replicas, make_backend, config, verifiers
+        self.every = every  # 0: a part at every step of the executor, as the tests want
         self.threads = ThreadPoolExecutor(replicas)
         self.backends: list[Any] = [None] * replicas
 
-    def submit(self, replica: int, chunk: Unit, sink: ChunkSink) -> Future:
-        return self.threads.submit(self._run, replica, chunk, sink)
+    def submit(self, replica: int, chunk: Unit, sink: ChunkSink, report: Report) -> Future:
+        return self.threads.submit(self._run, replica, chunk, sink, report)
 
-    def _run(self, replica: int, chunk: Unit, sink: ChunkSink) -> Done:
+    def _run(self, replica: int, chunk: Unit, sink: ChunkSink, report: Report) -> Done:
         if self.backends[replica] is None:
             backend = self.make_backend()
             self.backends[replica] = (backend, self.verifiers(backend))
         backend, verifiers = self.backends[replica]
-        return run_chunk(backend, self.config, verifiers[chunk.family.spec], chunk, sink)
+        return run_chunk(backend, self.config, verifiers[chunk.family.spec], chunk, sink, report, self.every)
 
     def replace(self, replica: int) -> None:
         old, self.backends[replica] = self.backends[replica], None

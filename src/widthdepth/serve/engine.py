@@ -22,7 +22,7 @@ from widthdepth.backends import Backend, GenerationRequest
 from widthdepth.config import RunConfig
 from widthdepth.errors import WidthdepthError
 from widthdepth.execute import NoProgress, executor_for
-from widthdepth.runner import Prepared, check_fit
+from widthdepth.execute.fit import check_fit
 from widthdepth.serve.answer import Choice, choose, price
 from widthdepth.serve.requests import Limits, RequestError, ServedRequest, plan_of
 from widthdepth.serve.shared import Cancelled, SharedBackend, Ticket
@@ -101,7 +101,7 @@ class Engine:
         try:
             if hasattr(plan, "check_family"):
                 plan.check_family(self.family)
-            check_fit(Prepared(self._config(request), [self.family], [plan]), self.info, {self.family.spec: self.checking})
+            check_fit([plan], self.info, {self.family.spec: self.checking})
         except WidthdepthError as exc:
             raise RequestError(400, str(exc).replace("--plan", "plan"), param="widthdepth.plan") from None
         if request.messages is not None and self.info.prompt_style != "chat":
