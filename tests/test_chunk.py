@@ -222,3 +222,27 @@ def test_a_chunk_waits_only_for_earlier_chunks_of_its_task_holding_its_problems(
     chunks = [(u, chunk) for u, unit in enumerate(units) for chunk in split(unit, 2, MockBackend().info)]
     # chain grid 0,1 · chain parallel 2,3 · search grid 4,5 · search parallel 6,7
     assert _after(chunks) == [set(), set(), {0}, {1}, set(), set(), {4}, {5}]
+
+
+@pytest.mark.parametrize("model", ["mock:fail=0.2", "builtin:reasoner"])
+def test_a_prefetch_reads_what_the_stores_views_read(tmp_path, model):
+    """`store_read.problem_rows` (the prefetch) against `Store.attempts` and `verifications_of`: failures,
+    parents of revise rounds, verifications, a latent model's rows."""
+    from widthdepth.store_read import problem_rows
+
+    config = RunConfig(model=model, tasks=["chain:L=2"], plans=["grid:3x3", "beam:2,2,steps=3"] if model.startswith(
+        "builtin") else ["grid:3x3"], problems=5, verifier="self" if model.startswith("mock") else "auto",
+        out=str(tmp_path / "run"))
+    run(config)
+    store = Store.open(config.out, create=False)
+    try:
+        info_id = store.db.execute("SELECT id FROM models").fetchone()[0]
+        keys = [r[0] for r in store.db.execute("SELECT key FROM problems ORDER BY key")][1:4]
+        attempts, verifications = problem_rows(store, info_id, keys)
+        expected = [a for key in sorted(keys) for a in store.attempts(model=info_id, problem_key=key)]
+        assert attempts == expected and any(a.parent_key for a in attempts)
+        assert model.startswith("builtin") or any(a.failed for a in attempts)
+        assert sorted(verifications, key=repr) == sorted(store.verifications_of(a.key for a in expected), key=repr)
+        assert verifications and problem_rows(store, info_id, ["no such problem"]) == ([], [])
+    finally:
+        store.close()

@@ -14,7 +14,7 @@ LAYERS = [
     {"errors", "specs", "config", "retry", "lock", "cost", "jsonsafe"},  # plain helpers
     {"attempts", "lab", "tasks"},                                  # attempt rows, the lab's models, task families
     {"backends"},                                                  # models behind one protocol
-    {"store", "store_schema", "store_ids"},                        # the SQLite store: its schema, its ids
+    {"store", "store_schema", "store_ids", "store_read"},          # the SQLite store: its schema, ids, fast reads
     {"verifiers", "plans"},                                        # scoring answers; plan specs and policy files
     {"analysis"},                                                  # traces, estimators, surface, verdict
     {"allocation"},                                                # adaptive allocation: estimates, fit, judge

@@ -20,6 +20,7 @@ from typing import Any
 
 from widthdepth.attempts import Attempt, Verification
 from widthdepth.store import Store
+from widthdepth.store_read import problem_rows
 
 Write = tuple[str, tuple]
 """(the `Store` method, its arguments)"""
@@ -85,8 +86,7 @@ def prefetch(store: Store, model: str, problem_keys: Iterable[str]) -> ChunkSink
     """A sink holding what `store` has of `model` on these problems: attempts, their verifications (by
     any verifier) and the method points of the problems."""
     keys = set(problem_keys)
-    attempts = [a for key in sorted(keys) for a in store.attempts(model=model, problem_key=key)]
-    verifications = list(store.verifications_of(a.key for a in attempts))
+    attempts, verifications = problem_rows(store, model, keys)
     points = [p for p in store.method_points() if p["model"] == model and p["problem_key"] in keys]
     return ChunkSink(attempts, verifications, points)
 

@@ -33,6 +33,9 @@ from widthdepth.store import Store
 from widthdepth.verifiers import Verifier
 
 
+IN_FLIGHT = 2
+"""Chunks sent to a replica at once: the next waits at the replica, its prefetch done, while one runs."""
+
 MOST_LOSSES = 3
 """A chunk whose replica is lost this many times stops the run (with what came back stored)."""
 
@@ -177,21 +180,26 @@ class _Dispatch:
         self.text = ""
 
     def run(self) -> dict[int, Done]:
-        waiting, idle = list(range(len(self.chunks))), deque(range(self.pool.replicas))
-        running: dict[Future, tuple[int, int]] = {}  # future -> (chunk, replica)
+        waiting = list(range(len(self.chunks)))
+        free = deque(r for _ in range(IN_FLIGHT) for r in range(self.pool.replicas))  # a slot per chunk in flight
+        generation = [0] * self.pool.replicas  # replacements of each replica so far
+        running: dict[Future, tuple[int, int, int]] = {}  # future -> (chunk, replica, its generation)
         while waiting or running:
-            for index in [c for c in waiting if self.waits[c] <= self.done.keys()][:len(idle)]:
+            for index in [c for c in waiting if self.waits[c] <= self.done.keys()][:len(free)]:
                 waiting.remove(index)
-                self._submit(index, idle.popleft(), running)
+                replica = free.popleft()
+                running[self._submit(index, replica)] = (index, replica, generation[replica])
             finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             self._drain()  # a finished chunk's parts are all queued before its future is done
             for future in finished:
-                index, replica = running.pop(future)
-                idle.append(replica)
+                index, replica, born = running.pop(future)
+                free.append(replica)
                 try:
                     result = future.result()
                 except self.pool.lost as exc:
-                    self.pool.replace(replica)
+                    if born == generation[replica]:  # its other chunk in flight was lost with it: replace once
+                        self.pool.replace(replica)
+                        generation[replica] += 1
                     if self.tries[index] >= MOST_LOSSES:
                         unit = self.chunks[index][1]
                         raise WidthdepthError(
@@ -205,12 +213,12 @@ class _Dispatch:
                     self._describe()
         return self.done
 
-    def _submit(self, index: int, replica: int, running: dict[Future, tuple[int, int]]) -> None:
+    def _submit(self, index: int, replica: int) -> Future:
         chunk = self.chunks[index][1]
         sink = prefetch(self.store, self.model, [p.key for p in chunk.problems])  # now: after what came back
         self.tries[index] += 1
         tag = (index, self.tries[index])
-        running[self.pool.submit(replica, chunk, sink, lambda part: self.parts.put((*tag, part)))] = (index, replica)
+        return self.pool.submit(replica, chunk, sink, lambda part: self.parts.put((*tag, part)))
 
     def _drain(self) -> None:
         while True:
@@ -248,7 +256,8 @@ class _Dispatch:
 
 
 class ThreadPool:
-    """Replicas as threads of this process, each with a backend of its own made by `make_backend`."""
+    """Replicas as threads of this process (one thread each, running its chunks in turn, as an actor
+    does), each with a backend of its own made by `make_backend`."""
 
     lost = (Lost,)
 
@@ -256,26 +265,30 @@ class ThreadPool:
                  verifiers: Callable[[Backend], dict[str, Verifier | None]], every: float = 0.0) -> None:
         self.replicas, self.make_backend, self.config, self.verifiers = replicas, make_backend, config, verifiers
         self.every = every  # 0: a part at every step of the executor, as the tests want
-        self.threads = ThreadPoolExecutor(replicas)
+        self.threads = [ThreadPoolExecutor(1) for _ in range(replicas)]
         self.backends: list[Any] = [None] * replicas
 
     def submit(self, replica: int, chunk: Unit, sink: ChunkSink, report: Report) -> Future:
-        return self.threads.submit(self._run, replica, chunk, sink, report)
+        return self.threads[replica].submit(self._run, replica, chunk, sink, report)
 
     def _run(self, replica: int, chunk: Unit, sink: ChunkSink, report: Report) -> Done:
         if self.backends[replica] is None:
             backend = self.make_backend()
             self.backends[replica] = (backend, self.verifiers(backend))
         backend, verifiers = self.backends[replica]
-        return run_chunk(backend, self.config, verifiers[chunk.family.spec], chunk, sink, report, self.every)
+        try:
+            return run_chunk(backend, self.config, verifiers[chunk.family.spec], chunk, sink, report, self.every)
+        except Lost:
+            self.backends[replica] = None  # the next chunk on this thread makes a fresh one
+            backend.close()
+            raise
 
     def replace(self, replica: int) -> None:
-        old, self.backends[replica] = self.backends[replica], None
-        if old is not None:
-            old[0].close()
+        """Nothing left to do: the replica's thread dropped the lost backend itself."""
 
     def close(self) -> None:
-        self.threads.shutdown(wait=True)
+        for thread in self.threads:
+            thread.shutdown(wait=True)
         for held in self.backends:
             if held is not None:
                 held[0].close()
