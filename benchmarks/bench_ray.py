@@ -71,9 +71,10 @@ def overhead(name: str, values: dict, root: Path) -> dict[str, float]:
     best: dict[str, float] = {}
     for round_ in range(ROUNDS):
         for side, options in SIDES.items():
-            wall, _, generated = timed({**values, **options}, root / name / side)
+            wall, cpu, generated = timed({**values, **options}, root / name / side)
             best[side] = min(best.get(side, float("inf")), wall)
-            print(f"  {name} round {round_ + 1} {side}: {wall:.2f} s ({generated} attempts)", flush=True)
+            print(f"  {name} round {round_ + 1} {side}: {wall:.2f} s ({generated} attempts; this process's CPU "
+                  f"{cpu:.1f} s)", flush=True)
     stores = {side: snapshot(root / name / side) for side in SIDES}
     assert all(s == stores["local"] for s in stores.values()), f"{name}: the sides' stores differ"
     return best

@@ -155,7 +155,8 @@ def test_start_up_problems_are_one_line_exit_2_and_no_store(tmp_path, head, caps
     cases = [(["--executor", f"ray:127.0.0.1:{port}"], f"no Ray cluster answers at 127.0.0.1:{port}"),
              (["--executor", "ray", "--replica-cpus", "64"], "the cluster holds 0 replicas of 64 CPUs"),
              (["--executor", "ray", "--replicas", "3"], "the cluster holds 2 replicas of 1 CPUs"),
-             (["--executor", "ray", "--model", f"openai:m@http://127.0.0.1:{port}/v1"], "on a replica: --model openai:m"),
+             (["--executor", "ray", "--model", f"openai:m@http://127.0.0.1:{port}/v1"],
+              "on a replica: --model openai:m"),
              (["--executor", "nowhere"], "executor: Value error, expected local, ray")]
     for options, message in cases:
         out = tmp_path / "never"

@@ -26,9 +26,8 @@ from widthdepth.errors import Interrupted, WidthdepthError
 from widthdepth.listings import list_models, list_tasks
 from widthdepth.lock import folder_lock
 from widthdepth.progress import RichProgress, attempt_progress
-from widthdepth.terminal import (console, cost_format, errors, print_evaluation, print_allocations, print_closing_table, print_method_comparisons,
-                                 print_methods,
-                                 print_table, write_closing_csv)
+from widthdepth.terminal import (console, cost_format, errors, print_allocations, print_closing_table, print_evaluation,
+                                 print_method_comparisons, print_methods, print_table, write_closing_csv)
 from widthdepth.verifiers import VERIFIERS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},

@@ -65,9 +65,9 @@ def _attempt(row: tuple, model: str, keys: dict[int, str], names: dict[int, str]
     elif parent is not None:
         parent = _hex(parent)  # a parent never stored: its key
     return Attempt(_hex(key), model, names[task], names[problem], w, d, names[mode], parent, seed, prompts[prompt][0],
-                   prompts[prompt][1], settings[setting], text, answer, final, None if correct is None else bool(correct),
-                   names[finish], names[status], error, prompt_tokens, completion_tokens, serial, wall,
-                   unpack_time(created), flops, confidence, lowest)
+                   prompts[prompt][1], settings[setting], text, answer, final,
+                   None if correct is None else bool(correct), names[finish], names[status], error, prompt_tokens,
+                   completion_tokens, serial, wall, unpack_time(created), flops, confidence, lowest)
 
 
 def _hex(key: Any) -> Any:

@@ -250,7 +250,7 @@ class _Dispatch:
 
     def _describe(self) -> None:
         if len(self.chunks) > 1:
-            self.progress.describe(f"{self.text} · chunks {len(self.done)}/{len(self.chunks)}")
+            self.progress.describe(f"chunks {len(self.done)}/{len(self.chunks)} · {self.text}")
         elif self.text:
             self.progress.describe(self.text)
 
