@@ -79,6 +79,17 @@ def test_n_is_checked_and_split_where_the_server_ignores_it(server):
         backend.close()
 
 
+def test_replicas_share_the_servers_concurrency(server):
+    """`--executor ray`: each openai: replica keeps its share of `concurrency` in flight, at least one."""
+    for replicas, share in ((1, 10), (4, 2), (32, 1)):
+        backend = load_backend(f"openai:smollm2@{server}/v1,concurrency=10", BackendOptions(api_key=KEY,
+                                                                                          replicas=replicas))
+        try:
+            assert backend.settings.concurrency == share
+        finally:
+            backend.close()
+
+
 def test_a_wrong_key_stops_the_run_in_one_line(server, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["run", "--model", f"openai:smollm2@{server}/v1", "--tasks", "chain:L=1", "--plan", "parallel:2",
