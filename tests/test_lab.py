@@ -133,3 +133,54 @@ def test_short_training_beats_the_untrained_model_and_is_deterministic(tmp_path)
     loaded, metadata = load_checkpoint(path)
     assert metadata["command"] == "test"
     assert chain_accuracy(loaded, 1, 200, 2, seed=5)[-1] == after
+
+
+def test_a_stack_applies_a_block_of_its_own_at_each_iteration():
+    """`layers` = 3: three unique blocks (no sharing), iteration t applies block t, at most 3 iterations;
+    the shared-block model's parameter names (and so its checkpoints) are unchanged."""
+    torch.manual_seed(0)
+    shared, stack = (LatentReasoner(ReasonerConfig(d_model=32, ffn=64, layers=n)).eval() for n in (1, 3))
+    block = sum(p.numel() for name, p in shared.named_parameters() if name.split(".")[0] in (
+        "norm_attention", "query", "key", "value", "attention_out", "norm_ffn", "ffn_in", "ffn_out"))
+    assert stack.n_params() == shared.n_params() + 2 * block
+    assert not any(name.startswith("stack") for name in shared.state_dict())
+    batch = encode_batch([random_chain(random.Random(2), 4)])
+    zeros = [torch.zeros(1, 5, 8)] * 3
+    before = stack(batch.tokens, batch.family, 3, noise=zeros)
+    with torch.no_grad():
+        stack.stack[1].ffn_out.weight.add_(1.0)  # block 2, applied at iteration 3 only
+    after = stack(batch.tokens, batch.family, 3, noise=zeros)
+    assert all(torch.equal(a.value_logits, b.value_logits) for a, b in zip(before[:2], after[:2]))
+    assert not torch.equal(before[2].value_logits, after[2].value_logits)
+    with pytest.raises(ValueError, match="at most 3 iterations"):
+        stack(batch.tokens, batch.family, 4)
+
+
+@pytest.mark.parametrize("layers, last_only", [(1, False), (1, True), (3, True)])
+def test_a_training_steps_flops_match_torch_flop_counter(layers, last_only):
+    """`step_flops`, forward and backward, against torch's counter (one head: no folded cross-head products)."""
+    from widthdepth.lab.train import loss_and_metrics, random_batch, step_flops
+
+    torch.manual_seed(0)
+    model = LatentReasoner(ReasonerConfig(d_model=32, ffn=64, heads=1, layers=layers))
+    batch = random_batch(random.Random(1), TrainConfig(batch_size=6, max_chain_length=5, min_items=4, max_items=6))
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = loss_and_metrics(model, batch, 3, last_only=last_only)
+        loss.backward()
+    assert step_flops(model, batch, 3, last_only) == counter.get_total_flops()
+
+
+def test_a_stack_trains_at_its_depth_and_round_trips(tmp_path):
+    from widthdepth.errors import WidthdepthError
+
+    config = TrainConfig(family="chain", steps=3, batch_size=8, d_model=32, ffn=64, layers=3, threads=1)
+    model, summary = train(config)
+    assert model.config.layers == 3 and summary["training_flops"] > 0
+    path = save_checkpoint(model, tmp_path / "stack.safetensors", config, summary)
+    loaded, metadata = load_checkpoint(path)
+    batch = encode_batch([random_chain(random.Random(3), 3)])
+    zeros = [torch.zeros(1, 4, 8)] * 3
+    assert torch.equal(loaded(batch.tokens, batch.family, 3, noise=zeros)[-1].value_logits,
+                       model.eval()(batch.tokens, batch.family, 3, noise=zeros)[-1].value_logits)
+    with pytest.raises(WidthdepthError, match="trains at depth 3"):
+        train(TrainConfig(steps=1, layers=3, depth=5))

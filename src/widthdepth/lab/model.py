@@ -8,7 +8,8 @@ Depth: the block is applied t times with the problem re-injected at each iterati
 (``h <- block(W_h h + P)``, where ``P = W_p embed(problem)`` is the encoding, computed once), so one
 pass of D iterations yields the answers at every depth d <= D. For chains, attention is limited to
 each position and the one before it, so information moves one step per iteration and a chain of L
-steps needs about L iterations.
+steps needs about L iterations. With `layers` = n > 1 the model is instead a stack of n unique blocks
+(iteration t applies block t; issue 20's shape and depth sweeps), the same layer shape and re-injection.
 Width: after each iteration Gaussian noise with a learned, per-family scale is added to the latent
 state (GRAM-style stochastic trajectories), so W trajectories of one problem, sampled as one batch,
 differ; answers are sampled from the readout. The noise is drawn in `noise_rank` dimensions per
@@ -45,9 +46,25 @@ class ReasonerConfig:
     max_len: int = MAX_LENGTH
     vocab: int = VOCAB
     classes: int = MAX_MODULUS
+    layers: int = 1
+    """Distinct blocks. 1: one shared block iterated (recurrent depth: the shipped reasoners); n > 1: a
+    stack of n unique blocks, iteration t applying block t (no weight sharing; at most n iterations)."""
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+class Block(nn.Module):
+    """A pre-norm transformer layer's parameters: block t > 0 of a stack (block 0 is the model's own, under
+    the names checkpoints of the shared-block reasoner have always used)."""
+
+    def __init__(self, d: int, ffn: int) -> None:
+        super().__init__()
+        self.norm_attention = nn.LayerNorm(d)
+        self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.attention_out = nn.Linear(d, d)
+        self.norm_ffn = nn.LayerNorm(d)
+        self.ffn_in, self.ffn_out = nn.Linear(d, ffn), nn.Linear(ffn, d)
 
 
 @dataclass
@@ -88,6 +105,7 @@ class LatentReasoner(nn.Module):
         self.noise_basis = nn.Linear(config.noise_rank, d, bias=False)
         nn.init.normal_(self.noise_basis.weight, std=config.noise_rank ** -0.5)  # unit variance per dimension
         self.noise_scale = nn.Parameter(torch.full((len(FAMILIES),), -1.5))  # softplus -> ~0.2
+        self.stack = nn.ModuleList(Block(d, config.ffn) for _ in range(config.layers - 1))  # none when shared
 
     # -- one iteration -----------------------------------------------------------------------------
     def _folds_heads(self, size: int) -> bool:
@@ -129,10 +147,20 @@ class LatentReasoner(nn.Module):
             q.view(shape).transpose(1, 2), k.view(shape).transpose(1, 2), v.view(shape).transpose(1, 2),
             attn_mask=bias).transpose(1, 2).reshape(b, s, d)
 
-    def _block(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        h = self.norm_attention(x)
-        x = x + self.attention_out(self._attend(self.query(h), self.key(h), self.value(h), bias))
-        return x + self.ffn_out(F.relu(self.ffn_in(self.norm_ffn(x)), inplace=True))
+    def _block(self, x: torch.Tensor, bias: torch.Tensor, layer: int = 0) -> torch.Tensor:
+        b = self if layer == 0 else self.stack[layer - 1]
+        h = b.norm_attention(x)
+        x = x + b.attention_out(self._attend(b.query(h), b.key(h), b.value(h), bias))
+        return x + b.ffn_out(F.relu(b.ffn_in(b.norm_ffn(x)), inplace=True))
+
+    def layer(self, t: int) -> int:
+        """The block iteration t (from 0) applies."""
+        if self.config.layers == 1:
+            return 0
+        if t >= self.config.layers:
+            raise ValueError(f"a stack of {self.config.layers} unique layers runs at most {self.config.layers} "
+                             f"iterations (asked for iteration {t + 1})")
+        return t
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(tokens.shape[1])
@@ -146,8 +174,9 @@ class LatentReasoner(nn.Module):
         return Readout(answers[..., :-1], answers[..., -1], self.score_head(pooled).squeeze(-1))
 
     def iterate(self, state: torch.Tensor, encoded: torch.Tensor, bias: torch.Tensor, family: torch.Tensor,
-                noise: torch.Tensor | None) -> torch.Tensor:
-        state = self._block(self.inject_state(state) + encoded, bias)
+                noise: torch.Tensor | None, t: int = 0) -> torch.Tensor:
+        """Iteration `t` (from 0): the block `layer(t)` over the re-injected problem, then the noise."""
+        state = self._block(self.inject_state(state) + encoded, bias, self.layer(t))
         if noise is not None:
             state = state + F.softplus(self.noise_scale)[family][:, None, None] * self.noise_basis(noise)
         return state
@@ -163,7 +192,7 @@ class LatentReasoner(nn.Module):
         for t in range(iterations):
             eps = noise[t] if noise is not None else torch.randn(*state.shape[:2], self.config.noise_rank,
                                                                  generator=generator)
-            state = self.iterate(state, encoded, bias, family, eps)
+            state = self.iterate(state, encoded, bias, family, eps, t)
             readouts.append(self.readout(state, tokens))
         return readouts
 

@@ -65,7 +65,7 @@ def _search_same_length(model: LatentReasoner, indices: list[int], problems: lis
     for t in range(iterations):
         noise, uniforms = _draw([stable_int(seeds[p], t, r) for p in range(len(problems)) for r in range(rows)], 1,
                                 length, model.config.noise_rank)
-        state = model.iterate(state, encoded, bias, batch.family, noise[0])
+        state = model.iterate(state, encoded, bias, batch.family, noise[0], t)
         read = read_answers(model.readout(state, batch.tokens), batch, uniforms[0], problems, rows, subsets)
         flops = iteration_flops + (model.encoding_flops(length) if t == 0 else 0)
         chosen = []

@@ -45,6 +45,11 @@ class TrainConfig:
     d_model: int = 128
     ffn: int = 512
     heads: int = 4
+    layers: int = 1
+    """Unique blocks (`ReasonerConfig.layers`); n > 1: a stack, trained at depth n."""
+    depth: int = 0
+    """0: each step runs 1..max_iterations iterations, supervised at every one (the shared block's recipe);
+    n: exactly n iterations, supervised at the last only (a stack's recipe, and a looped model's at depth n)."""
     threads: int = 2
     """torch threads; results are deterministic for a given seed, step count and thread count."""
 
@@ -95,11 +100,13 @@ def readout_correct(batch: Batch, value_logits: torch.Tensor, include_logits: to
     return torch.where(batch.family == 0, chain_ok, search_ok)
 
 
-def loss_and_metrics(model: LatentReasoner, batch: Batch, iterations: int) -> tuple[torch.Tensor, dict[str, float]]:
+def loss_and_metrics(model: LatentReasoner, batch: Batch, iterations: int,
+                     last_only: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
     readouts = model(batch.tokens, batch.family, iterations)
     chain_rows, search_rows = batch.family == 0, batch.family == 1
     total = torch.zeros(())
-    for readout in readouts:
+    supervised = readouts[-1:] if last_only else readouts
+    for readout in supervised:
         logits = masked_value_logits(readout.value_logits, batch.modulus)
         if chain_rows.any():
             targets = batch.values[chain_rows]
@@ -114,11 +121,34 @@ def loss_and_metrics(model: LatentReasoner, batch: Batch, iterations: int) -> tu
         total = total + 0.2 * F.binary_cross_entropy_with_logits(readout.score_logits, correct)
     last = readouts[-1]
     correct = readout_correct(batch, masked_value_logits(last.value_logits, batch.modulus), last.include_logits)
-    metrics = {"loss": float(total.detach()) / iterations}
+    metrics = {"loss": float(total.detach()) / len(supervised)}
     for name, rows in (("chain", chain_rows), ("search", search_rows)):
         if rows.any():
             metrics[f"{name}_acc"] = float(correct[rows].float().mean())
-    return total / iterations, metrics
+    return total / len(supervised), metrics
+
+
+def training_depth(config: TrainConfig) -> int:
+    """The fixed depth of each step (0: drawn per step); a stack's is its number of layers."""
+    depth = config.depth or (config.layers if config.layers > 1 else 0)
+    if config.layers > 1 and depth != config.layers:
+        raise WidthdepthError(f"depth={config.depth}: a stack of {config.layers} unique layers trains at depth "
+                              f"{config.layers}; drop depth or set it to {config.layers}")
+    return depth
+
+
+def step_flops(model: LatentReasoner, batch: Batch, iterations: int, last_only: bool) -> int:
+    """Exact FLOPs of one training step on `batch` (padded rows computed in full), as torch counts them:
+    the forward pass, and the backward pass's two products per forward product (the input's gradient and
+    the weight's) but one where the input needs none (the noise basis on drawn noise, the first iteration's
+    state projection on zeros), and none for readouts outside the loss."""
+    c, s = model.config, batch.tokens.shape[1]
+    forward = model.encoding_flops(s) + iterations * model.iteration_flops(s)
+    noise, first_state = 2 * s * c.noise_rank * c.d_model, 2 * s * c.d_model * c.d_model
+    readout = 2 * s * c.d_model * (c.classes + 1) + 2 * c.d_model
+    unused = (iterations - 1) * readout if last_only else 0
+    backward = 2 * (forward - unused) - iterations * noise - first_state
+    return len(batch.tokens) * (forward + backward)
 
 
 def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None) -> tuple[LatentReasoner, dict]:
@@ -131,17 +161,20 @@ def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] 
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)  # fixed, so the float order (and the checkpoint) is reproducible
     try:
-        model = LatentReasoner(ReasonerConfig(config.d_model, config.ffn, config.heads))
+        depth = training_depth(config)
+        model = LatentReasoner(ReasonerConfig(config.d_model, config.ffn, config.heads, layers=config.layers))
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate,
                                                        total_steps=config.steps, pct_start=0.05)
         rng = random.Random(config.seed)
         start = time.perf_counter()
         metrics: dict[str, float] = {}
+        flops = 0
         for step in range(1, config.steps + 1):
             batch = random_batch(rng, config)
-            iterations = rng.randint(1, config.max_iterations)
-            loss, metrics = loss_and_metrics(model, batch, iterations)
+            iterations = depth or rng.randint(1, config.max_iterations)
+            loss, metrics = loss_and_metrics(model, batch, iterations, last_only=bool(depth))
+            flops += step_flops(model, batch, iterations, bool(depth))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -149,7 +182,8 @@ def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] 
             schedule.step()
             if on_step:
                 on_step(step, metrics)
-        summary = {"steps": config.steps, "seconds": round(time.perf_counter() - start, 1), "final": metrics}
+        summary = {"steps": config.steps, "seconds": round(time.perf_counter() - start, 1), "final": metrics,
+                   "training_flops": flops}
     finally:
         torch.set_num_threads(threads)
     return model, summary
