@@ -94,3 +94,43 @@ def lab_train_lm(
         summary = train_lm(config, out, on_step)
     console.print(f"saved {out} ({summary['parameters']:,} parameters, {summary['seconds']} s of training): "
                   f"run it with --model hf:{out} or llamacpp:{out}/lm.gguf")
+
+
+@lab.command("sweep")
+def lab_sweep(
+    experiment: Annotated[str, typer.Option(help="shape (deep-thin against wide at fixed parameters) | depth "
+                                                 "(critical depths; unique stacks against the looped model)")],
+    out: Annotated[str, typer.Option(help="folder: trained models and results.jsonl; a rerun resumes")],
+    preset: Annotated[str, typer.Option(help="quick (minutes on 2 cores) | full")] = "quick",
+) -> None:
+    """Train and evaluate reasoners of different shapes or depths; resumes what a folder holds."""
+    from widthdepth.lab.sweep import THRESHOLD, critical_depths, plan_sweep, run_sweep, summary
+    from widthdepth.lock import folder_lock
+    from widthdepth.terminal import print_table
+
+    sweep = plan_sweep(experiment, preset)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("models"),
+               TimeElapsedColumn())
+    with folder_lock(out), Progress(*columns, console=errors) as bar:
+        task = bar.add_task("starting", total=len(sweep.arms) * sweep.seeds)
+
+        def on_event(text: str) -> None:
+            bar.update(task, description=text, advance=1 if text.startswith("evaluating") else 0)
+
+        rows = run_sweep(sweep, out, on_event)
+    arms = summary(rows)
+    scores = [key for key in arms[0] if key.startswith(("chain ", "search ")) and not key.endswith(" ci")]
+    print_table(f"{experiment} sweep ({preset}): accuracy on {sweep.problems} fresh problems per task over "
+                f"{sweep.seeds} seeds [95% interval, resampling seeds and problems]",
+                ("arm", "params", "depth", "train FLOPs", *scores),
+                [(a["arm"], f"{a['params']:,}", str(a["depth"]), f"{a['training_flops']:.3g}",
+                  *(f"{a[k]:.2f} [{a[k + ' ci'][0]:.2f}, {a[k + ' ci'][1]:.2f}]" for k in scores)) for a in arms])
+    if experiment == "depth":
+        def shown(depth: int | None) -> str:
+            return "none" if depth is None else str(depth)
+
+        for group in ("stack", "loop"):
+            console.print(f"critical depth ({group}, accuracy >= {THRESHOLD}) [95% interval]: " + ", ".join(
+                f"L={length}: {shown(point)} [{shown(low)}, {shown(high)}]"
+                for length, (point, low, high) in critical_depths(rows, group).items()), markup=False)
+    console.print(f"results: {out}/results.jsonl")

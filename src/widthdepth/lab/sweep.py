@@ -1,0 +1,291 @@
+"""Width and depth inside the model (issue 20): reasoners that differ in shape or depth, each trained on
+the same data with the same recipe and evaluated on the same fresh problems, kept in a folder that a
+rerun resumes (after kill -9 too: a model whose checkpoint was written is never trained again).
+
+    sweep = plan_sweep("depth", "quick")
+    rows = run_sweep(sweep, "runs/depth")          # one row per arm and seed
+
+Experiments:
+- `shape`: stacks of unique layers (no weight sharing) of about one parameter count, from a few wide
+  layers to many thin ones — at the same number of steps, and at the same training FLOPs. MobileLLM's
+  claim: deep and thin wins, on compositional chains (where layers compose) rather than on search.
+- `depth`: unique stacks of depth 1, 2, 4, ... (narrow), and the looped model (one shared block
+  iterated) at each depth, trained the same way: each chain length's critical depth (the smallest depth
+  whose accuracy crosses `THRESHOLD`), and whether the looped model reaches it with a fraction of the
+  parameters at the same FLOPs.
+
+The folder: `models/RECIPE-sSEED.safetensors` (RECIPE: a digest of the training settings; written whole,
+then renamed) and `results.jsonl` (one line
+per arm and seed, appended once it is evaluated: its parameters, training FLOPs and seconds, and per
+evaluated task one character per problem, 1 right, 0 wrong, so intervals can resample seeds and
+problems).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from widthdepth.errors import WidthdepthError
+from widthdepth.lab.model import LatentReasoner, ReasonerConfig
+from widthdepth.lab.sampling import sample_grid
+from widthdepth.lab.tokens import random_chain, random_subset
+from widthdepth.lab.train import TrainConfig, load_checkpoint, save_checkpoint, train
+
+EXPERIMENTS = ("shape", "depth")
+THRESHOLD = 0.9
+"""A chain length's critical depth: the smallest depth whose accuracy (mean over seeds) reaches this."""
+RESULTS = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One model of an experiment: a name, and how it is built and trained."""
+
+    name: str
+    group: str
+    """What the arm belongs to: "steps" or "flops" (shape), "stack" or "loop" (depth)."""
+    train: TrainConfig
+
+
+@dataclass(frozen=True)
+class Sweep:
+    experiment: str
+    preset: str
+    arms: list[Arm]
+    seeds: int
+    chains: tuple[int, ...]
+    """Chain lengths evaluated (greedy-free: one sampled trajectory, as the study reads a cell)."""
+    searches: tuple[int, ...] = ()
+    """Subset-sum sizes evaluated: coverage of `trajectories` trajectories."""
+    trajectories: int = 8
+    problems: int = 200
+    eval_seed: int = 10_001
+    """Evaluation problems: the same fresh problems for every arm and seed, none seen in training."""
+    extra: dict = field(default_factory=dict)
+
+
+def shape_for(layers: int, params: int, heads: int = 4) -> tuple[int, int]:
+    """(d_model, ffn) of a stack of `layers` unique layers with about `params` parameters: d_model a multiple
+    of `heads` with FFN 4x nearest the count, then the FFN widened or narrowed to meet it (each unit of FFN
+    is 2 d_model + 1 parameters per layer)."""
+    def count(d: int, ffn: int) -> int:
+        with torch.device("meta"):  # shapes only: nothing allocated or initialised
+            return LatentReasoner(ReasonerConfig(d_model=d, ffn=ffn, heads=heads, layers=layers)).n_params()
+
+    low, high = 1, 512 // heads  # the count grows with d: bisect on d / heads, then take the nearer side
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (middle + 1, high) if count(middle * heads, 4 * middle * heads) < params else (low, middle)
+    d = min({max(1, low - 1) * heads, low * heads}, key=lambda d: abs(count(d, 4 * d) - params))
+    return d, max(1, 4 * d + round((params - count(d, 4 * d)) / (layers * (2 * d + 1))))
+
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "shape": {"quick": {"params": 60_000, "layers": (2, 4, 8, 16), "steps": 600, "seeds": 2, "batch": 128},
+              "full": {"params": 250_000, "layers": (2, 4, 8, 16, 32), "steps": 2000, "seeds": 3, "batch": 256}},
+    "depth": {"quick": {"depths": (1, 2, 4, 8), "d_model": 32, "steps": 1000, "seeds": 2, "batch": 128},
+              "full": {"depths": (1, 2, 4, 8, 16, 32, 64), "d_model": 32, "steps": 2000, "seeds": 3, "batch": 256}},
+}
+
+
+def plan_sweep(experiment: str, preset: str) -> Sweep:
+    if experiment not in EXPERIMENTS:
+        raise WidthdepthError(f"--experiment {experiment!r}: unknown (valid: {', '.join(EXPERIMENTS)})")
+    if preset not in PRESETS[experiment]:
+        raise WidthdepthError(f"--preset {preset!r}: unknown for {experiment} "
+                              f"(valid: {', '.join(PRESETS[experiment])})")
+    p = PRESETS[experiment][preset]
+    base = TrainConfig(steps=p["steps"], batch_size=p["batch"], max_chain_length=8, max_items=10)
+    if experiment == "shape":
+        arms = []
+        for layers in p["layers"]:
+            d, ffn = shape_for(layers, p["params"])
+            arms.append(Arm(f"L{layers}-d{d}", "steps", replace(base, family="mix", layers=layers, d_model=d, ffn=ffn)))
+        budget = _step_flops_estimate(arms[len(arms) // 2].train) * p["steps"]  # the middle shape's steps
+        arms += [Arm(f"{a.name}-flops", "flops", replace(a.train, steps=max(1, round(budget / _step_flops_estimate(
+            a.train))))) for a in arms[:len(p["layers"])]]  # as many steps as the middle shape's FLOPs buy
+        return Sweep(experiment, preset, arms, p["seeds"], chains=(1, 2, 4, 6, 8), searches=(6, 8),
+                     extra={"params": p["params"], "flops_budget": budget})
+    d = p["d_model"]
+    arms = [Arm(f"{kind}-{depth}", kind, replace(base, family="chain", d_model=d, ffn=4 * d,
+                                                 layers=depth if kind == "stack" else 1, depth=depth))
+            for depth in p["depths"] for kind in ("stack", "loop")]
+    return Sweep(experiment, preset, arms, p["seeds"], chains=(1, 2, 4, 6, 8))
+
+
+def _step_flops_estimate(config: TrainConfig) -> int:
+    """FLOPs of one step of `config` on a batch of the longest problems (a fixed figure for the budget)."""
+    from widthdepth.lab.train import encode_batch, step_flops
+
+    model = LatentReasoner(ReasonerConfig(config.d_model, config.ffn, config.heads, layers=config.layers))
+    rng = random.Random(0)
+    batch = encode_batch([random_chain(rng, config.max_chain_length), random_subset(rng, config.max_items)]
+                         * (config.batch_size // 2))
+    return step_flops(model, batch, config.depth or config.layers, True)
+
+
+def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] | None = None) -> list[dict]:
+    """Train and evaluate every arm and seed not yet in `folder`; every row (old and new), in plan order."""
+    folder = Path(folder)
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    done = {(r["arm"], r["seed"]): r for r in read_results(folder)}
+    for arm in sweep.arms:
+        for seed in range(sweep.seeds):
+            if (arm.name, seed) in done:
+                continue
+            path = folder / "models" / f"{checkpoint_name(arm.train)}-s{seed}.safetensors"
+            if path.exists():
+                model, metadata = load_checkpoint(path)
+                summary = json.loads(metadata["summary"])
+            else:
+                if on_event:
+                    on_event(f"training {arm.name} seed {seed}")
+                config = replace(arm.train, seed=seed)
+                model, summary = train(config)
+                partial = path.with_suffix(".partial")
+                save_checkpoint(model, partial, config, summary, command=f"widthdepth lab sweep {sweep.experiment}")
+                os.replace(partial, path)  # whole or absent: a kill mid-write retrains, never reads half a model
+            if on_event:
+                on_event(f"evaluating {arm.name} seed {seed}")
+            row = {"experiment": sweep.experiment, "arm": arm.name, "group": arm.group, "seed": seed,
+                   "params": model.n_params(), "layers": arm.train.layers, "d_model": arm.train.d_model,
+                   "depth": arm.train.depth or arm.train.layers, "steps": summary["steps"],
+                   "training_flops": summary["training_flops"], "seconds": summary["seconds"],
+                   **evaluate_arm(model, sweep, arm)}
+            _append(folder / RESULTS, row)
+            done[(arm.name, seed)] = row
+    return [done[(a.name, s)] for a in sweep.arms for s in range(sweep.seeds)]
+
+
+def checkpoint_name(config: TrainConfig) -> str:
+    """A digest of everything a model's training depends on but its seed: arms trained alike share their
+    models, and a preset that changes cannot read a model trained to another recipe."""
+    settings = {k: v for k, v in asdict(config).items() if k not in ("seed", "threads")}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def evaluate_arm(model: LatentReasoner, sweep: Sweep, arm: Arm) -> dict[str, dict[str, str]]:
+    """Per task, a character per evaluation problem: 1 where the model is right (chains: one trajectory at
+    the arm's depth; search: any of `trajectories` valid)."""
+    depth = arm.train.depth or (arm.train.layers if arm.train.layers > 1 else arm.train.max_iterations)
+    hits: dict[str, dict[str, str]] = {"chain": {}, "search": {}}
+    for length in sweep.chains:
+        rng = random.Random(sweep.eval_seed * 1000 + length)
+        problems = [random_chain(rng, length) for _ in range(sweep.problems)]
+        grid = sample_grid(model, problems, 1, depth, [[sweep.eval_seed + i] for i in range(sweep.problems)])
+        hits["chain"][str(length)] = "".join("1" if g[0][-1].answer == str(p.values[-1]) else "0"
+                                             for g, p in zip(grid, problems))
+    for items in sweep.searches:
+        rng = random.Random(sweep.eval_seed * 1000 + 100 + items)
+        problems = [random_subset(rng, items) for _ in range(sweep.problems)]
+        k = sweep.trajectories
+        grid = sample_grid(model, problems, k, depth, [[sweep.eval_seed + i * k + w for w in range(k)]
+                                                       for i in range(sweep.problems)])
+        hits["search"][str(items)] = "".join("1" if any(_valid(p, g[w][-1].answer) for w in range(k)) else "0"
+                                             for g, p in zip(grid, problems))
+    return hits
+
+
+def _valid(problem, answer: str) -> bool:  # noqa: ANN001 - an Encoded subset-sum problem
+    chosen = [int(x) for x in answer.split(",")] if answer else []
+    pool = list(problem.items)
+    for x in chosen:
+        if x not in pool:
+            return False
+        pool.remove(x)
+    return bool(chosen) and sum(chosen) == problem.target
+
+
+def read_results(folder: str | Path) -> list[dict]:
+    """The evaluated rows of a sweep folder (a line cut short by a kill is left out: it is evaluated again)."""
+    path = Path(folder) / RESULTS
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _append(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+RESAMPLES = 2000
+"""Bootstrap draws for the intervals (seeded: the same rows give the same intervals)."""
+
+
+def _hits(runs: list[dict], family: str, key: str) -> np.ndarray:
+    """(seeds, problems) 0/1 of one arm on one task."""
+    return np.array([[c == "1" for c in r[family][key]] for r in runs], dtype=float)
+
+
+def _draws(hits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`RESAMPLES` accuracies, seeds and problems drawn with replacement independently (the problems are
+    the same for every seed: a crossed bootstrap), as weights: seed counts @ hits @ problem counts."""
+    seeds, problems = hits.shape
+    seed_counts = rng.multinomial(seeds, [1 / seeds] * seeds, size=RESAMPLES)
+    problem_counts = rng.multinomial(problems, [1 / problems] * problems, size=RESAMPLES)
+    return np.einsum("bs,sp,bp->b", seed_counts, hits, problem_counts) / (seeds * problems)
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per arm: each task's accuracy (mean over seeds and problems) and its 95% interval ("... ci"),
+    resampling seeds and problems."""
+    arms: dict[str, list[dict]] = {}
+    for row in rows:
+        arms.setdefault(row["arm"], []).append(row)
+    out = []
+    for name, runs in arms.items():
+        first = runs[0]
+        scores: dict[str, object] = {}
+        for family in ("chain", "search"):
+            for key in first[family]:
+                hits = _hits(runs, family, key)
+                rng = np.random.default_rng(zlib.crc32(f"{family} {key}".encode()))  # the same rows: the same interval
+                scores[f"{family} {key}"] = float(hits.mean())
+                scores[f"{family} {key} ci"] = tuple(float(x) for x in np.quantile(_draws(hits, rng), [0.025, 0.975]))
+        out.append({"arm": name, "group": first["group"], "params": first["params"], "depth": first["depth"],
+                    "training_flops": sum(r["training_flops"] for r in runs) / len(runs), "seeds": len(runs), **scores})
+    return out
+
+
+def critical_depths(rows: list[dict], group: str, threshold: float = THRESHOLD) -> dict[str, tuple]:
+    """Per chain length, the smallest depth of `group` whose accuracy reaches `threshold` (None: none
+    does), and its 95% interval over the same bootstrap draws of every arm (None: beyond the largest)."""
+    runs: dict[int, list[dict]] = {}
+    for row in rows:
+        if row["group"] == group:
+            runs.setdefault(row["depth"], []).append(row)
+    depths = sorted(runs)
+    if not depths:
+        return {}
+    rng, found = np.random.default_rng(0), {}
+    for length in runs[depths[0]][0]["chain"]:
+        hits = [_hits(runs[d], "chain", length) for d in depths]
+        point = next((d for d, h in zip(depths, hits) if h.mean() >= threshold), None)
+        reached = np.array([_draws(h, rng) >= threshold for h in hits])  # (depths, draws)
+        first = np.where(reached.any(0), np.array(depths)[reached.argmax(0)], np.inf)
+        low, high = (float(q) for q in np.quantile(first, [0.025, 0.975], method="lower"))
+        found[length] = (point, None if low == np.inf else int(low), None if high == np.inf else int(high))
+    return found
+
+
+__all__ = ["Arm", "EXPERIMENTS", "PRESETS", "Sweep", "THRESHOLD", "critical_depths", "plan_sweep", "read_results",
+           "run_sweep", "shape_for", "summary"]

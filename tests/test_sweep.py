@@ -1,0 +1,110 @@
+"""`widthdepth lab sweep` (issue 20) on tiny settings: the plan of each experiment, a sweep that resumes
+without training a finished model again (also after kill -9 mid-training), the same results as an
+uninterrupted sweep, and the summaries the command prints."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+
+from widthdepth.errors import WidthdepthError
+from widthdepth.lab.model import LatentReasoner, ReasonerConfig
+from widthdepth.lab.sweep import Arm, Sweep, critical_depths, plan_sweep, read_results, run_sweep, shape_for, summary
+from widthdepth.lab.train import TrainConfig
+
+
+def tiny(steps: int = 4) -> Sweep:
+    base = TrainConfig(family="chain", steps=steps, batch_size=16, d_model=16, ffn=64, max_chain_length=3, threads=1)
+    arms = [Arm(f"{kind}-{depth}", kind, replace(base, layers=depth if kind == "stack" else 1, depth=depth))
+            for depth in (1, 2) for kind in ("stack", "loop")]
+    return Sweep("depth", "tiny", arms, seeds=2, chains=(1, 2), searches=(4,), trajectories=2, problems=20)
+
+
+def timeless(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def test_the_presets_plan_what_the_experiments_compare():
+    shape = plan_sweep("shape", "quick")
+    by_steps = [a for a in shape.arms if a.group == "steps"]
+    counts = [LatentReasoner(ReasonerConfig(a.train.d_model, a.train.ffn, layers=a.train.layers)).n_params()
+              for a in by_steps]
+    assert [a.train.layers for a in by_steps] == [2, 4, 8, 16]
+    assert max(counts) / min(counts) < 1.02  # one parameter count, deep-thin to wide
+    assert {a.train.steps for a in by_steps} == {600} and len(shape.arms) == 2 * len(by_steps)
+    depth = plan_sweep("depth", "quick")
+    assert [(a.group, a.train.layers, a.train.depth) for a in depth.arms[:4]] == [
+        ("stack", 1, 1), ("loop", 1, 1), ("stack", 2, 2), ("loop", 1, 2)]
+    d, ffn = shape_for(32, 250_000)
+    assert d % 4 == 0 and abs(LatentReasoner(ReasonerConfig(d, ffn, layers=32)).n_params() - 250_000) < 32 * 2 * d
+    with pytest.raises(WidthdepthError, match="--experiment 'size'"):
+        plan_sweep("size", "quick")
+    with pytest.raises(WidthdepthError, match="--preset 'huge'"):
+        plan_sweep("depth", "huge")
+
+
+def test_a_sweep_resumes_without_training_again(tmp_path):
+    events: list[str] = []
+    rows = run_sweep(tiny(), tmp_path / "sweep", events.append)
+    assert len(rows) == 8 and sum(e.startswith("training") for e in events) == 6  # stack-1 is loop-1: one model
+    assert all(len(r["chain"]["2"]) == 20 and set(r["chain"]["2"]) <= {"0", "1"} for r in rows)
+    events.clear()
+    assert run_sweep(tiny(), tmp_path / "sweep", events.append) == rows and events == []
+    (tmp_path / "sweep" / "results.jsonl").write_text("")  # evaluations lost, models kept: evaluated, not trained
+    again = run_sweep(tiny(), tmp_path / "sweep", events.append)
+    assert timeless(again) == timeless(rows) and not any(e.startswith("training") for e in events)
+    arms = summary(rows)
+    assert [a["arm"] for a in arms] == ["stack-1", "loop-1", "stack-2", "loop-2"]
+    assert set(critical_depths(rows, "stack", threshold=0.0).values()) == {(1, 1, 1)}
+    assert set(critical_depths(rows, "loop", threshold=1.01).values()) == {(None, None, None)}
+    for arm in arms:
+        low, high = arm["chain 2 ci"]
+        assert low <= arm["chain 2"] <= high
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.test_sweep import tiny
+from widthdepth.lab.sweep import run_sweep
+run_sweep(tiny(steps=60), sys.argv[1])
+"""
+
+
+def test_a_sweep_killed_mid_training_resumes_to_the_same_results(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT.format(root=root), str(folder)])
+    models = folder / "models"
+    deadline = time.monotonic() + 120
+    while not (models.exists() and list(models.glob("*.safetensors"))):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    first = sorted(models.glob("*.safetensors"))[0]
+    written = first.stat().st_mtime_ns
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    rows = run_sweep(tiny(steps=60), folder)
+    assert first.stat().st_mtime_ns == written  # the finished model was not trained again
+    assert not list(models.glob("*.partial"))
+    assert timeless(rows) == timeless(run_sweep(tiny(steps=60), tmp_path / "whole"))
+    assert timeless(read_results(folder)) == timeless(rows)
+
+
+def test_the_command_prints_the_table_and_the_critical_depths(tmp_path, capsys, monkeypatch):
+    from widthdepth.cli import main
+    from widthdepth.lab import sweep
+
+    assert main(["lab", "sweep", "--experiment", "size", "--out", str(tmp_path / "no")]) == 2
+    assert "--experiment 'size': unknown (valid: shape, depth)" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    monkeypatch.setattr(sweep, "plan_sweep", lambda experiment, preset: tiny())
+    assert main(["lab", "sweep", "--experiment", "depth", "--out", str(tmp_path / "depth")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "depth sweep (quick)" in out and "stack-2" in out and "critical depth (loop, accuracy >= 0.9)" in out
