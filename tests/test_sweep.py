@@ -59,6 +59,15 @@ def test_a_sweep_resumes_without_training_again(tmp_path):
     (tmp_path / "sweep" / "results.jsonl").write_text("")  # evaluations lost, models kept: evaluated, not trained
     again = run_sweep(tiny(), tmp_path / "sweep", events.append)
     assert timeless(again) == timeless(rows) and not any(e.startswith("training") for e in events)
+    path = tmp_path / "sweep" / "results.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:50])  # the last line cut short by a kill
+    events.clear()
+    assert timeless(run_sweep(tiny(), tmp_path / "sweep", events.append)) == timeless(rows)
+    assert events == ["evaluating loop-2 seed 1"] and len(read_results(tmp_path / "sweep")) == 8
+    events.clear()
+    run_sweep(tiny(steps=5), tmp_path / "sweep", events.append)  # another recipe: neither its rows nor models
+    assert sum(e.startswith("training") for e in events) == 6
     arms = summary(rows)
     assert [a["arm"] for a in arms] == ["stack-1", "loop-1", "stack-2", "loop-2"]
     assert set(critical_depths(rows, "stack", threshold=0.0).values()) == {(1, 1, 1)}

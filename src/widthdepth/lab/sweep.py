@@ -138,12 +138,14 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
     """Train and evaluate every arm and seed not yet in `folder`; every row (old and new), in plan order."""
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)
-    done = {(r["arm"], r["seed"]): r for r in read_results(folder)}
+    evaluation = _digest({k: v for k, v in asdict(sweep).items() if k not in ("arms", "seeds", "extra")})
+    done = {(r["arm"], r["seed"], r.get("recipe"), r.get("evaluation")): r for r in read_results(folder)}
     for arm in sweep.arms:
+        recipe = checkpoint_name(arm.train)
         for seed in range(sweep.seeds):
-            if (arm.name, seed) in done:
+            if (arm.name, seed, recipe, evaluation) in done:  # a row of another recipe or evaluation is not this
                 continue
-            path = folder / "models" / f"{checkpoint_name(arm.train)}-s{seed}.safetensors"
+            path = folder / "models" / f"{recipe}-s{seed}.safetensors"
             if path.exists():
                 model, metadata = load_checkpoint(path)
                 summary = json.loads(metadata["summary"])
@@ -158,19 +160,23 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
             if on_event:
                 on_event(f"evaluating {arm.name} seed {seed}")
             row = {"experiment": sweep.experiment, "arm": arm.name, "group": arm.group, "seed": seed,
+                   "recipe": recipe, "evaluation": evaluation,
                    "params": model.n_params(), "layers": arm.train.layers, "d_model": arm.train.d_model,
                    "depth": arm.train.depth or arm.train.layers, "steps": summary["steps"],
                    "training_flops": summary["training_flops"], "seconds": summary["seconds"],
                    **evaluate_arm(model, sweep, arm)}
             _append(folder / RESULTS, row)
-            done[(arm.name, seed)] = row
-    return [done[(a.name, s)] for a in sweep.arms for s in range(sweep.seeds)]
+            done[(arm.name, seed, recipe, evaluation)] = row
+    return [done[(a.name, s, checkpoint_name(a.train), evaluation)] for a in sweep.arms for s in range(sweep.seeds)]
 
 
 def checkpoint_name(config: TrainConfig) -> str:
     """A digest of everything a model's training depends on but its seed: arms trained alike share their
     models, and a preset that changes cannot read a model trained to another recipe."""
-    settings = {k: v for k, v in asdict(config).items() if k not in ("seed", "threads")}
+    return _digest({k: v for k, v in asdict(config).items() if k not in ("seed", "threads")})
+
+
+def _digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -221,8 +227,13 @@ def read_results(folder: str | Path) -> list[dict]:
 
 
 def _append(path: Path, row: dict) -> None:
+    cut = False
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            cut = f.read(1) != b"\n"
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.write(("\n" if cut else "") + json.dumps(row, sort_keys=True) + "\n")  # after a line a kill cut short
         f.flush()
         os.fsync(f.fileno())
 
