@@ -117,3 +117,4 @@ def test_the_command_prints_the_table_and_the_critical_depths(tmp_path, capsys, 
     assert main(["lab", "sweep", "--experiment", "depth", "--out", str(tmp_path / "depth")]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "depth sweep (quick)" in out and "stack-2" in out and "critical depth (loop, accuracy >= 0.9)" in out
+    assert (tmp_path / "depth" / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

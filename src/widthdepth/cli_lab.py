@@ -133,4 +133,11 @@ def lab_sweep(
             console.print(f"critical depth ({group}, accuracy >= {THRESHOLD}) [95% interval]: " + ", ".join(
                 f"L={length}: {shown(point)} [{shown(low)}, {shown(high)}]"
                 for length, (point, low, high) in critical_depths(rows, group).items()), markup=False)
-    console.print(f"results: {out}/results.jsonl")
+    from pathlib import Path
+
+    from widthdepth.report.sweep import sweep_figure
+    from widthdepth.report.vega import to_png
+
+    figure = Path(out) / "figure.png"
+    figure.write_bytes(to_png(*sweep_figure(experiment, rows)))
+    console.print(f"results: {out}/results.jsonl; figure: {figure}")
