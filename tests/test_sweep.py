@@ -23,6 +23,7 @@ def tiny(steps: int = 4) -> Sweep:
     base = TrainConfig(family="chain", steps=steps, batch_size=16, d_model=16, ffn=64, max_chain_length=3, threads=1)
     arms = [Arm(f"{kind}-{depth}", kind, replace(base, layers=depth if kind == "stack" else 1, depth=depth))
             for depth in (1, 2) for kind in ("stack", "loop")]
+    arms.append(Arm("anyloop-2", "anyloop", replace(base, max_iterations=2), depth=2))  # read at depth 2
     return Sweep("depth", "tiny", arms, seeds=2, chains=(1, 2), searches=(4,), trajectories=2, problems=20)
 
 
@@ -41,6 +42,9 @@ def test_the_presets_plan_what_the_experiments_compare():
     depth = plan_sweep("depth", "quick")
     assert [(a.group, a.train.layers, a.train.depth) for a in depth.arms[:4]] == [
         ("stack", 1, 1), ("loop", 1, 1), ("stack", 2, 2), ("loop", 1, 2)]
+    anyloop = [a for a in depth.arms if a.group == "anyloop"]
+    assert [a.depth for a in anyloop] == [1, 2, 4, 8] and {a.train for a in anyloop} == {anyloop[0].train}
+    assert anyloop[0].train.depth == 0 and anyloop[0].train.max_iterations == 8  # one model, read at each depth
     d, ffn = shape_for(32, 250_000)
     assert d % 4 == 0 and abs(LatentReasoner(ReasonerConfig(d, ffn, layers=32)).n_params() - 250_000) < 32 * 2 * d
     with pytest.raises(WidthdepthError, match="--experiment 'size'"):
@@ -52,7 +56,8 @@ def test_the_presets_plan_what_the_experiments_compare():
 def test_a_sweep_resumes_without_training_again(tmp_path):
     events: list[str] = []
     rows = run_sweep(tiny(), tmp_path / "sweep", events.append)
-    assert len(rows) == 8 and sum(e.startswith("training") for e in events) == 6  # stack-1 is loop-1: one model
+    assert len(rows) == 10 and sum(e.startswith("training") for e in events) == 8  # stack-1 is loop-1: one model
+    assert rows[-1]["depth"] == 2 and rows[-1]["group"] == "anyloop"
     assert all(len(r["chain"]["2"]) == 20 and set(r["chain"]["2"]) <= {"0", "1"} for r in rows)
     events.clear()
     assert run_sweep(tiny(), tmp_path / "sweep", events.append) == rows and events == []
@@ -64,12 +69,13 @@ def test_a_sweep_resumes_without_training_again(tmp_path):
     path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:50])  # the last line cut short by a kill
     events.clear()
     assert timeless(run_sweep(tiny(), tmp_path / "sweep", events.append)) == timeless(rows)
-    assert events == ["evaluating loop-2 seed 1"] and len(read_results(tmp_path / "sweep")) == 8
+    assert events == ["evaluating anyloop-2 seed 1"] and len(read_results(tmp_path / "sweep")) == 10
     events.clear()
     run_sweep(tiny(steps=5), tmp_path / "sweep", events.append)  # another recipe: neither its rows nor models
-    assert sum(e.startswith("training") for e in events) == 6
+    assert sum(e.startswith("training") for e in events) == 8
     arms = summary(rows)
-    assert [a["arm"] for a in arms] == ["stack-1", "loop-1", "stack-2", "loop-2"]
+    assert [a["arm"] for a in arms] == ["stack-1", "loop-1", "stack-2", "loop-2", "anyloop-2"]
+    assert critical_depths(rows, "anyloop", threshold=0.0) == {"1": (2, 2, 2), "2": (2, 2, 2)}
     assert set(critical_depths(rows, "stack", threshold=0.0).values()) == {(1, 1, 1)}
     assert set(critical_depths(rows, "loop", threshold=1.01).values()) == {(None, None, None)}
     for arm in arms:

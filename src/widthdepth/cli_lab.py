@@ -129,7 +129,7 @@ def lab_sweep(
         def shown(depth: int | None) -> str:
             return "none" if depth is None else str(depth)
 
-        for group in ("stack", "loop"):
+        for group in sorted({row["group"] for row in rows}, key=("stack", "loop", "anyloop").index):
             console.print(f"critical depth ({group}, accuracy >= {THRESHOLD}) [95% interval]: " + ", ".join(
                 f"L={length}: {shown(point)} [{shown(low)}, {shown(high)}]"
                 for length, (point, low, high) in critical_depths(rows, group).items()), markup=False)

@@ -10,9 +10,10 @@ Experiments:
   layers to many thin ones — at the same number of steps, and at the same training FLOPs. MobileLLM's
   claim: deep and thin wins, on compositional chains (where layers compose) rather than on search.
 - `depth`: unique stacks of depth 1, 2, 4, ... (narrow), and the looped model (one shared block
-  iterated) at each depth, trained the same way: each chain length's critical depth (the smallest depth
-  whose accuracy crosses `THRESHOLD`), and whether the looped model reaches it with a fraction of the
-  parameters at the same FLOPs.
+  iterated) at each depth, trained the same way; and one looped model trained as the shipped reasoner
+  (a random depth per step, supervised at every iteration), read at each depth: each chain length's
+  critical depth (the smallest depth whose accuracy crosses `THRESHOLD`), and whether the looped
+  models reach it with a fraction of the parameters at the same FLOPs.
 
 The folder: `models/RECIPE-sSEED.safetensors` (RECIPE: a digest of the training settings; written whole,
 then renamed) and `results.jsonl` (one line
@@ -53,8 +54,10 @@ class Arm:
 
     name: str
     group: str
-    """What the arm belongs to: "steps" or "flops" (shape), "stack" or "loop" (depth)."""
+    """What the arm belongs to: "steps" or "flops" (shape), "stack", "loop" or "anyloop" (depth)."""
     train: TrainConfig
+    depth: int = 0
+    """Iterations at evaluation; 0: the training depth (a stack's layers)."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,11 @@ def plan_sweep(experiment: str, preset: str) -> Sweep:
         return Sweep(experiment, preset, arms, p["seeds"], chains=(1, 2, 4, 6, 8), searches=(6, 8),
                      extra={"params": p["params"], "flops_budget": budget})
     d = p["d_model"]
-    arms = [Arm(f"{kind}-{depth}", kind, replace(base, family="chain", d_model=d, ffn=4 * d,
-                                                 layers=depth if kind == "stack" else 1, depth=depth))
+    chain = replace(base, family="chain", d_model=d, ffn=4 * d)
+    anyloop = replace(chain, depth=0, max_iterations=max(p["depths"]))  # one model for every depth
+    arms = [Arm(f"{kind}-{depth}", kind, replace(chain, layers=depth if kind == "stack" else 1, depth=depth))
             for depth in p["depths"] for kind in ("stack", "loop")]
+    arms += [Arm(f"anyloop-{depth}", "anyloop", anyloop, depth) for depth in p["depths"]]
     return Sweep(experiment, preset, arms, p["seeds"], chains=(1, 2, 4, 6, 8))
 
 
@@ -162,7 +167,7 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
             row = {"experiment": sweep.experiment, "arm": arm.name, "group": arm.group, "seed": seed,
                    "recipe": recipe, "evaluation": evaluation,
                    "params": model.n_params(), "layers": arm.train.layers, "d_model": arm.train.d_model,
-                   "depth": arm.train.depth or arm.train.layers, "steps": summary["steps"],
+                   "depth": _depth(arm), "steps": summary["steps"],
                    "training_flops": summary["training_flops"], "seconds": summary["seconds"],
                    **evaluate_arm(model, sweep, arm)}
             _append(folder / RESULTS, row)
@@ -183,7 +188,7 @@ def _digest(settings: dict) -> str:
 def evaluate_arm(model: LatentReasoner, sweep: Sweep, arm: Arm) -> dict[str, dict[str, str]]:
     """Per task, a character per evaluation problem: 1 where the model is right (chains: one trajectory at
     the arm's depth; search: any of `trajectories` valid)."""
-    depth = arm.train.depth or (arm.train.layers if arm.train.layers > 1 else arm.train.max_iterations)
+    depth = _depth(arm)
     hits: dict[str, dict[str, str]] = {"chain": {}, "search": {}}
     for length in sweep.chains:
         rng = random.Random(sweep.eval_seed * 1000 + length)
@@ -200,6 +205,11 @@ def evaluate_arm(model: LatentReasoner, sweep: Sweep, arm: Arm) -> dict[str, dic
         hits["search"][str(items)] = "".join("1" if any(_valid(p, g[w][-1].answer) for w in range(k)) else "0"
                                              for g, p in zip(grid, problems))
     return hits
+
+
+def _depth(arm: Arm) -> int:
+    """The iterations an arm is evaluated at."""
+    return arm.depth or arm.train.depth or (arm.train.layers if arm.train.layers > 1 else arm.train.max_iterations)
 
 
 def _valid(problem, answer: str) -> bool:  # noqa: ANN001 - an Encoded subset-sum problem

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from widthdepth.lab.sweep import THRESHOLD, summary
 
-GROUPS = {"stack": "unique layers", "loop": "one block, looped", "steps": "same steps", "flops": "same training FLOPs"}
+GROUPS = {"stack": "unique layers", "loop": "one block, looped", "anyloop": "one block, any depth",
+          "steps": "same steps", "flops": "same training FLOPs"}
 
 
 def sweep_points(rows: list[dict]) -> list[dict]:
@@ -37,18 +38,21 @@ def sweep_figure(experiment: str, rows: list[dict]) -> tuple[dict, dict[str, lis
          "axis": {"values": sorted({p[x_field] for p in points})}}
     y = {"field": "accuracy", "type": "quantitative", "scale": {"domain": [0, 1]}, "title": "accuracy"}
     color = {"field": "task", "type": "nominal", "title": "task"}
-    solid, dashed = ((GROUPS["stack"], GROUPS["loop"]) if experiment == "depth" else (GROUPS["steps"], GROUPS["flops"]))
-    dash = {"field": "group", "scale": {"domain": [solid, dashed], "range": [[1, 0], [6, 3]]}, "legend": None}
+    solid, dashed, dotted = ((GROUPS["stack"], GROUPS["loop"], GROUPS["anyloop"]) if experiment == "depth"
+                             else (GROUPS["steps"], GROUPS["flops"], ""))
+    dash = {"field": "group", "scale": {"domain": [solid, dashed, dotted], "range": [[1, 0], [6, 3], [1, 3]]},
+            "legend": None}
     layers: list[dict] = [
         {"mark": {"type": "line", "point": True}, "encoding": {"x": x, "y": y, "color": color, "strokeDash": dash}},
         {"mark": {"type": "rule", "opacity": 0.5}, "encoding": {"x": x, "y": {"field": "low", "type": "quantitative"},
                                                                 "y2": {"field": "high"}, "color": color}},
     ]
     if experiment == "depth":
-        layers.append({"data": {"values": [{"threshold": THRESHOLD}]}, "mark": {"type": "rule", "strokeDash": [2, 2]},
+        layers.append({"data": {"values": [{"threshold": THRESHOLD}]}, "mark": {"type": "rule", "color": "black"},
                        "encoding": {"y": {"field": "threshold", "type": "quantitative"}}})
-        title = [f"accuracy against depth: solid: {solid}, dashed: {dashed}", f"dotted: {THRESHOLD}, a chain length's "
-                 "critical depth is the first depth at or above it; bars: 95% intervals over seeds and problems"]
+        title = [f"accuracy against depth: solid: {solid}, dashed: {dashed} (trained at that depth), dotted: {dotted} "
+                 "(trained at random depths)", f"the black line: {THRESHOLD}, a chain length's critical depth is the "
+                 "first depth at or above it; bars: 95% intervals over seeds and problems"]
     else:
         params = sorted({p["params"] for p in points})
         title = [f"accuracy against the number of layers, at {params[0]:,}–{params[-1]:,} parameters",
