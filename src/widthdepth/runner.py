@@ -20,7 +20,7 @@ from widthdepth.config import RunConfig, save_config
 from widthdepth.errors import WidthdepthError
 from widthdepth.execute import AdaptiveRun, MethodRun, NoProgress, PlanRun, Progress, RunResult, settings_json
 from widthdepth.execute.dispatch import dispatch
-from widthdepth.execute.fit import check_fit, check_loaded
+from widthdepth.execute.fit import check_loaded
 from widthdepth.execute.units import Outcome, Unit, run_unit, units_of
 from widthdepth.lock import folder_lock
 from widthdepth.plans import GridPlan, is_method, load_plan
@@ -166,6 +166,6 @@ def _runs(plan: object, config: RunConfig) -> int:
     return config.repeats if is_method(getattr(plan, "spec", "")) else 1
 
 
-__all__ = ["AdaptiveRun", "PlanRun", "Progress", "RunResult", "check_fit", "prepare", "run", "settings_json"]
+__all__ = ["AdaptiveRun", "PlanRun", "Progress", "RunResult", "prepare", "run", "settings_json"]
 
 

@@ -159,10 +159,6 @@ class RayPool:
                                   f"({', '.join(sorted(i.id for i in infos))}); every node needs the same model files")
         return answers[0][1]
 
-    def info(self) -> ModelInfo:
-        """The model as a replica loaded it."""
-        return self.check([], {})[0]
-
     @property
     def failures(self) -> list[str]:
         """Verifications that failed on the replicas (left unverified; a rerun retries them)."""

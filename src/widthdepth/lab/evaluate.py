@@ -30,17 +30,19 @@ def search_coverage(model: LatentReasoner, items: int, problems: int, trajectori
     seeds = [[seed * 104729 + i * trajectories + w for w in range(trajectories)] for i in range(problems)]
     grid = sample_grid(model, encoded, trajectories, iterations, seeds)
 
-    def valid(problem, answer: str) -> bool:  # noqa: ANN001
-        chosen = [int(x) for x in answer.split(",")] if answer else []
-        pool = list(problem.items)
-        for x in chosen:
-            if x not in pool:
-                return False
-            pool.remove(x)
-        return bool(chosen) and sum(chosen) == problem.target
-
-    hits = [[valid(e, g[w][-1].answer) for w in range(trajectories)] for g, e in zip(grid, encoded)]
+    hits = [[subset_valid(e, g[w][-1].answer) for w in range(trajectories)] for g, e in zip(grid, encoded)]
     return [sum(any(h[:k]) for h in hits) / problems for k in range(1, trajectories + 1)]
+
+
+def subset_valid(problem, answer: str) -> bool:  # noqa: ANN001 - an Encoded subset-sum problem
+    """Is `answer` (comma-separated items) a non-empty sub-multiset of the problem's items hitting its target?"""
+    chosen = [int(x) for x in answer.split(",")] if answer else []
+    pool = list(problem.items)
+    for x in chosen:
+        if x not in pool:
+            return False
+        pool.remove(x)
+    return bool(chosen) and sum(chosen) == problem.target
 
 
 def evaluate(model: LatentReasoner, problems: int = 300, seed: int = 1) -> dict:

@@ -30,13 +30,14 @@ import os
 import random
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from widthdepth.errors import WidthdepthError
+from widthdepth.lab.evaluate import subset_valid
 from widthdepth.lab.model import LatentReasoner, ReasonerConfig
 from widthdepth.lab.sampling import sample_grid
 from widthdepth.lab.tokens import random_chain, random_subset
@@ -74,7 +75,6 @@ class Sweep:
     problems: int = 200
     eval_seed: int = 10_001
     """Evaluation problems: the same fresh problems for every arm and seed, none seen in training."""
-    extra: dict = field(default_factory=dict)
 
 
 def shape_for(layers: int, params: int, heads: int = 4) -> tuple[int, int]:
@@ -117,8 +117,7 @@ def plan_sweep(experiment: str, preset: str) -> Sweep:
         budget = _step_flops_estimate(arms[len(arms) // 2].train) * p["steps"]  # the middle shape's steps
         arms += [Arm(f"{a.name}-flops", "flops", replace(a.train, steps=max(1, round(budget / _step_flops_estimate(
             a.train))))) for a in arms[:len(p["layers"])]]  # as many steps as the middle shape's FLOPs buy
-        return Sweep(experiment, preset, arms, p["seeds"], chains=(1, 2, 4, 6, 8), searches=(6, 8),
-                     extra={"params": p["params"], "flops_budget": budget})
+        return Sweep(experiment, preset, arms, p["seeds"], chains=(1, 2, 4, 6, 8), searches=(6, 8))
     d = p["d_model"]
     chain = replace(base, family="chain", d_model=d, ffn=4 * d)
     anyloop = replace(chain, depth=0, max_iterations=max(p["depths"]))  # one model for every depth
@@ -143,7 +142,7 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
     """Train and evaluate every arm and seed not yet in `folder`; every row (old and new), in plan order."""
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)
-    evaluation = _digest({k: v for k, v in asdict(sweep).items() if k not in ("arms", "seeds", "extra")})
+    evaluation = _digest({k: v for k, v in asdict(sweep).items() if k not in ("arms", "seeds")})
     done = {(r["arm"], r["seed"], r.get("recipe"), r.get("evaluation")): r for r in read_results(folder)}
     for arm in sweep.arms:
         recipe = checkpoint_name(arm.train)
@@ -202,7 +201,7 @@ def evaluate_arm(model: LatentReasoner, sweep: Sweep, arm: Arm) -> dict[str, dic
         k = sweep.trajectories
         grid = sample_grid(model, problems, k, depth, [[sweep.eval_seed + i * k + w for w in range(k)]
                                                        for i in range(sweep.problems)])
-        hits["search"][str(items)] = "".join("1" if any(_valid(p, g[w][-1].answer) for w in range(k)) else "0"
+        hits["search"][str(items)] = "".join("1" if any(subset_valid(p, g[w][-1].answer) for w in range(k)) else "0"
                                              for g, p in zip(grid, problems))
     return hits
 
@@ -210,16 +209,6 @@ def evaluate_arm(model: LatentReasoner, sweep: Sweep, arm: Arm) -> dict[str, dic
 def _depth(arm: Arm) -> int:
     """The iterations an arm is evaluated at."""
     return arm.depth or arm.train.depth or (arm.train.layers if arm.train.layers > 1 else arm.train.max_iterations)
-
-
-def _valid(problem, answer: str) -> bool:  # noqa: ANN001 - an Encoded subset-sum problem
-    chosen = [int(x) for x in answer.split(",")] if answer else []
-    pool = list(problem.items)
-    for x in chosen:
-        if x not in pool:
-            return False
-        pool.remove(x)
-    return bool(chosen) and sum(chosen) == problem.target
 
 
 def read_results(folder: str | Path) -> list[dict]:
