@@ -47,8 +47,8 @@ def test_the_presets_plan_what_the_experiments_compare():
     assert anyloop[0].train.depth == 0 and anyloop[0].train.max_iterations == 8  # one model, read at each depth
     d, ffn = shape_for(32, 250_000)
     assert d % 4 == 0 and abs(LatentReasoner(ReasonerConfig(d, ffn, layers=32)).n_params() - 250_000) < 32 * 2 * d
-    with pytest.raises(WidthdepthError, match="--experiment 'size'"):
-        plan_sweep("size", "quick")
+    with pytest.raises(WidthdepthError, match="--experiment 'width'"):
+        plan_sweep("width", "quick")
     with pytest.raises(WidthdepthError, match="--preset 'huge'"):
         plan_sweep("depth", "huge")
 
@@ -116,11 +116,13 @@ def test_the_command_prints_the_table_and_the_critical_depths(tmp_path, capsys, 
     from widthdepth.cli import main
     from widthdepth.lab import sweep
 
-    assert main(["lab", "sweep", "--experiment", "size", "--out", str(tmp_path / "no")]) == 2
-    assert "--experiment 'size': unknown (valid: shape, depth)" in capsys.readouterr().err
+    assert main(["lab", "sweep", "--experiment", "width", "--out", str(tmp_path / "no")]) == 2
+    assert "--experiment 'width': unknown (valid: shape, depth, size)" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
     monkeypatch.setattr(sweep, "plan_sweep", lambda experiment, preset: tiny())
     assert main(["lab", "sweep", "--experiment", "depth", "--out", str(tmp_path / "depth")]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "depth sweep (quick)" in out and "stack-2" in out and "critical depth (loop, accuracy >= 0.9)" in out
     assert (tmp_path / "depth" / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (tmp_path / "depth" / "report.html").read_text()
+    assert "<h2>Critical depths</h2>" in page and "critical depth (anyloop" in page and "stack-2" in page

@@ -99,16 +99,29 @@ def lab_train_lm(
 @lab.command("sweep")
 def lab_sweep(
     experiment: Annotated[str, typer.Option(help="shape (deep-thin against wide at fixed parameters) | depth "
-                                                 "(critical depths; unique stacks against the looped model)")],
-    out: Annotated[str, typer.Option(help="folder: trained models and results.jsonl; a rerun resumes")],
-    preset: Annotated[str, typer.Option(help="quick (minutes on 2 cores) | full")] = "quick",
+                                                 "(critical depths; unique stacks against the looped model) | size "
+                                                 "(model size against inference compute, at matched FLOPs)")],
+    out: Annotated[str, typer.Option(help="folder: trained models, results.jsonl (size: a run per model); a rerun "
+                                          "resumes")],
+    preset: Annotated[str, typer.Option(help="quick (minutes on 2 cores) | full (longer; resumable) | gpu (for "
+                                             "--device cuda)")] = "quick",
+    queries: Annotated[float, typer.Option(help="size: queries the training FLOPs are spread over, in total FLOPs "
+                                                "per query")] = 1_000_000,
+    device: Annotated[str, typer.Option(help="auto (a GPU where torch sees one) | cpu | cuda | cuda:N: where "
+                                             "models train and run")] = "auto",
 ) -> None:
-    """Train and evaluate reasoners of different shapes or depths; resumes what a folder holds."""
-    from widthdepth.lab.sweep import THRESHOLD, critical_depths, plan_sweep, run_sweep, summary
+    """Train and evaluate reasoners of different shapes, depths or sizes; resumes what a folder holds."""
+    from pathlib import Path
+
+    from widthdepth.lab.sweep import plan_sweep, run_sweep
+    from widthdepth.lab.train import resolve_device
     from widthdepth.lock import folder_lock
-    from widthdepth.terminal import print_table
+    from widthdepth.report.vega import to_png
 
     sweep = plan_sweep(experiment, preset)
+    device = resolve_device(device)
+    if not queries > 0 or queries == float("inf"):
+        raise WidthdepthError(f"--queries {queries}: give a positive number of queries (e.g. 1e6)")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("models"),
                TimeElapsedColumn())
     with folder_lock(out), Progress(*columns, console=errors) as bar:
@@ -117,27 +130,40 @@ def lab_sweep(
         def on_event(text: str) -> None:
             bar.update(task, description=text, advance=1 if text.startswith("evaluating") else 0)
 
-        rows = run_sweep(sweep, out, on_event)
-    arms = summary(rows)
-    scores = [key for key in arms[0] if key.startswith(("chain ", "search ")) and not key.endswith(" ci")]
-    print_table(f"{experiment} sweep ({preset}): accuracy on {sweep.problems} fresh problems per task over "
-                f"{sweep.seeds} seeds [95% interval, resampling seeds and problems]",
-                ("arm", "params", "depth", "train FLOPs", *scores),
-                [(a["arm"], f"{a['params']:,}", str(a["depth"]), f"{a['training_flops']:.3g}",
-                  *(f"{a[k]:.2f} [{a[k + ' ci'][0]:.2f}, {a[k + ' ci'][1]:.2f}]" for k in scores)) for a in arms])
-    if experiment == "depth":
-        def shown(depth: int | None) -> str:
-            return "none" if depth is None else str(depth)
+        if experiment == "size":
+            from widthdepth.size_sweep import run_size_sweep
 
-        for group in sorted({row["group"] for row in rows}, key=("stack", "loop", "anyloop").index):
-            console.print(f"critical depth ({group}, accuracy >= {THRESHOLD}) [95% interval]: " + ", ".join(
-                f"L={length}: {shown(point)} [{shown(low)}, {shown(high)}]"
-                for length, (point, low, high) in critical_depths(rows, group).items()), markup=False)
-    from pathlib import Path
+            result = run_size_sweep(sweep, out, queries, on_event=on_event, device=device)
+            rows = result.rows
+        else:
+            rows = run_sweep(sweep, out, on_event, device)
+    _print_summary(experiment, preset, sweep, rows)
+    from widthdepth.report.sweep import size_figure, sweep_figure
+    from widthdepth.report.sweep_page import write_sweep_page
 
-    from widthdepth.report.sweep import sweep_figure
-    from widthdepth.report.vega import to_png
-
+    png = to_png(*(size_figure(result.runs, queries) if experiment == "size" else sweep_figure(experiment, rows)))
     figure = Path(out) / "figure.png"
-    figure.write_bytes(to_png(*sweep_figure(experiment, rows)))
+    figure.write_bytes(png)
+    page = write_sweep_page(out, experiment, preset, rows, png, result.rates if experiment == "size" else None)
+    if experiment == "size":
+        from widthdepth.size_sweep import rate_rows
+        from widthdepth.terminal import print_table
+
+        print_table("the smaller models against the largest: how many times its FLOPs each needs to reach the "
+                    "largest one's accuracy (median over its frontier's levels, and their range)",
+                    ("task", "models", "inference FLOPs", f"total FLOPs, training over {queries:,.0f} queries"),
+                    rate_rows(result.rates))
+        console.print(f"runs side by side: {result.paths['compare']}; per model: {out}/runs/NAME/report.html")
+    console.print(f"report: {page}")
     console.print(f"results: {out}/results.jsonl; figure: {figure}")
+
+
+def _print_summary(experiment: str, preset: str, sweep, rows: list[dict]) -> None:  # noqa: ANN001
+    from widthdepth.report.sweep import critical_lines, summary_table
+    from widthdepth.terminal import print_table
+
+    print_table(f"{experiment} sweep ({preset}): accuracy on {sweep.problems} fresh problems per task over "
+                f"{sweep.seeds} seed{'s' if sweep.seeds > 1 else ''} [95% interval, resampling seeds and problems]",
+                *summary_table(rows))
+    for line in critical_lines(rows):
+        console.print(line, markup=False)

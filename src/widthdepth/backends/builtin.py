@@ -3,6 +3,7 @@ the small language model (`widthdepth lab train-lm`).
 
     builtin:reasoner                          the checkpoint shipped in the package
     builtin:reasoner,checkpoint=my.safetensors
+    builtin:reasoner,device=cuda              on a GPU (auto: where there is one); not part of the model id
     builtin:lm                                the shipped LM, run by llama.cpp: the same backend and
                                               model id as llamacpp:lm (settings as for llamacpp:)
 
@@ -25,16 +26,17 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "lab" / "checkpoin
 
 
 class ReasonerBackend:
-    def __init__(self, checkpoint: Path, model_id: str, threads: int = 0) -> None:
+    def __init__(self, checkpoint: Path, model_id: str, threads: int = 0, device: str = "cpu") -> None:
         import torch  # heavy: only when this backend is used
 
         from widthdepth.lab.memory import keep_freed_memory
-        from widthdepth.lab.train import load_checkpoint
+        from widthdepth.lab.train import load_checkpoint, resolve_device
 
         keep_freed_memory()
         if threads:
             torch.set_num_threads(threads)
         self.model, self.metadata = load_checkpoint(checkpoint)
+        self.model.to(resolve_device(device))  # where it runs is not part of the model's id
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
         self.info = ModelInfo(id=f"{model_id}@{digest}", n_params=self.model.n_params(), prompt_style="latent",
                               shares_prompt_prefix=True, supports_raw_continuation=False, context_length=0,
@@ -75,9 +77,10 @@ def build(target: str, params: dict[str, str], options: object):  # noqa: ANN201
         from widthdepth.backends import llamacpp
 
         return llamacpp.build("lm", params, options)
-    unknown = sorted(set(params) - {"checkpoint"})
+    unknown = sorted(set(params) - {"checkpoint", "device"})
     if unknown:
-        raise WidthdepthError(f"--model builtin:{target}: unknown setting {unknown[0]!r} (valid: checkpoint=PATH)")
+        raise WidthdepthError(f"--model builtin:{target}: unknown setting {unknown[0]!r} (valid: checkpoint=PATH, "
+                              "device=auto|cpu|cuda)")
     checkpoint = Path(params["checkpoint"]).expanduser() if "checkpoint" in params else DEFAULT_CHECKPOINT
     model_id = "builtin:reasoner" + (f",checkpoint={checkpoint.name}" if "checkpoint" in params else "")
-    return ReasonerBackend(checkpoint, model_id, getattr(options, "threads", 0))
+    return ReasonerBackend(checkpoint, model_id, getattr(options, "threads", 0), params.get("device", "cpu"))

@@ -74,6 +74,9 @@ class Batch:
     values: torch.Tensor      # (B, S) long: chain prefix values, or search inclusion bits; -1 where none
     modulus: torch.Tensor     # (B,) long: chain modulus (0 for search)
 
+    def to(self, device: str | torch.device) -> Batch:
+        return Batch(self.tokens.to(device), self.family.to(device), self.values.to(device), self.modulus.to(device))
+
 
 @dataclass
 class Readout:
@@ -119,17 +122,20 @@ class LatentReasoner(nn.Module):
         size, heads = tokens.shape[1], self.config.heads
         if len(tokens) > 1 and bool((family == family[0]).all()) and bool((tokens != PAD).all()):
             tokens, family = tokens[:1], family[:1]  # every row has the same mask: build one, broadcast it
-        index = torch.arange(size)
+        device = tokens.device  # every tensor made here lives where the input does (cpu, cuda)
+        index = torch.arange(size, device=device)
         local = (index[None, :] == index[:, None]) | (index[None, :] == index[:, None] - 1)
         keys = tokens != PAD
-        allowed = torch.where(family[:, None, None] == 0, local[None], torch.ones(size, size, dtype=torch.bool)[None])
-        allowed = (allowed & keys[:, None, :]) | torch.eye(size, dtype=torch.bool)[None]  # padding sees itself
+        everything = torch.ones(size, size, dtype=torch.bool, device=device)
+        allowed = torch.where(family[:, None, None] == 0, local[None], everything[None])
+        itself = torch.eye(size, dtype=torch.bool, device=device)[None]
+        allowed = (allowed & keys[:, None, :]) | itself  # padding sees itself
         if not self._folds_heads(size):
-            return torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))[:, None]
-        same_head = torch.eye(heads, dtype=torch.bool)
+            return torch.zeros(allowed.shape, device=device).masked_fill(~allowed, float("-inf"))[:, None]
+        same_head = torch.eye(heads, dtype=torch.bool, device=device)
         allowed = allowed[:, :, None, :, None] & same_head[None, None, :, None, :]  # (B, S, H, S, H)
         flat = allowed.reshape(len(tokens), size * heads, size * heads)
-        return torch.zeros(flat.shape).masked_fill(~flat, float("-inf"))
+        return torch.zeros(flat.shape, device=device).masked_fill(~flat, float("-inf"))
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         b, s, d = q.shape
@@ -163,7 +169,7 @@ class LatentReasoner(nn.Module):
         return t
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(tokens.shape[1])
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
         return self.inject_problem(self.token_embedding(tokens) + self.position_embedding(positions)[None])
 
     def readout(self, state: torch.Tensor, tokens: torch.Tensor) -> Readout:
@@ -191,7 +197,7 @@ class LatentReasoner(nn.Module):
         readouts = []
         for t in range(iterations):
             eps = noise[t] if noise is not None else torch.randn(*state.shape[:2], self.config.noise_rank,
-                                                                 generator=generator)
+                                                                 generator=generator, device=state.device)
             state = self.iterate(state, encoded, bias, family, eps, t)
             readouts.append(self.readout(state, tokens))
         return readouts

@@ -43,7 +43,7 @@ class LatentAnswer(NamedTuple):
 
 def _draw(seeds: list[int], rounds: int, length: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise (rounds, rows, length, rank) and readout uniforms (rounds, rows, length)."""
-    uniforms = torch.empty(len(seeds), rounds, length, rank + 1)
+    uniforms = torch.empty(len(seeds), rounds, length, rank + 1, device="cpu")  # the same numbers on any device
     generator = torch.Generator()
     for row, seed in zip(uniforms, seeds):  # uniform_ fills in order, so a shorter draw is a prefix
         row.uniform_(generator=generator.manual_seed(seed))
@@ -69,9 +69,10 @@ def _sample_same_length(model: LatentReasoner, problems: list[Encoded], chains: 
                         seeds: list[list[int]], grid: list[list[list[LatentAnswer]]]) -> None:
     length = len(problems[0].tokens)
     batch = encode_batch(problems)
-    batch = Batch(*(field.repeat_interleave(chains, dim=0) for field in astuple(batch)))
-    noise, uniforms = _draw([int(seeds[i][w]) for i in range(len(problems)) for w in range(chains)], rounds,
-                            length, model.config.noise_rank)
+    device = model.answer_head.weight.device  # drawn on the CPU (the same numbers anywhere), used on the model's
+    batch = Batch(*(field.repeat_interleave(chains, dim=0).to(device) for field in astuple(batch)))
+    noise, uniforms = (x.to(device) for x in _draw([int(seeds[i][w]) for i in range(len(problems))
+                                                    for w in range(chains)], rounds, length, model.config.noise_rank))
     readouts = model(batch.tokens, batch.family, rounds, noise=list(noise))
     iteration_flops = model.iteration_flops(length)
     first_flops = iteration_flops + model.encoding_flops(length)
@@ -98,7 +99,7 @@ def read_answers(readout, batch: Batch, uniforms: torch.Tensor, problems: list[E
     # search rows: each item in with its readout probability (position 0 is the target)
     include = readout.include_logits[:, 1:]
     taken = uniforms[:, 1:] < torch.sigmoid(include)
-    chosen = (taken.long() @ (2 ** torch.arange(include.shape[1]))).tolist()
+    chosen = (taken.long() @ (2 ** torch.arange(include.shape[1], device=include.device))).tolist()
     subset_logp = torch.nn.functional.logsigmoid(torch.where(taken, include, -include)).sum(1).tolist()
     scores = torch.sigmoid(readout.score_logits).tolist()
     out = []

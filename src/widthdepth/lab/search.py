@@ -55,7 +55,8 @@ def _search_same_length(model: LatentReasoner, indices: list[int], problems: lis
                         iterations: int, seeds: list[int], select: Select, out: list[list[list[LatentNode]]]) -> None:
     length = len(problems[0].tokens)
     batch = encode_batch(problems)
-    batch = Batch(*(field.repeat_interleave(rows, dim=0) for field in astuple(batch)))
+    device = model.answer_head.weight.device
+    batch = Batch(*(field.repeat_interleave(rows, dim=0).to(device) for field in astuple(batch)))
     encoded = model.encode(batch.tokens)
     bias = model._attention_bias(batch.tokens, batch.family)
     state = torch.zeros_like(encoded)
@@ -65,8 +66,8 @@ def _search_same_length(model: LatentReasoner, indices: list[int], problems: lis
     for t in range(iterations):
         noise, uniforms = _draw([stable_int(seeds[p], t, r) for p in range(len(problems)) for r in range(rows)], 1,
                                 length, model.config.noise_rank)
-        state = model.iterate(state, encoded, bias, batch.family, noise[0], t)
-        read = read_answers(model.readout(state, batch.tokens), batch, uniforms[0], problems, rows, subsets)
+        state = model.iterate(state, encoded, bias, batch.family, noise[0].to(device), t)
+        read = read_answers(model.readout(state, batch.tokens), batch, uniforms[0].to(device), problems, rows, subsets)
         flops = iteration_flops + (model.encoding_flops(length) if t == 0 else 0)
         chosen = []
         for p in range(len(problems)):
@@ -79,4 +80,5 @@ def _search_same_length(model: LatentReasoner, indices: list[int], problems: lis
                 chosen.append(picked)
         if t < iterations - 1:
             parents = chosen
-            state = state[torch.tensor([p * rows + r for p, picked in enumerate(chosen) for r in picked])]
+            kept = [p * rows + r for p, picked in enumerate(chosen) for r in picked]
+            state = state[torch.tensor(kept, device=device)]

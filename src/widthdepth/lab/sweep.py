@@ -14,6 +14,11 @@ Experiments:
   (a random depth per step, supervised at every iteration), read at each depth: each chain length's
   critical depth (the smallest depth whose accuracy crosses `THRESHOLD`), and whether the looped
   models reach it with a fraction of the parameters at the same FLOPs.
+- `size`: the shipped recipe at several widths (the d = 128 model is the shipped checkpoint itself,
+  its training FLOPs counted by replaying its batches); `widthdepth.size_sweep` then runs a study grid
+  on each and compares them at matched inference and total FLOPs.
+
+Models train and run on `device` (`cpu`, `cuda`); a folder resumes on any device.
 
 The folder: `models/RECIPE-sSEED.safetensors` (RECIPE: a digest of the training settings; written whole,
 then renamed) and `results.jsonl` (one line
@@ -41,9 +46,11 @@ from widthdepth.lab.evaluate import subset_valid
 from widthdepth.lab.model import LatentReasoner, ReasonerConfig
 from widthdepth.lab.sampling import sample_grid
 from widthdepth.lab.tokens import random_chain, random_subset
-from widthdepth.lab.train import TrainConfig, load_checkpoint, save_checkpoint, train
+from widthdepth.lab.train import TrainConfig, load_checkpoint, recipe_flops, save_checkpoint, train
 
-EXPERIMENTS = ("shape", "depth")
+EXPERIMENTS = ("shape", "depth", "size")
+SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "reasoner.safetensors"
+"""The shipped reasoner: the `size` experiment's model of its recipe and seed 0, not trained again."""
 THRESHOLD = 0.9
 """A chain length's critical depth: the smallest depth whose accuracy (mean over seeds) reaches this."""
 RESULTS = "results.jsonl"
@@ -95,10 +102,18 @@ def shape_for(layers: int, params: int, heads: int = 4) -> tuple[int, int]:
 
 PRESETS: dict[str, dict[str, dict]] = {
     "shape": {"quick": {"params": 60_000, "layers": (2, 4, 8, 16), "steps": 600, "seeds": 2, "batch": 128},
-              "full": {"params": 250_000, "layers": (2, 4, 8, 16, 32), "steps": 2000, "seeds": 3, "batch": 256}},
+              "full": {"params": 250_000, "layers": (2, 4, 8, 16, 32), "steps": 2000, "seeds": 3, "batch": 256},
+              "gpu": {"params": 1_000_000, "layers": (2, 4, 8, 16, 32, 64), "steps": 2000, "seeds": 3, "batch": 512}},
     "depth": {"quick": {"depths": (1, 2, 4, 8), "d_model": 32, "steps": 1000, "seeds": 2, "batch": 128},
-              "full": {"depths": (1, 2, 4, 8, 16, 32, 64), "d_model": 32, "steps": 2000, "seeds": 3, "batch": 256}},
+              "full": {"depths": (1, 2, 4, 8, 16, 32, 64), "d_model": 32, "steps": 2000, "seeds": 3, "batch": 256},
+              "gpu": {"depths": (1, 2, 4, 8, 16, 32, 64, 128, 256), "d_model": 64, "steps": 1500, "seeds": 2,
+                      "batch": 256}},
+    "size": {"quick": {"d_models": (32, 64, 128), "steps": 2000, "seeds": 1, "batch": 256},
+             "full": {"d_models": (64, 128, 256), "steps": 2000, "seeds": 1, "batch": 256},
+             "gpu": {"d_models": (128, 256, 512, 1024), "steps": 2000, "seeds": 1, "batch": 256}},
 }
+"""quick: minutes on 2 cores; full: as long as it takes on the CPU (a rerun resumes); gpu: for a lent GPU
+(`--device cuda`), sized by estimate — not yet run on one."""
 
 
 def plan_sweep(experiment: str, preset: str) -> Sweep:
@@ -118,6 +133,10 @@ def plan_sweep(experiment: str, preset: str) -> Sweep:
         arms += [Arm(f"{a.name}-flops", "flops", replace(a.train, steps=max(1, round(budget / _step_flops_estimate(
             a.train))))) for a in arms[:len(p["layers"])]]  # as many steps as the middle shape's FLOPs buy
         return Sweep(experiment, preset, arms, p["seeds"], chains=(1, 2, 4, 6, 8), searches=(6, 8))
+    if experiment == "size":  # the shipped recipe at each width (its d = 128 model is the shipped checkpoint)
+        arms = [Arm(f"d{d}", "size", TrainConfig(steps=p["steps"], batch_size=p["batch"], d_model=d, ffn=4 * d))
+                for d in p["d_models"]]
+        return Sweep(experiment, preset, arms, p["seeds"], chains=(1, 2, 4, 6, 8), searches=(6, 8, 10))
     d = p["d_model"]
     chain = replace(base, family="chain", d_model=d, ffn=4 * d)
     anyloop = replace(chain, depth=0, max_iterations=max(p["depths"]))  # one model for every depth
@@ -138,8 +157,10 @@ def _step_flops_estimate(config: TrainConfig) -> int:
     return step_flops(model, batch, config.depth or config.layers, True)
 
 
-def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] | None = None) -> list[dict]:
-    """Train and evaluate every arm and seed not yet in `folder`; every row (old and new), in plan order."""
+def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] | None = None,
+              device: str = "cpu") -> list[dict]:
+    """Train and evaluate every arm and seed not yet in `folder` on `device`; every row (old and new), in plan
+    order."""
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)
     evaluation = _digest({k: v for k, v in asdict(sweep).items() if k not in ("arms", "seeds")})
@@ -153,25 +174,43 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
             if path.exists():
                 model, metadata = load_checkpoint(path)
                 summary = json.loads(metadata["summary"])
+            elif _is_shipped(replace(arm.train, seed=seed)):
+                if on_event:
+                    on_event(f"counting the training FLOPs of the shipped reasoner ({arm.name})")
+                model, metadata = load_checkpoint(SHIPPED)
+                summary = {**json.loads(metadata["summary"]), "training_flops": recipe_flops(arm.train)}
+                partial = path.with_suffix(".partial")
+                save_checkpoint(model, partial, arm.train, summary, command=metadata.get("command", ""))
+                os.replace(partial, path)
             else:
                 if on_event:
                     on_event(f"training {arm.name} seed {seed}")
                 config = replace(arm.train, seed=seed)
-                model, summary = train(config)
+                model, summary = train(config, device=device)
                 partial = path.with_suffix(".partial")
                 save_checkpoint(model, partial, config, summary, command=f"widthdepth lab sweep {sweep.experiment}")
                 os.replace(partial, path)  # whole or absent: a kill mid-write retrains, never reads half a model
+            model.to(device)
             if on_event:
                 on_event(f"evaluating {arm.name} seed {seed}")
             row = {"experiment": sweep.experiment, "arm": arm.name, "group": arm.group, "seed": seed,
                    "recipe": recipe, "evaluation": evaluation,
                    "params": model.n_params(), "layers": arm.train.layers, "d_model": arm.train.d_model,
-                   "depth": _depth(arm), "steps": summary["steps"],
+                   "depth": _depth(arm), "steps": summary["steps"], "device": str(device),
                    "training_flops": summary["training_flops"], "seconds": summary["seconds"],
                    **evaluate_arm(model, sweep, arm)}
             _append(folder / RESULTS, row)
             done[(arm.name, seed, recipe, evaluation)] = row
     return [done[(a.name, s, checkpoint_name(a.train), evaluation)] for a in sweep.arms for s in range(sweep.seeds)]
+
+
+def _is_shipped(config: TrainConfig) -> bool:
+    """Was the shipped reasoner trained with exactly `config` (then training it again would only repeat it)?"""
+    from safetensors import safe_open
+
+    with safe_open(str(SHIPPED), framework="pt") as handle:
+        recorded = json.loads((handle.metadata() or {}).get("train_config", "{}"))
+    return TrainConfig(**recorded) == config
 
 
 def checkpoint_name(config: TrainConfig) -> str:

@@ -55,16 +55,17 @@ class TrainConfig:
 
 
 def encode_batch(problems: list[Encoded]) -> Batch:
-    size = max(len(p.tokens) for p in problems)
-    tokens = torch.full((len(problems), size), PAD, dtype=torch.long)
-    values = torch.full((len(problems), size), -1, dtype=torch.long)
+    """The problems as tensors on the CPU (`Batch.to` moves them where the model is)."""
+    size, cpu = max(len(p.tokens) for p in problems), torch.device("cpu")
+    tokens = torch.full((len(problems), size), PAD, dtype=torch.long, device=cpu)
+    values = torch.full((len(problems), size), -1, dtype=torch.long, device=cpu)
     for row, p in enumerate(problems):
-        tokens[row, :len(p.tokens)] = torch.tensor(p.tokens)
+        tokens[row, :len(p.tokens)] = torch.tensor(p.tokens, device=cpu)
         if p.values:
             offset = 0 if p.family == "chain" else 1  # search bits belong to the item positions
-            values[row, offset:offset + len(p.values)] = torch.tensor(p.values)
-    family = torch.tensor([0 if p.family == "chain" else 1 for p in problems])
-    modulus = torch.tensor([p.modulus for p in problems])
+            values[row, offset:offset + len(p.values)] = torch.tensor(p.values, device=cpu)
+    family = torch.tensor([0 if p.family == "chain" else 1 for p in problems], device=cpu)
+    modulus = torch.tensor([p.modulus for p in problems], device=cpu)
     return Batch(tokens, family, values, modulus)
 
 
@@ -81,7 +82,7 @@ def random_batch(rng: random.Random, config: TrainConfig) -> Batch:
 
 def masked_value_logits(logits: torch.Tensor, modulus: torch.Tensor) -> torch.Tensor:
     """Only classes below each row's modulus can be answered."""
-    allowed = torch.arange(logits.shape[-1])[None, :] < modulus[:, None].clamp(min=1)
+    allowed = torch.arange(logits.shape[-1], device=logits.device)[None, :] < modulus[:, None].clamp(min=1)
     return logits.masked_fill(~allowed[:, None, :], float("-inf"))
 
 
@@ -89,7 +90,7 @@ def readout_correct(batch: Batch, value_logits: torch.Tensor, include_logits: to
     """Is the greedy readout right? chain: the final value; search: the chosen items hit the target."""
     lengths = (batch.tokens != PAD).sum(1)
     last = lengths - 1
-    rows = torch.arange(len(lengths))
+    rows = torch.arange(len(lengths), device=lengths.device)
     chain_ok = value_logits[rows, last].argmax(-1) == batch.values[rows, last]
     from widthdepth.lab.tokens import ITEM_BASE, TARGET_BASE
 
@@ -104,7 +105,7 @@ def loss_and_metrics(model: LatentReasoner, batch: Batch, iterations: int,
                      last_only: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
     readouts = model(batch.tokens, batch.family, iterations)
     chain_rows, search_rows = batch.family == 0, batch.family == 1
-    total = torch.zeros(())
+    total = torch.zeros((), device=batch.tokens.device)
     supervised = readouts[-1:] if last_only else readouts
     for readout in supervised:
         logits = masked_value_logits(readout.value_logits, batch.modulus)
@@ -151,7 +152,36 @@ def step_flops(model: LatentReasoner, batch: Batch, iterations: int, last_only: 
     return len(batch.tokens) * (forward + backward)
 
 
-def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None) -> tuple[LatentReasoner, dict]:
+def recipe_flops(config: TrainConfig) -> int:
+    """The training FLOPs `train(config)` counts, without training: the same batches and depths drawn from
+    the same seed (for a checkpoint whose summary predates the count)."""
+    with torch.device("meta"):  # the counts read shapes only
+        model = LatentReasoner(ReasonerConfig(config.d_model, config.ffn, config.heads, layers=config.layers))
+    depth, rng, flops = training_depth(config), random.Random(config.seed), 0
+    for _ in range(config.steps):
+        batch = random_batch(rng, config)
+        flops += step_flops(model, batch, depth or rng.randint(1, config.max_iterations), bool(depth))
+    return flops
+
+
+def resolve_device(name: str) -> str:
+    """`auto` (CUDA when torch sees a GPU, else the CPU), `cpu`, `cuda` or `cuda:N`, checked here."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cpu" and not (name == "cuda" or name.startswith("cuda:") and name[5:].isdigit()):
+        raise WidthdepthError(f"--device {name!r}: unknown (valid: auto, cpu, cuda, cuda:N)")
+    if name != "cpu" and not torch.cuda.is_available():
+        raise WidthdepthError(f"--device {name}: torch sees no CUDA device here (torch {torch.__version__}); "
+                              "use --device cpu, or auto to take a GPU only where there is one")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise WidthdepthError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return name
+
+
+def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None,
+          device: str = "cpu") -> tuple[LatentReasoner, dict]:
+    """Train on `device` (initial weights drawn on the CPU, so the same on any device); the model is returned
+    there. On CUDA the float order differs from the CPU's: the same seed gives close, not equal, weights."""
     if config.family not in FAMILIES:
         raise WidthdepthError(f"--family {config.family!r}: unknown (valid: {', '.join(FAMILIES)})")
     from widthdepth.lab.memory import keep_freed_memory
@@ -163,6 +193,7 @@ def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] 
     try:
         depth = training_depth(config)
         model = LatentReasoner(ReasonerConfig(config.d_model, config.ffn, config.heads, layers=config.layers))
+        model.to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate,
                                                        total_steps=config.steps, pct_start=0.05)
@@ -171,7 +202,7 @@ def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] 
         metrics: dict[str, float] = {}
         flops = 0
         for step in range(1, config.steps + 1):
-            batch = random_batch(rng, config)
+            batch = random_batch(rng, config).to(device)
             iterations = depth or rng.randint(1, config.max_iterations)
             loss, metrics = loss_and_metrics(model, batch, iterations, last_only=bool(depth))
             flops += step_flops(model, batch, iterations, bool(depth))
@@ -183,7 +214,7 @@ def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] 
             if on_step:
                 on_step(step, metrics)
         summary = {"steps": config.steps, "seconds": round(time.perf_counter() - start, 1), "final": metrics,
-                   "training_flops": flops}
+                   "training_flops": flops, "device": str(device)}
     finally:
         torch.set_num_threads(threads)
     return model, summary
@@ -198,7 +229,7 @@ def save_checkpoint(model: LatentReasoner, path: str | Path, train_config: Train
     metadata = {"model_config": json.dumps(model.config.to_dict()),
                 "train_config": json.dumps(asdict(train_config) if train_config else {}),
                 "summary": json.dumps(summary), "command": command}
-    tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     save_file(tensors, str(path), metadata=metadata)
     return path
 

@@ -8,7 +8,10 @@ mean cost per problem of any cell (w, d, aggregator) that reaches a, on all prob
 estimate read off each run's surface (each frontier's 95% band is in the figure). Levels are the
 larger model's frontier accuracies; a level the smaller model never reaches is counted as such. In
 FLOPs (≈ 2 × parameters × tokens) the rate splits into a per-token factor (the parameters' ratio)
-and a tokens factor (how many more tokens the smaller model spends).
+and a tokens factor (how many more tokens the smaller model spends). Where the runs' training FLOPs
+are known (`widthdepth lab sweep --experiment size`), the rate is also given in total FLOPs: each
+problem's inference plus the model's training spread over a stated number of queries (Snell et al.'s
+inference-to-pretraining ratio): cost(a) + training / queries.
 
     paths = write_comparison(["runs/smollm2", "runs/gemma"], out="runs/smollm2")
 """
@@ -43,6 +46,8 @@ class Run:
     n_params: int
     traces: dict[str, TraceSurface]
     """task -> the run's experiment on it (its largest grid where it has several)."""
+    training_flops: float = 0.0
+    """The model's training FLOPs, where known (0: not known, and not counted)."""
 
 
 @dataclass(frozen=True)
@@ -63,16 +68,20 @@ class ExchangeRate:
     best_small: float
     param_factor: float
     """The smaller model's parameters over the larger's: its cost per token, relative (FLOPs only)."""
+    queries: float = math.inf
+    """Total FLOPs: the training FLOPs are spread over this many queries (inf: inference only)."""
 
     def sentence(self) -> str:
         head = f"{self.task}: {self.small} against {self.large}"
         if not self.reached:
             return (f"{head}: the smaller model reaches none of the larger one's accuracy levels (best "
                     f"{self.best_small:.2f} against {self.best_large:.2f}).")
+        unit = UNIT_WORDS[self.unit] if math.isinf(self.queries) else \
+            f"total FLOPs (inference + training spread over {self.queries:,.0f} queries)"
         text = (f"{head}: the smaller model reaches the larger one's accuracy at {self.median:.2g}× its "
-                f"{UNIT_WORDS[self.unit]} (median over {self.reached} accuracy levels both reach, "
+                f"{unit} (median over {self.reached} accuracy levels both reach, "
                 f"{self.low:.2g}–{self.high:.2g}×)")
-        if self.unit == "flops" and self.param_factor > 0:
+        if self.unit == "flops" and self.param_factor > 0 and math.isinf(self.queries):
             text += (f"; per token it costs {self.param_factor:.2g}× (parameters), so it spends "
                      f"{self.median / self.param_factor:.2g}× the tokens")
         missed = self.levels - self.reached
@@ -87,17 +96,22 @@ def _cheapest(candidates: list[Cell], accuracy: float) -> float:
     return min(costs) if costs else math.inf
 
 
-def exchange_rate(task: str, small: Run, large: Run, unit: str) -> ExchangeRate:
+def exchange_rate(task: str, small: Run, large: Run, unit: str, queries: float = math.inf) -> ExchangeRate:
+    """The rate in `unit`; with finite `queries` (FLOPs only), in total FLOPs: each cell's cost plus the
+    model's training FLOPs over `queries` (a constant per model, so the cheapest cell stays the cheapest)."""
+    if not math.isinf(queries) and unit != "flops":
+        raise ValueError("training is spread over queries in FLOPs only")
     ours, theirs = cells(small.traces[task], unit), cells(large.traces[task], unit)
     levels = sorted({p.cell.accuracy for p in frontier(large.traces[task], unit)
                      if p.strategy == "best" and p.cell is not None and p.cell.accuracy > 0})
-    rates = [_cheapest(ours, a) / _cheapest(theirs, a) for a in levels]
+    spread = (0.0, 0.0) if math.isinf(queries) else (small.training_flops / queries, large.training_flops / queries)
+    rates = [(_cheapest(ours, a) + spread[0]) / (_cheapest(theirs, a) + spread[1]) for a in levels]
     finite = [r for r in rates if math.isfinite(r)]
     best = [max((c.accuracy for c in cs), default=math.nan) for cs in (theirs, ours)]
     return ExchangeRate(task, unit, small.label, large.label, len(levels), len(finite),
                         statistics.median(finite) if finite else math.nan, min(finite, default=math.nan),
                         max(finite, default=math.nan), best[0], best[1],
-                        small.n_params / large.n_params if large.n_params else math.nan)
+                        small.n_params / large.n_params if large.n_params else math.nan, queries)
 
 
 def load_run(folder: str, labels: set[str]) -> Run:
@@ -160,26 +174,55 @@ def write_comparison(folders: list[str], out: str | None = None, static: bool = 
     runs: list[Run] = []
     for folder in folders:
         runs.append(load_run(folder, {r.label for r in runs}))
+    return write_runs(runs, out or folders[0], static)
+
+
+def common_tasks(runs: list[Run]) -> list[str]:
     common = [t for t in runs[0].traces if all(t in r.traces for r in runs[1:])]
     if not common:
-        raise WidthdepthError(f"{', '.join(folders)}: no task is in every run (tasks: "
+        raise WidthdepthError(f"{', '.join(r.folder for r in runs)}: no task is in every run (tasks: "
                               + "; ".join(f"{r.folder}: {', '.join(r.traces)}" for r in runs)
                               + "); run the same --tasks in each")
+    return common
+
+
+def size_rates(runs: list[Run], queries: float = math.inf) -> list[ExchangeRate]:
+    """Each smaller run against the largest, per common task: in FLOPs and generated tokens, and in total
+    FLOPs where `queries` is finite and every run's training FLOPs are known."""
     by_size = sorted(runs, key=lambda r: r.n_params, reverse=True)
-    large = by_size[0]
-    rates = [exchange_rate(t, r, large, u) for t in common for r in by_size[1:] for u in ("flops", "generated_tokens")]
+    units: list[tuple[str, float]] = [("flops", math.inf), ("generated_tokens", math.inf)]
+    if not math.isinf(queries) and all(r.training_flops > 0 for r in runs):
+        units.append(("flops", queries))
+    return [exchange_rate(t, r, by_size[0], u, q) for t in common_tasks(runs) for r in by_size[1:] for u, q in units]
+
+
+def rates_html(rates: list[ExchangeRate]) -> str:
+    inference = [r for r in rates if r.unit == "flops" and math.isinf(r.queries)]
+    total = [r for r in rates if not math.isinf(r.queries)]
+    text = ("<h2>Model size against inference compute</h2><ul class='answer'>"
+            + "".join(f"<li>{html.escape(r.sentence())}</li>" for r in inference) + "</ul>")
+    if total:
+        text += ("<h3>In total FLOPs: inference plus training spread over the queries served</h3><ul class='answer'>"
+                 + "".join(f"<li>{html.escape(r.sentence())}</li>" for r in total) + "</ul>")
+    return text + ("<p class='meta'>Rates are point estimates read off each run's surface (all problems): at each "
+                   "accuracy level of the larger model's frontier, the smaller model's cheapest cell reaching it over "
+                   "the larger model's. In FLOPs (≈ 2 × parameters × tokens) a rate is the parameters' ratio times "
+                   "the tokens' ratio. The figures' bands are 95% bootstrap intervals over problems.</p>")
+
+
+def write_runs(runs: list[Run], out: str | Path, static: bool = False, queries: float = math.inf) -> dict[str, Path]:
+    """Write OUT/compare.html and OUT/compare.json for `runs` (rates in total FLOPs too: see `size_rates`)."""
+    common = common_tasks(runs)
+    rates = size_rates(runs, queries)
     figures = Figures(static)
     labels = [r.label for r in runs]
     body = ["<h1>widthdepth: runs side by side</h1>",
-            "<table><tr><th>run</th><th>folder</th><th>model</th><th>parameters</th></tr>"
+            "<table><tr><th>run</th><th>folder</th><th>model</th><th>parameters</th><th>training FLOPs</th></tr>"
             + "".join(f"<tr><td>{html.escape(r.label)}</td><td><code>{html.escape(r.folder)}</code></td>"
-                      f"<td>{html.escape(r.model)}</td><td>{r.n_params:,}</td></tr>" for r in runs) + "</table>",
-            "<h2>Model size against inference compute</h2><ul class='answer'>"
-            + "".join(f"<li>{html.escape(r.sentence())}</li>" for r in rates if r.unit == "flops") + "</ul>",
-            "<p class='meta'>Rates are point estimates read off each run's surface (all problems): at each accuracy "
-            "level of the larger model's frontier, the smaller model's cheapest cell reaching it over the larger "
-            "model's. In FLOPs (≈ 2 × parameters × tokens) a rate is the parameters' ratio times the tokens' "
-            "ratio. The figures' bands are 95% bootstrap intervals over problems.</p>"]
+                      f"<td>{html.escape(r.model)}</td><td>{r.n_params:,}</td>"
+                      f"<td>{f'{r.training_flops:.3g}' if r.training_flops else 'not known'}</td></tr>"
+                      for r in runs) + "</table>",
+            rates_html(rates)]
     for i, task in enumerate(common):
         key = f"t{i}"
         figures.data[key] = {"runs": run_rows(runs, task)}
@@ -188,11 +231,12 @@ def write_comparison(folders: list[str], out: str | None = None, static: bool = 
                                    "aggregator), 95% bands; choose the cost unit above the figure."))
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>widthdepth: runs side by side</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}{figures.scripts()}</body></html>")
-    folder = Path(out or folders[0])
+    folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"compare": folder / "compare.html", "rates": folder / "compare.json"}
     paths["compare"].write_text(page, encoding="utf-8")
-    record = {"runs": [{"folder": r.folder, "label": r.label, "model": r.model, "n_params": r.n_params} for r in runs],
+    record = {"runs": [{"folder": r.folder, "label": r.label, "model": r.model, "n_params": r.n_params,
+                        "training_flops": r.training_flops} for r in runs],
               "tasks": common, "rates": [{**asdict(r), "sentence": r.sentence()} for r in rates]}
     paths["rates"].write_text(json.dumps(json_safe(record), indent=2, allow_nan=False), encoding="utf-8")
     return paths

@@ -8,7 +8,7 @@ parameter count per task (shape); 95% intervals over seeds and problems as bars.
 
 from __future__ import annotations
 
-from widthdepth.lab.sweep import THRESHOLD, summary
+from widthdepth.lab.sweep import THRESHOLD, critical_depths, summary
 
 GROUPS = {"stack": "unique layers", "loop": "one block, looped", "anyloop": "one block, any depth",
           "steps": "same steps", "flops": "same training FLOPs"}
@@ -60,3 +60,47 @@ def sweep_figure(experiment: str, rows: list[dict]) -> tuple[dict, dict[str, lis
     spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": title, "width": 520,
             "height": 300, "data": {"name": "points"}, "layer": layers}
     return spec, {"points": points}
+
+
+def size_figure(runs: list, queries: float) -> tuple[dict, dict[str, list[dict]]]:  # runs: report.compare.Run
+    """Each size's frontier (best accuracy within a budget, any w × d and aggregator) per task, against
+    total FLOPs per problem: inference plus the model's training over `queries` queries."""
+    from widthdepth.analysis.frontier import frontier
+
+    points = [{"size": run.label, "task": task, "flops": p.budget + run.training_flops / queries,
+               "accuracy": p.cell.accuracy} for run in runs for task, ts in run.traces.items()
+              for p in frontier(ts, "flops") if p.strategy == "best" and p.cell is not None]
+    sizes = [run.label for run in runs]
+    spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "data": {"name": "points"},
+            "title": [f"best accuracy within a budget of total FLOPs per problem (inference + training over "
+                      f"{queries:,.0f} queries), per model size", "a smaller model left of a larger one at the "
+                      "same accuracy is cheaper; a line that stops below another never reaches its accuracy"],
+            "facet": {"field": "task", "type": "nominal", "title": None, "sort": list(dict.fromkeys(
+                p["task"] for p in points))}, "columns": 4,
+            "spec": {"width": 200, "height": 150, "mark": {"type": "line", "interpolate": "step-after", "point": True},
+                     "encoding": {"x": {"field": "flops", "type": "quantitative", "scale": {"type": "log"},
+                                        "title": "total FLOPs per problem", "axis": {"format": "~s", "tickCount": 4}},
+                                  "y": {"field": "accuracy", "type": "quantitative", "scale": {"domain": [0, 1]}},
+                                  "color": {"field": "size", "type": "nominal", "sort": sizes, "title": "model"}}}}
+    return spec, {"points": points}
+
+
+def summary_table(rows: list[dict]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """(columns, rows) of a sweep's accuracies with their 95% intervals, one row per arm."""
+    arms = summary(rows)
+    scores = [key for key in arms[0] if key.startswith(("chain ", "search ")) and not key.endswith(" ci")]
+    return (("arm", "params", "depth", "train FLOPs", *scores),
+            [(a["arm"], f"{a['params']:,}", str(a["depth"]), f"{a['training_flops']:.3g}",
+              *(f"{a[k]:.2f} [{a[k + ' ci'][0]:.2f}, {a[k + ' ci'][1]:.2f}]" for k in scores)) for a in arms])
+
+
+def critical_lines(rows: list[dict]) -> list[str]:
+    """Per depth arm group, each chain length's critical depth and its 95% interval, as a line."""
+    def shown(depth: int | None) -> str:
+        return "none" if depth is None else str(depth)
+
+    order = ("stack", "loop", "anyloop")
+    return [f"critical depth ({group}, accuracy >= {THRESHOLD}) [95% interval]: " + ", ".join(
+            f"L={length}: {shown(point)} [{shown(low)}, {shown(high)}]"
+            for length, (point, low, high) in critical_depths(rows, group).items())
+            for group in sorted({row["group"] for row in rows if row["group"] in order}, key=order.index)]

@@ -1,0 +1,67 @@
+"""The page of a `widthdepth lab sweep` (issue 20): `DIR/report.html`, one self-contained file — what the
+experiment tests, its figure, every arm's accuracy with its interval, and the experiment's answer (the
+critical depths, or the exchange rate between model size and inference compute with links to the
+side-by-side report and each size's own report).
+
+    write_sweep_page("runs/depth", "depth", "quick", rows, png)
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from widthdepth.report.compare import ExchangeRate, rates_html
+from widthdepth.report.page import CSS
+from widthdepth.report.sweep import critical_lines, summary_table
+
+CLAIMS = {
+    "shape": "Deep and thin against wide at one parameter count (MobileLLM: deeper wins at 125M–350M, credited to "
+             "layers composing abstractions). Stacks of unique layers from a few wide ones to many thin ones, trained "
+             "on the same data for the same steps, and again for the same training FLOPs. If the mechanism holds, "
+             "depth helps on chains (composition) more than on search.",
+    "depth": "Capabilities that appear at a critical depth (1000-layer RL: new behaviours past depth thresholds). "
+             "Unique stacks of increasing depth on chains of increasing length L: a chain length's critical depth is "
+             "the smallest depth whose accuracy crosses the threshold; beside them, one shared block looped to the "
+             "same depth (recurrent depth: the same FLOPs at a fraction of the parameters), trained at that depth, "
+             "and one trained at random depths and read at each.",
+    "size": "Inference compute against model size (Snell et al. 2024: a smaller model with more test-time compute "
+            "matches a much larger one on easy and medium problems, not on the hardest). The reasoner trained at "
+            "several widths with one recipe, each run on the same study grid, compared at matched inference FLOPs "
+            "and at matched total FLOPs (training spread over the queries served).",
+}
+
+
+def write_sweep_page(folder: str | Path, experiment: str, preset: str, rows: list[dict], png: bytes,
+                     rates: list[ExchangeRate] | None = None) -> Path:
+    columns, table = summary_table(rows)
+    seeds = max(row["seed"] for row in rows) + 1
+    body = [f"<h1>widthdepth lab sweep: {html.escape(experiment)} ({html.escape(preset)})</h1>",
+            f"<p class='meta'><code>widthdepth lab sweep --experiment {html.escape(experiment)} --preset "
+            f"{html.escape(preset)} --out {html.escape(str(folder))}</code> · {len(table)} arms × {seeds} seed"
+            f"{'s' if seeds > 1 else ''} · results in <code>results.jsonl</code></p>",
+            f"<p>{html.escape(CLAIMS[experiment])}</p>",
+            f"<figure><img alt='{html.escape(experiment)} sweep' src='data:image/png;base64,"
+            f"{base64.b64encode(png).decode()}'></figure>"]
+    if experiment == "depth":
+        body.append("<h2>Critical depths</h2><ul class='answer'>"
+                    + "".join(f"<li>{html.escape(line)}</li>" for line in critical_lines(rows)) + "</ul>")
+    if rates:
+        body.append(rates_html(rates))
+        body.append("<p>The sizes side by side, every frontier in every cost unit: <a href='compare.html'>"
+                    "compare.html</a>; each size's own study report: "
+                    + ", ".join(f"<a href='runs/{html.escape(r['arm'])}/report.html'>{html.escape(r['arm'])}</a>"
+                                for r in rows) + ".</p>")
+    body.append("<h2>Accuracy per arm</h2><p class='meta'>Each task: fresh problems the same for every arm; chains "
+                "read from one sampled trajectory at the arm's depth, search as coverage of the trajectories; "
+                "95% intervals resample seeds and problems.</p><table><tr>"
+                + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in table)
+                + "</table>")
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>widthdepth lab sweep: {html.escape(experiment)}</title><style>{CSS}</style></head>"
+            f"<body>{''.join(body)}</body></html>")
+    path = Path(folder) / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,127 @@
+"""`widthdepth lab sweep --experiment size` (issue 20; Snell et al. 2024): inference compute against model
+size. The reasoner is trained at several widths with the shipped recipe (`lab.sweep`: its d = 128 model
+is the shipped checkpoint), each size runs one study grid on the standard tasks into a store of its own
+(`DIR/runs/NAME`, resumable like any run), and the sizes are compared at matched FLOPs: in inference
+FLOPs per problem, and in total FLOPs, each problem's inference plus the model's training spread over
+`queries` queries. The rate per task: how many times the compute the smaller model needs to reach the
+largest one's accuracy, and the accuracy levels no amount of it reaches.
+
+    result = run_size_sweep(plan_sweep("size", "quick"), "runs/size", queries=1e6)
+    for rate in result.rates: print(rate.sentence())
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from widthdepth.lab.sweep import Sweep, run_sweep
+from widthdepth.report.compare import ExchangeRate, Run, load_run, size_rates, write_runs
+
+STUDY: dict[str, dict] = {
+    "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
+                        "search:kind=subset,n=8", "search:kind=subset,n=10", "mix:L=4,n=8"],
+              "plans": ["grid:16x8"], "problems": 64},
+    "full": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "chain:L=8", "search:kind=subset,n=6",
+                       "search:kind=subset,n=8", "search:kind=subset,n=10", "search:kind=subset,n=12",
+                       "mix:L=4,n=8"],
+             "plans": ["grid:32x10"], "problems": 128},
+}
+STUDY["gpu"] = STUDY["full"]
+"""The study each size runs: one grid on the standard tasks (the latent study's tasks), the same for all."""
+QUERIES = 1_000_000
+"""Queries the training FLOPs are spread over, unless given (`--queries`)."""
+
+
+@dataclass
+class SizeResult:
+    rows: list[dict]
+    """The sweep's rows (one per size): parameters, training FLOPs, and the quick evaluation."""
+    runs: list[Run]
+    rates: list[ExchangeRate]
+    paths: dict[str, Path]
+
+
+def run_size_sweep(sweep: Sweep, folder: str | Path, queries: float = QUERIES, study: dict | None = None,
+                   on_event: Callable[[str], None] | None = None, device: str = "cpu") -> SizeResult:
+    """Train (or read) each size, run its study (resuming what its store holds), compare the sizes; all on
+    `device` (not part of a model's id: a run resumes on another device)."""
+    from widthdepth.study import StudyConfig, run_study
+
+    if sweep.seeds != 1:
+        raise ValueError("the size experiment runs one seed per size (its intervals are over problems)")
+    folder = Path(folder)
+    rows = run_sweep(sweep, folder, on_event, device)
+    runs: list[Run] = []
+    for row in rows:
+        out = folder / "runs" / row["arm"]
+        checkpoint = _named_checkpoint(folder / "models" / f"{row['recipe']}-s{row['seed']}.safetensors",
+                                       out / f"reasoner-{row['arm']}.safetensors")
+        on = "" if device == "cpu" else f",device={device}"
+        run_study(StudyConfig(model=f"builtin:reasoner,checkpoint={checkpoint}{on}", out=str(out),
+                              overrides=dict(study or STUDY[sweep.preset])), _Attempts(row["arm"], on_event))
+        run = load_run(str(out), set())
+        runs.append(replace(run, label=f"d={row['d_model']} ({row['params'] / 1e6:.2g}M)",
+                            training_flops=float(row["training_flops"])))
+    paths = write_runs(runs, folder, queries=queries)
+    return SizeResult(rows, runs, size_rates(runs, queries), paths)
+
+
+class _Attempts:
+    """The runner's progress as sweep events, at most twice a second: "running the study grid on d64: n/N attempts"."""
+
+    def __init__(self, name: str, on_event: Callable[[str], None] | None) -> None:
+        self.name, self.on_event, self.total, self.done, self.shown = name, on_event, 0, 0, 0.0
+
+    def add_total(self, attempts: int) -> None:
+        self.total += attempts
+        self._show(force=True)
+
+    def advance(self, attempts: int, generated_tokens: int = 0) -> None:
+        self.done += attempts
+        self._show()
+
+    def describe(self, text: str) -> None:
+        pass
+
+    def _show(self, force: bool = False) -> None:
+        if self.on_event and (force or time.monotonic() - self.shown > 0.5):
+            self.shown = time.monotonic()
+            self.on_event(f"running the study grid on {self.name}: {self.done:,}/{self.total:,} attempts")
+
+
+def _named_checkpoint(model: Path, named: Path) -> Path:
+    """The model under a name the run's model id shows (`reasoner-d64.safetensors`): a hard link, or a copy."""
+    if not named.exists():
+        named.parent.mkdir(parents=True, exist_ok=True)
+        partial = named.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        try:
+            os.link(model, partial)
+        except OSError:
+            shutil.copyfile(model, partial)
+        os.replace(partial, named)
+    return named
+
+
+def rate_rows(rates: list[ExchangeRate]) -> list[tuple[str, ...]]:
+    """A table row per task and smaller size: the rate in inference FLOPs and in total FLOPs."""
+    def shown(rate: ExchangeRate | None) -> str:
+        if rate is None:
+            return "—"
+        if not rate.reached:
+            return f"never (best {rate.best_small:.2f} vs {rate.best_large:.2f})"
+        text = f"{rate.median:.2g}× [{rate.low:.2g}, {rate.high:.2g}]"
+        return text + (f", {rate.levels - rate.reached} of {rate.levels} never" if rate.reached < rate.levels else "")
+
+    keyed = {(r.task, r.small, math.isinf(r.queries)): r for r in rates if r.unit == "flops"}
+    return [(task, f"{small} vs {large}", shown(keyed.get((task, small, True))), shown(keyed.get((task, small, False))))
+            for task, small, large in dict.fromkeys((r.task, r.small, r.large) for r in rates)]
+
+
+__all__ = ["QUERIES", "STUDY", "SizeResult", "rate_rows", "run_size_sweep"]
