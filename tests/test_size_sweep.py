@@ -9,13 +9,15 @@ import json
 import math
 from dataclasses import replace
 
+import pytest
 import torch
 
 from widthdepth.lab import sweep as lab_sweep
 from widthdepth.lab.sweep import Arm, Sweep, plan_sweep, run_sweep
 from widthdepth.lab.train import TrainConfig, load_checkpoint, recipe_flops, save_checkpoint, train
+from widthdepth.report.compare import rate_table
+from widthdepth.size_sweep import run_size_sweep
 from widthdepth.store import Store
-from widthdepth.size_sweep import rate_rows, run_size_sweep
 
 STUDY = {"tasks": ["chain:L=1", "search:kind=subset,n=6"], "plans": ["grid:4x3"], "problems": 8}
 
@@ -70,15 +72,47 @@ def test_sizes_compared_at_matched_inference_and_total_flops(tmp_path):
     assert {(r.task, math.isinf(r.queries)) for r in flops} == {(t, q) for t in small.traces for q in (True, False)}
     record = json.loads((tmp_path / "size" / "compare.json").read_text())
     assert record["runs"][0]["training_flops"] == small.training_flops and len(record["rates"]) == 6
-    assert "In total FLOPs" in (tmp_path / "size" / "compare.html").read_text()
+    assert "× the total FLOPs (training over 10,000 queries)" in (tmp_path / "size" / "compare.html").read_text()
     assert (tmp_path / "size" / "runs" / "d8" / "report.html").exists()
-    assert len(rate_rows(result.rates)) == 2
+    assert len(rate_table(result.rates)) == 2
     stored = [attempts(tmp_path / "size" / "runs" / name) for name in ("d8", "d16")]
     assert stored[0] == 8 * 2 * 4 * 3  # problems x tasks x the grid's attempts
     events.clear()
     again = run_size_sweep(tiny(), tmp_path / "size", queries=1e4, study=STUDY, on_event=events.append)
     assert [attempts(tmp_path / "size" / "runs" / n) for n in ("d8", "d16")] == stored  # nothing generated again
     assert not any(e.startswith(("training", "evaluating")) for e in events) and again.rows == result.rows
+
+
+def cheapest(frame, task: str, accuracy: float) -> float:  # noqa: ANN001
+    """Brute force from a run's surface.csv: the cheapest cell reaching `accuracy`, in FLOPs, best-of paying
+    its verifier."""
+    rows = frame[(frame.task == task) & (frame.aggregator != "coverage") & (frame.accuracy >= accuracy - 1e-12)]
+    costs = rows["flops"] + rows["verifier_flops"].fillna(0) * (rows.aggregator == "best_of")
+    return costs.min() if len(costs) else math.inf
+
+
+def test_the_total_rate_is_the_surface_with_the_training_spread_over_the_queries(tmp_path):
+    import statistics
+
+    import pandas as pd
+
+    from widthdepth.analysis.frontier import frontier
+
+    result = run_size_sweep(tiny(), tmp_path / "size", queries=1e4, study=STUDY)
+    small, large = result.runs
+    frames = [pd.read_csv(tmp_path / "size" / "runs" / name / "surface.csv") for name in ("d8", "d16")]
+    for rate in result.rates:
+        if math.isinf(rate.queries):
+            continue
+        levels = sorted({p.cell.accuracy for p in frontier(large.traces[rate.task], "flops")
+                         if p.strategy == "best" and p.cell is not None and p.cell.accuracy > 0})
+        ratios = [(cheapest(frames[0], rate.task, a) + small.training_flops / 1e4)
+                  / (cheapest(frames[1], rate.task, a) + large.training_flops / 1e4) for a in levels]
+        finite = [r for r in ratios if math.isfinite(r)]
+        assert (rate.levels, rate.reached) == (len(levels), len(finite))
+        if finite:
+            assert (rate.median, rate.low, rate.high) == pytest.approx(
+                (statistics.median(finite), min(finite), max(finite)), rel=1e-6)
 
 
 def test_training_dominates_the_total_rate_when_spread_over_few_queries(tmp_path):
@@ -107,5 +141,5 @@ def test_the_command_prints_the_rates_and_writes_the_page(tmp_path, capsys, monk
     assert "size sweep (quick)" in out and "total FLOPs, training over 10,000 queries" in out
     assert "d=8 (" in out and "chain:L=1,m=10" in out
     page = (tmp_path / "size" / "report.html").read_text()
-    assert "In total FLOPs" in page and "href='runs/d16/report.html'" in page and "data:image/png;base64," in page
+    assert "× the total FLOPs (training over 10,000 queries)" in page and "href='runs/d16/report.html'" in page and "data:image/png;base64," in page
     assert (tmp_path / "size" / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

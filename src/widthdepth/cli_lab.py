@@ -146,13 +146,13 @@ def lab_sweep(
     figure.write_bytes(png)
     page = write_sweep_page(out, experiment, preset, rows, png, result.rates if experiment == "size" else None)
     if experiment == "size":
-        from widthdepth.size_sweep import rate_rows
+        from widthdepth.report.compare import rate_table
         from widthdepth.terminal import print_table
 
         print_table("the smaller models against the largest: how many times its FLOPs each needs to reach the "
                     "largest one's accuracy (median over its frontier's levels, and their range)",
                     ("task", "models", "inference FLOPs", f"total FLOPs, training over {queries:,.0f} queries"),
-                    rate_rows(result.rates))
+                    rate_table(result.rates))
         console.print(f"runs side by side: {result.paths['compare']}; per model: {out}/runs/NAME/report.html")
     console.print(f"report: {page}")
     console.print(f"results: {out}/results.jsonl; figure: {figure}")

@@ -12,7 +12,6 @@ largest one's accuracy, and the accuracy levels no amount of it reaches.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import time
@@ -109,19 +108,4 @@ def _named_checkpoint(model: Path, named: Path) -> Path:
     return named
 
 
-def rate_rows(rates: list[ExchangeRate]) -> list[tuple[str, ...]]:
-    """A table row per task and smaller size: the rate in inference FLOPs and in total FLOPs."""
-    def shown(rate: ExchangeRate | None) -> str:
-        if rate is None:
-            return "—"
-        if not rate.reached:
-            return f"never (best {rate.best_small:.2f} vs {rate.best_large:.2f})"
-        text = f"{rate.median:.2g}× [{rate.low:.2g}, {rate.high:.2g}]"
-        return text + (f", {rate.levels - rate.reached} of {rate.levels} never" if rate.reached < rate.levels else "")
-
-    keyed = {(r.task, r.small, math.isinf(r.queries)): r for r in rates if r.unit == "flops"}
-    return [(task, f"{small} vs {large}", shown(keyed.get((task, small, True))), shown(keyed.get((task, small, False))))
-            for task, small, large in dict.fromkeys((r.task, r.small, r.large) for r in rates)]
-
-
-__all__ = ["QUERIES", "STUDY", "SizeResult", "rate_rows", "run_size_sweep"]
+__all__ = ["QUERIES", "STUDY", "SizeResult", "run_size_sweep"]

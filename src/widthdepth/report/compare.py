@@ -196,18 +196,42 @@ def size_rates(runs: list[Run], queries: float = math.inf) -> list[ExchangeRate]
     return [exchange_rate(t, r, by_size[0], u, q) for t in common_tasks(runs) for r in by_size[1:] for u, q in units]
 
 
+def rate_table(rates: list[ExchangeRate]) -> list[tuple[str, ...]]:
+    """A table row per task and smaller size: the rate in inference FLOPs and in total FLOPs."""
+    def shown(rate: ExchangeRate | None) -> str:
+        if rate is None:
+            return "—"
+        if not rate.reached:
+            return f"never (best {rate.best_small:.2f} vs {rate.best_large:.2f})"
+        text = f"{rate.median:.2g}× [{rate.low:.2g}, {rate.high:.2g}]"
+        return text + (f", {rate.levels - rate.reached} of {rate.levels} never" if rate.reached < rate.levels else "")
+
+    keyed = {(r.task, r.small, math.isinf(r.queries)): r for r in rates if r.unit == "flops"}
+    return [(task, f"{small} vs {large}", shown(keyed.get((task, small, True))), shown(keyed.get((task, small, False))))
+            for task, small, large in dict.fromkeys((r.task, r.small, r.large) for r in rates)]
+
+
 def rates_html(rates: list[ExchangeRate]) -> str:
-    inference = [r for r in rates if r.unit == "flops" and math.isinf(r.queries)]
-    total = [r for r in rates if not math.isinf(r.queries)]
-    text = ("<h2>Model size against inference compute</h2><ul class='answer'>"
-            + "".join(f"<li>{html.escape(r.sentence())}</li>" for r in inference) + "</ul>")
-    if total:
-        text += ("<h3>In total FLOPs: inference plus training spread over the queries served</h3><ul class='answer'>"
-                 + "".join(f"<li>{html.escape(r.sentence())}</li>" for r in total) + "</ul>")
+    """The FLOPs rates as a table (a row per task and smaller model; total FLOPs where known), then in words."""
+    flops = [r for r in rates if r.unit == "flops"]
+    total = any(not math.isinf(r.queries) for r in flops)
+    queries = next((r.queries for r in flops if not math.isinf(r.queries)), math.inf)
+    head = ["task", "smaller against larger", "× the FLOPs (median [range] over the levels)"]
+    head += [f"× the total FLOPs (training over {queries:,.0f} queries)"] if total else []
+    rows = [row if total else row[:3] for row in rate_table(flops)]
+    text = ("<h2>Model size against inference compute</h2><p>How many times the larger model's FLOPs the smaller "
+            "one needs to reach the larger one's accuracy: below 1, the smaller model is cheaper at that accuracy; "
+            "\"n of m never\": accuracy levels of the larger model the smaller one never reaches, at any cost.</p>"
+            "<table><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows)
+            + "</table><details><summary>In words</summary><ul class='answer'>"
+            + "".join(f"<li>{html.escape(r.sentence())}</li>" for r in flops) + "</ul></details>")
     return text + ("<p class='meta'>Rates are point estimates read off each run's surface (all problems): at each "
                    "accuracy level of the larger model's frontier, the smaller model's cheapest cell reaching it over "
                    "the larger model's. In FLOPs (≈ 2 × parameters × tokens) a rate is the parameters' ratio times "
-                   "the tokens' ratio. The figures' bands are 95% bootstrap intervals over problems.</p>")
+                   "the tokens' ratio; in total FLOPs each cell also carries its model's training FLOPs over the "
+                   "queries. The figures' bands are 95% bootstrap intervals over problems.</p>")
 
 
 def write_runs(runs: list[Run], out: str | Path, static: bool = False, queries: float = math.inf) -> dict[str, Path]:
