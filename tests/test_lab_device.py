@@ -74,3 +74,16 @@ def test_the_commands_refuse_a_missing_gpu_in_one_line(tmp_path, capsys):
                  "--problems", "2", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--device cuda: torch sees no CUDA device" in err and len(err.splitlines()) == 1
+
+
+def test_the_train_command_takes_a_width_and_a_device(tmp_path, capsys):
+    from widthdepth.cli import main
+    from widthdepth.lab.train import load_checkpoint
+
+    out = tmp_path / "r.safetensors"
+    assert main(["lab", "train", "--steps", "2", "--batch-size", "8", "--d-model", "16", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    model, metadata = load_checkpoint(out)
+    assert model.config.d_model == 16 and model.config.ffn == 64 and "--d-model 16 " in metadata["command"]
+    assert main(["lab", "train", "--d-model", "6", "--out", str(tmp_path / "bad.safetensors")]) == 2
+    assert "--d-model 6: give a multiple of 4" in capsys.readouterr().err and not (tmp_path / "bad.safetensors").exists()

@@ -26,13 +26,20 @@ def lab_train(
     steps: Annotated[int, typer.Option(help="optimizer steps")] = 2000,
     seed: Annotated[int, typer.Option(help="seed: the same seed and steps give the same checkpoint")] = 0,
     batch_size: Annotated[int, typer.Option(help="problems per step")] = 256,
+    d_model: Annotated[int, typer.Option(help="width (the FFN is 4×); the shipped reasoner's is 128")] = 128,
+    device: Annotated[str, typer.Option(help="cpu (bit-for-bit reproducible) | cuda | cuda:N | auto (a GPU where "
+                                             "torch sees one)")] = "cpu",
 ) -> None:
-    """Train a latent reasoner on the CPU and save it as safetensors."""
-    from widthdepth.lab.train import TrainConfig, save_checkpoint, train
+    """Train a latent reasoner and save it as safetensors."""
+    from widthdepth.lab.train import TrainConfig, resolve_device, save_checkpoint, train
 
     if steps < 1 or batch_size < 1:
         raise WidthdepthError("--steps and --batch-size must be at least 1")
-    config = TrainConfig(family=family, steps=steps, seed=seed, batch_size=batch_size)
+    if d_model < 4 or d_model % 4:
+        raise WidthdepthError(f"--d-model {d_model}: give a multiple of 4 (the 4 attention heads split it)")
+    config = TrainConfig(family=family, steps=steps, seed=seed, batch_size=batch_size, d_model=d_model,
+                         ffn=4 * d_model)
+    device = resolve_device(device)
     columns = (TextColumn("training {task.fields[family]}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=errors) as bar:
@@ -42,8 +49,10 @@ def lab_train(
             shown = " ".join(f"{k} {v:.3f}" for k, v in metrics.items())
             bar.update(task, completed=step, metrics=shown)
 
-        model, summary = train(config, on_step)
-    command = f"widthdepth lab train --family {family} --steps {steps} --seed {seed} --batch-size {batch_size} --out {out}"
+        model, summary = train(config, on_step, device)
+    width = f" --d-model {d_model}" if d_model != 128 else ""
+    command = (f"widthdepth lab train --family {family} --steps {steps} --seed {seed} --batch-size {batch_size}{width} "
+               f"--out {out}")
     path = save_checkpoint(model, out, config, summary, command=command)
     console.print(f"saved {path} ({model.n_params():,} parameters) after {summary['seconds']} s: {summary['final']}")
 
