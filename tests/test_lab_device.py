@@ -19,13 +19,21 @@ from widthdepth.lab.model import LatentReasoner, ReasonerConfig
 from widthdepth.lab.tokens import random_chain, random_subset
 from widthdepth.lab.train import encode_batch, masked_value_logits, readout_correct, resolve_device
 
+PRODUCTS = {torch.ops.aten.mm, torch.ops.aten.mv, torch.ops.aten.bmm, torch.ops.aten.addmm, torch.ops.aten.addmv,
+            torch.ops.aten.baddbmm, torch.ops.aten.dot}
+"""Matrix products: CUDA has none on integers."""
+
+
 class OneDevice(TorchDispatchMode):
-    """Fails an operation whose tensor arguments (0-dim ones aside, as on CUDA) are on different devices."""
+    """Fails what CUDA would refuse: an operation whose tensor arguments (0-dim ones aside, as on CUDA) are
+    on different devices, or a matrix product of integers."""
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
-        tensors = [t for t in tree_flatten((args, kwargs or {}))[0] if isinstance(t, torch.Tensor) and t.dim() > 0]
-        devices = {t.device.type for t in tensors}
+        tensors = [t for t in tree_flatten((args, kwargs or {}))[0] if isinstance(t, torch.Tensor)]
+        devices = {t.device.type for t in tensors if t.dim() > 0}
         assert len(devices) <= 1, f"{func} mixes tensors on {sorted(devices)}"
+        assert not (func.overloadpacket in PRODUCTS and any(not t.is_floating_point() for t in tensors)), \
+            f"{func} multiplies integers"
         return func(*args, **(kwargs or {}))
 
 
@@ -73,7 +81,7 @@ def test_the_commands_refuse_a_missing_gpu_in_one_line(tmp_path, capsys):
     assert main(["run", "--model", "builtin:reasoner,device=cuda", "--tasks", "chain:L=1", "--plan", "grid:2x2",
                  "--problems", "2", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--device cuda: torch sees no CUDA device" in err and len(err.splitlines()) == 1
+    assert "--model builtin:reasoner,device=cuda: torch sees no CUDA device" in err and len(err.splitlines()) == 1
 
 
 def test_the_train_command_takes_a_width_and_a_device(tmp_path, capsys):

@@ -101,6 +101,7 @@ def test_the_total_rate_is_the_surface_with_the_training_spread_over_the_queries
     result = run_size_sweep(tiny(), tmp_path / "size", queries=1e4, study=STUDY)
     small, large = result.runs
     frames = [pd.read_csv(tmp_path / "size" / "runs" / name / "surface.csv") for name in ("d8", "d16")]
+    checked = 0
     for rate in result.rates:
         if math.isinf(rate.queries):
             continue
@@ -113,6 +114,8 @@ def test_the_total_rate_is_the_surface_with_the_training_spread_over_the_queries
         if finite:
             assert (rate.median, rate.low, rate.high) == pytest.approx(
                 (statistics.median(finite), min(finite), max(finite)), rel=1e-6)
+            checked += 1
+    assert checked == 2  # both tasks: the tiny models reach some of each other's levels
 
 
 def test_training_dominates_the_total_rate_when_spread_over_few_queries(tmp_path):
@@ -122,10 +125,9 @@ def test_training_dominates_the_total_rate_when_spread_over_few_queries(tmp_path
     small, large = result.runs
     for task in small.traces:
         inference = exchange_rate(task, small, large, "flops")
-        assert exchange_rate(task, small, large, "flops", 1e30).median == inference.median or not inference.reached
+        assert inference.reached and exchange_rate(task, small, large, "flops", 1e30).median == inference.median
         few = exchange_rate(task, small, large, "flops", 1e-6)  # training over a millionth of a query: all training
-        if few.reached:
-            assert math.isclose(few.median, small.training_flops / large.training_flops, rel_tol=1e-6)
+        assert math.isclose(few.median, small.training_flops / large.training_flops, rel_tol=1e-6)
 
 
 def test_the_command_prints_the_rates_and_writes_the_page(tmp_path, capsys, monkeypatch):
@@ -143,3 +145,21 @@ def test_the_command_prints_the_rates_and_writes_the_page(tmp_path, capsys, monk
     page = (tmp_path / "size" / "report.html").read_text()
     assert "× the total FLOPs (training over 10,000 queries)" in page and "href='runs/d16/report.html'" in page and "data:image/png;base64," in page
     assert (tmp_path / "size" / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_model_trained_again_is_the_one_its_study_runs(tmp_path):
+    from widthdepth.errors import WidthdepthError
+
+    first = run_size_sweep(tiny(), tmp_path / "size", queries=1e4, study=STUDY)
+    row = first.rows[0]
+    model = tmp_path / "size" / "models" / f"{row['recipe']}-s0.safetensors"
+    other, summary = train(replace(tiny().arms[0].train, seed=7))  # the model file replaced (another run's)
+    save_checkpoint(other, model, tiny().arms[0].train, summary)
+    again = run_size_sweep(tiny(), tmp_path / "size", queries=1e4, study=STUDY)
+    named = tmp_path / "size" / "runs" / "d8" / "reasoner-d8.safetensors"
+    assert named.read_bytes() == model.read_bytes()
+    assert again.runs[0].model != first.runs[0].model  # the store holds both; the comparison reads the new one
+    assert {ts.trace.model for ts in again.runs[0].traces.values()} == {again.runs[0].model}
+    model.unlink()
+    with pytest.raises(WidthdepthError, match="its checkpoint is gone; delete that row"):
+        run_size_sweep(tiny(), tmp_path / "size", queries=1e4, study=STUDY)

@@ -125,12 +125,12 @@ def lab_sweep(
     from widthdepth.lab.sweep import plan_sweep, run_sweep
     from widthdepth.lab.train import resolve_device
     from widthdepth.lock import folder_lock
-    from widthdepth.report.vega import to_png
 
     sweep = plan_sweep(experiment, preset)
     device = resolve_device(device)
     if not queries > 0 or queries == float("inf"):
         raise WidthdepthError(f"--queries {queries}: give a positive number of queries (e.g. 1e6)")
+    errors.print(f"models train and run on {device}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("models"),
                TimeElapsedColumn())
     with folder_lock(out), Progress(*columns, console=errors) as bar:
@@ -147,14 +147,23 @@ def lab_sweep(
         else:
             rows = run_sweep(sweep, out, on_event, device)
     _print_summary(experiment, preset, sweep, rows)
+    command = (f"widthdepth lab sweep --experiment {experiment} --preset {preset} --out {out}"
+               + (f" --queries {queries:g}" if experiment == "size" else "") + f" --device {device}")
+    _write_outputs(Path(out), experiment, preset, rows, result if experiment == "size" else None, queries, command)
+
+
+def _write_outputs(out, experiment: str, preset: str, rows: list[dict], result, queries: float,  # noqa: ANN001
+                   command: str) -> None:
+    """DIR/figure.png and DIR/report.html (size: with its rates, printed too)."""
     from widthdepth.report.sweep import size_figure, sweep_figure
     from widthdepth.report.sweep_page import write_sweep_page
+    from widthdepth.report.vega import to_png
 
-    png = to_png(*(size_figure(result.runs, queries) if experiment == "size" else sweep_figure(experiment, rows)))
-    figure = Path(out) / "figure.png"
+    png = to_png(*(size_figure(result.runs, queries) if result else sweep_figure(experiment, rows)))
+    figure = out / "figure.png"
     figure.write_bytes(png)
-    page = write_sweep_page(out, experiment, preset, rows, png, result.rates if experiment == "size" else None)
-    if experiment == "size":
+    page = write_sweep_page(out, experiment, preset, rows, png, result.rates if result else None, command)
+    if result:
         from widthdepth.report.compare import rate_table
         from widthdepth.terminal import print_table
 

@@ -13,12 +13,14 @@ largest one's accuracy, and the accuracy levels no amount of it reaches.
 from __future__ import annotations
 
 import os
+import filecmp
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from widthdepth.errors import WidthdepthError
 from widthdepth.lab.sweep import Sweep, run_sweep
 from widthdepth.report.compare import ExchangeRate, Run, load_run, size_rates, write_runs
 
@@ -62,9 +64,9 @@ def run_size_sweep(sweep: Sweep, folder: str | Path, queries: float = QUERIES, s
         checkpoint = _named_checkpoint(folder / "models" / f"{row['recipe']}-s{row['seed']}.safetensors",
                                        out / f"reasoner-{row['arm']}.safetensors")
         on = "" if device == "cpu" else f",device={device}"
-        run_study(StudyConfig(model=f"builtin:reasoner,checkpoint={checkpoint}{on}", out=str(out),
-                              overrides=dict(study or STUDY[sweep.preset])), _Attempts(row["arm"], on_event))
-        run = load_run(str(out), set())
+        ran = run_study(StudyConfig(model=f"builtin:reasoner,checkpoint={checkpoint}{on}", out=str(out),
+                                    overrides=dict(study or STUDY[sweep.preset])), _Attempts(row["arm"], on_event))
+        run = load_run(str(out), set(), ran.model)  # this model's experiments only
         runs.append(replace(run, label=f"d={row['d_model']} ({row['params'] / 1e6:.2g}M)",
                             training_flops=float(row["training_flops"])))
     paths = write_runs(runs, folder, queries=queries)
@@ -95,8 +97,12 @@ class _Attempts:
 
 
 def _named_checkpoint(model: Path, named: Path) -> Path:
-    """The model under a name the run's model id shows (`reasoner-d64.safetensors`): a hard link, or a copy."""
-    if not named.exists():
+    """The model under a name the run's model id shows (`reasoner-d64.safetensors`): a hard link, or a copy;
+    made again when the model was trained again (another file: the run then holds a second model id)."""
+    if not model.is_file():
+        raise WidthdepthError(f"{model}: the sweep's row for this model is in results.jsonl but its checkpoint is "
+                              "gone; delete that row (or the folder) to train it again")
+    if not named.exists() or not filecmp.cmp(model, named, shallow=False):
         named.parent.mkdir(parents=True, exist_ok=True)
         partial = named.with_suffix(".partial")
         partial.unlink(missing_ok=True)

@@ -90,6 +90,8 @@ class StudyResult:
     """Lines to show: an incomplete grid, other models or settings in the folder."""
     methods: list[tuple] = field(default_factory=list)
     """Per method and task: (comparison at matched compute, comparison at matched latency)."""
+    model: str = ""
+    """The model's id in the store (the folder may hold others)."""
 
 
 AGGREGATOR_CODES = {"majority": "maj", "best_of": "bo", "weighted": "wv", "filtered:0.5": "top½"}
@@ -158,4 +160,4 @@ def run_study(study: StudyConfig, progress: Any = None, api_key: str | None = No
         rows.append(VerdictRow(trace.task, judged[0].structure, {k: _winner(j) for k, j in picks.items()},
                                _crossings(verdict, trace.task)))
     structure = [c.sentence() for c in verdict.crossovers if c.kind == "structure"]
-    return StudyResult(config, unit, rows, paths, structure, notes, methods)
+    return StudyResult(config, unit, rows, paths, structure, notes, methods, scope.model)

@@ -29,8 +29,9 @@ BACKENDS: dict[str, tuple[str, str]] = {
            "hf:/path/model.gguf | hf:smollm2-135m [,gguf_file=F,style=,dtype=,device=]"),
     "vllm": ("widthdepth.backends.vllm_engine", "vLLM's offline engine on a GPU (the vllm extra): "
              "vllm:MODEL[,dtype=,gpu_memory_utilization=,max_model_len=,tensor_parallel_size=]"),
-    "builtin": ("widthdepth.backends.builtin", "models trained by widthdepth: builtin:reasoner[,checkpoint=PATH] (latent, torch; "
-                "width = trajectories, depth = iterations) | builtin:lm (its small LM, through llama.cpp)"),
+    "builtin": ("widthdepth.backends.builtin", "models trained by widthdepth: builtin:reasoner[,checkpoint=PATH,"
+                "device=cpu|cuda|auto] (latent, torch; width = trajectories, depth = iterations) | builtin:lm (its "
+                "small LM, through llama.cpp)"),
     "mock": ("widthdepth.backends.mock", "scripted test double for unit tests only (mock:answer=7,fail=0.1)"),
 }
 

@@ -36,7 +36,7 @@ class ReasonerBackend:
         if threads:
             torch.set_num_threads(threads)
         self.model, self.metadata = load_checkpoint(checkpoint)
-        self.model.to(resolve_device(device))  # where it runs is not part of the model's id
+        self.model.to(resolve_device(device, f"--model {model_id},device="))  # where it runs: not in the id
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
         self.info = ModelInfo(id=f"{model_id}@{digest}", n_params=self.model.n_params(), prompt_style="latent",
                               shares_prompt_prefix=True, supports_raw_continuation=False, context_length=0,
@@ -80,7 +80,7 @@ def build(target: str, params: dict[str, str], options: object):  # noqa: ANN201
     unknown = sorted(set(params) - {"checkpoint", "device"})
     if unknown:
         raise WidthdepthError(f"--model builtin:{target}: unknown setting {unknown[0]!r} (valid: checkpoint=PATH, "
-                              "device=auto|cpu|cuda)")
+                              "device=auto|cpu|cuda|cuda:N)")
     checkpoint = Path(params["checkpoint"]).expanduser() if "checkpoint" in params else DEFAULT_CHECKPOINT
     model_id = "builtin:reasoner" + (f",checkpoint={checkpoint.name}" if "checkpoint" in params else "")
     return ReasonerBackend(checkpoint, model_id, getattr(options, "threads", 0), params.get("device", "cpu"))

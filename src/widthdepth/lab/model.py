@@ -196,8 +196,9 @@ class LatentReasoner(nn.Module):
         state = torch.zeros_like(encoded)
         readouts = []
         for t in range(iterations):
-            eps = noise[t] if noise is not None else torch.randn(*state.shape[:2], self.config.noise_rank,
-                                                                 generator=generator, device=state.device)
+            eps = noise[t] if noise is not None else torch.randn(  # drawn where the generator is, used here
+                *state.shape[:2], self.config.noise_rank, generator=generator,
+                device=generator.device if generator is not None else state.device).to(state.device)
             state = self.iterate(state, encoded, bias, family, eps, t)
             readouts.append(self.readout(state, tokens))
         return readouts

@@ -99,7 +99,8 @@ def read_answers(readout, batch: Batch, uniforms: torch.Tensor, problems: list[E
     # search rows: each item in with its readout probability (position 0 is the target)
     include = readout.include_logits[:, 1:]
     taken = uniforms[:, 1:] < torch.sigmoid(include)
-    chosen = (taken.long() @ (2 ** torch.arange(include.shape[1], device=include.device))).tolist()
+    bits = 1 << torch.arange(include.shape[1], device=include.device)  # no integer matmul: CUDA has none
+    chosen = (taken.long() * bits).sum(1).tolist()
     subset_logp = torch.nn.functional.logsigmoid(torch.where(taken, include, -include)).sum(1).tolist()
     scores = torch.sigmoid(readout.score_logits).tolist()
     out = []

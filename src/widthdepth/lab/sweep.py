@@ -46,7 +46,7 @@ from widthdepth.lab.evaluate import subset_valid
 from widthdepth.lab.model import LatentReasoner, ReasonerConfig
 from widthdepth.lab.sampling import sample_grid
 from widthdepth.lab.tokens import random_chain, random_subset
-from widthdepth.lab.train import TrainConfig, load_checkpoint, recipe_flops, save_checkpoint, train
+from widthdepth.lab.train import TrainConfig, load_checkpoint, recipe_flops, resolve_device, save_checkpoint, train
 
 EXPERIMENTS = ("shape", "depth", "size")
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "reasoner.safetensors"
@@ -161,6 +161,7 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
               device: str = "cpu") -> list[dict]:
     """Train and evaluate every arm and seed not yet in `folder` on `device`; every row (old and new), in plan
     order."""
+    device = resolve_device(device)
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)
     evaluation = _digest({k: v for k, v in asdict(sweep).items() if k not in ("arms", "seeds")})
@@ -180,7 +181,8 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
                 model, metadata = load_checkpoint(SHIPPED)
                 summary = {**json.loads(metadata["summary"]), "training_flops": recipe_flops(arm.train)}
                 partial = path.with_suffix(".partial")
-                save_checkpoint(model, partial, arm.train, summary, command=metadata.get("command", ""))
+                save_checkpoint(model, partial, replace(arm.train, seed=seed), summary,
+                                command=metadata.get("command", ""))
                 os.replace(partial, path)
             else:
                 if on_event:
@@ -196,7 +198,8 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
             row = {"experiment": sweep.experiment, "arm": arm.name, "group": arm.group, "seed": seed,
                    "recipe": recipe, "evaluation": evaluation,
                    "params": model.n_params(), "layers": arm.train.layers, "d_model": arm.train.d_model,
-                   "depth": _depth(arm), "steps": summary["steps"], "device": str(device),
+                   "depth": _depth(arm), "steps": summary["steps"], "device": device,
+                   "trained_on": summary.get("device", "cpu"),
                    "training_flops": summary["training_flops"], "seconds": summary["seconds"],
                    **evaluate_arm(model, sweep, arm)}
             _append(folder / RESULTS, row)
@@ -206,11 +209,16 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
 
 def _is_shipped(config: TrainConfig) -> bool:
     """Was the shipped reasoner trained with exactly `config` (then training it again would only repeat it)?"""
+    from dataclasses import fields
+
     from safetensors import safe_open
 
+    if not SHIPPED.is_file():
+        return False
     with safe_open(str(SHIPPED), framework="pt") as handle:
         recorded = json.loads((handle.metadata() or {}).get("train_config", "{}"))
-    return TrainConfig(**recorded) == config
+    known = {f.name for f in fields(TrainConfig)}
+    return bool(recorded) and set(recorded) <= known and TrainConfig(**recorded) == config
 
 
 def checkpoint_name(config: TrainConfig) -> str:

@@ -164,17 +164,18 @@ def recipe_flops(config: TrainConfig) -> int:
     return flops
 
 
-def resolve_device(name: str) -> str:
-    """`auto` (CUDA when torch sees a GPU, else the CPU), `cpu`, `cuda` or `cuda:N`, checked here."""
+def resolve_device(name: str, option: str = "--device ") -> str:
+    """`auto` (CUDA when torch sees a GPU, else the CPU), `cpu`, `cuda` or `cuda:N`, checked here; `option`
+    names where the value came from in an error (`--device `, `--model builtin:reasoner,device=`)."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name != "cpu" and not (name == "cuda" or name.startswith("cuda:") and name[5:].isdigit()):
-        raise WidthdepthError(f"--device {name!r}: unknown (valid: auto, cpu, cuda, cuda:N)")
+        raise WidthdepthError(f"{option}{name!r}: unknown (valid: auto, cpu, cuda, cuda:N)")
     if name != "cpu" and not torch.cuda.is_available():
-        raise WidthdepthError(f"--device {name}: torch sees no CUDA device here (torch {torch.__version__}); "
-                              "use --device cpu, or auto to take a GPU only where there is one")
+        raise WidthdepthError(f"{option}{name}: torch sees no CUDA device here (torch {torch.__version__}); "
+                              "use cpu, or auto to take a GPU only where there is one")
     if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
-        raise WidthdepthError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise WidthdepthError(f"{option}{name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return name
 
 

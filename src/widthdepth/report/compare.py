@@ -114,8 +114,9 @@ def exchange_rate(task: str, small: Run, large: Run, unit: str, queries: float =
                         small.n_params / large.n_params if large.n_params else math.nan, queries)
 
 
-def load_run(folder: str, labels: set[str]) -> Run:
-    traces = open_traces(folder)
+def load_run(folder: str, labels: set[str], model: str | None = None) -> Run:
+    """A folder's run (`model`: only that model's experiments, where the store holds others)."""
+    traces = [t for t in open_traces(folder) if model is None or t.model == model]
     if not traces:
         raise WidthdepthError(f"{folder}: the store holds no finished grid to compare; run `widthdepth run --out "
                               f"{folder}` first")

@@ -34,13 +34,16 @@ CLAIMS = {
 
 
 def write_sweep_page(folder: str | Path, experiment: str, preset: str, rows: list[dict], png: bytes,
-                     rates: list[ExchangeRate] | None = None) -> Path:
+                     rates: list[ExchangeRate] | None = None, command: str = "") -> Path:
+    """`command`: the command that made the folder, as shown (default: its experiment, preset and folder)."""
     columns, table = summary_table(rows)
     seeds = max(row["seed"] for row in rows) + 1
+    command = command or f"widthdepth lab sweep --experiment {experiment} --preset {preset} --out {folder}"
+    devices = sorted({row.get("device", "cpu") for row in rows} | {row.get("trained_on", "cpu") for row in rows})
     body = [f"<h1>widthdepth lab sweep: {html.escape(experiment)} ({html.escape(preset)})</h1>",
-            f"<p class='meta'><code>widthdepth lab sweep --experiment {html.escape(experiment)} --preset "
-            f"{html.escape(preset)} --out {html.escape(str(folder))}</code> · {len(table)} arms × {seeds} seed"
-            f"{'s' if seeds > 1 else ''} · results in <code>results.jsonl</code></p>",
+            f"<p class='meta'><code>{html.escape(command)}</code> · {len(table)} arms × {seeds} seed"
+            f"{'s' if seeds > 1 else ''} · trained and run on {html.escape(', '.join(devices))} · results in "
+            "<code>results.jsonl</code></p>",
             f"<p>{html.escape(CLAIMS[experiment])}</p>",
             f"<figure><img alt='{html.escape(experiment)} sweep' src='data:image/png;base64,"
             f"{base64.b64encode(png).decode()}'></figure>"]
