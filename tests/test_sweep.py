@@ -15,7 +15,8 @@ import pytest
 
 from widthdepth.errors import WidthdepthError
 from widthdepth.lab.model import LatentReasoner, ReasonerConfig
-from widthdepth.lab.sweep import Arm, Sweep, critical_depths, plan_sweep, read_results, run_sweep, shape_for, summary
+from widthdepth.lab.sweep import Arm, Sweep, plan_sweep, read_results, run_sweep, shape_for
+from widthdepth.lab.sweep_stats import critical_depths, shape_contrasts, summary
 from widthdepth.lab.train import TrainConfig
 
 
@@ -126,3 +127,37 @@ def test_the_command_prints_the_table_and_the_critical_depths(tmp_path, capsys, 
     assert (tmp_path / "depth" / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (tmp_path / "depth" / "report.html").read_text()
     assert "<h2>Critical depths</h2>" in page and "critical depth (anyloop" in page and "stack-2" in page
+
+
+def test_the_shape_contrast_says_which_shape_wins_and_how_sure():
+    def row(group: str, layers: int, seed: int, chain: str) -> dict:
+        return {"group": group, "layers": layers, "seed": seed, "chain": {"1": chain}, "search": {}}
+
+    deep, wide, half = "1" * 40, "0" * 40, "01" * 20
+    rows = [row("steps", 16, s, deep) for s in range(2)] + [row("steps", 2, s, wide) for s in range(2)]
+    rows += [row("flops", 16, s, half) for s in range(2)] + [row("flops", 2, s, half) for s in range(2)]
+    rows += [row("steps", 8, 0, half)]  # between the two: not compared
+    steps, flops = shape_contrasts(rows)
+    assert (steps["winner"], steps["difference"], steps["low"], steps["high"]) == ("deep", 1.0, 1.0, 1.0)
+    assert (steps["deep"], steps["wide"], flops["winner"], flops["difference"]) == (16, 2, "neither", 0.0)
+    assert flops["low"] == 0.0 == flops["high"]  # the same problems drawn for both: the same answers cancel
+    rows = [row("steps", 16, s, "0" * 30 + "1" * 10) for s in range(3)] + [row("steps", 2, s, "1" * 40)
+                                                                            for s in range(3)]
+    (wide_wins,) = shape_contrasts(rows)
+    assert wide_wins["winner"] == "wide" and wide_wins["high"] < 0 and wide_wins["difference"] == -0.75
+
+
+def test_the_shape_command_states_the_contrast(tmp_path, capsys, monkeypatch):
+    from widthdepth.cli import main
+    from widthdepth.lab import sweep
+
+    base = TrainConfig(family="mix", steps=3, batch_size=16, d_model=8, ffn=32, max_chain_length=2, max_items=4,
+                       threads=1)
+    arms = [Arm(f"L{n}", "steps", replace(base, layers=n)) for n in (2, 3)]
+    shape = Sweep("shape", "quick", arms, seeds=2, chains=(1,), searches=(4,), trajectories=2, problems=10)
+    monkeypatch.setattr(sweep, "plan_sweep", lambda experiment, preset: shape)
+    assert main(["lab", "sweep", "--experiment", "shape", "--out", str(tmp_path / "shape"), "--device", "cpu"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "same steps, chain 1: 3 layers against 2:" in out and "same steps, search 4: 3 layers against 2:" in out
+    page = (tmp_path / "shape" / "report.html").read_text()
+    assert "Deep and thin against wide" in page and "--device cpu" in page

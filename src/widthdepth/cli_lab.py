@@ -177,11 +177,11 @@ def _write_outputs(out, experiment: str, preset: str, rows: list[dict], result, 
 
 
 def _print_summary(experiment: str, preset: str, sweep, rows: list[dict]) -> None:  # noqa: ANN001
-    from widthdepth.report.sweep import critical_lines, summary_table
+    from widthdepth.report.sweep import contrast_lines, critical_lines, summary_table
     from widthdepth.terminal import print_table
 
     print_table(f"{experiment} sweep ({preset}): accuracy on {sweep.problems} fresh problems per task over "
                 f"{sweep.seeds} seed{'s' if sweep.seeds > 1 else ''} [95% interval, resampling seeds and problems]",
                 *summary_table(rows))
-    for line in critical_lines(rows):
+    for line in critical_lines(rows) + (contrast_lines(rows) if experiment == "shape" else []):
         console.print(line, markup=False)

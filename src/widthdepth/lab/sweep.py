@@ -12,7 +12,7 @@ Experiments:
 - `depth`: unique stacks of depth 1, 2, 4, ... (narrow), and the looped model (one shared block
   iterated) at each depth, trained the same way; and one looped model trained as the shipped reasoner
   (a random depth per step, supervised at every iteration), read at each depth: each chain length's
-  critical depth (the smallest depth whose accuracy crosses `THRESHOLD`), and whether the looped
+  critical depth (the smallest depth whose accuracy crosses `sweep_stats.THRESHOLD`), and whether the looped
   models reach it with a fraction of the parameters at the same FLOPs.
 - `size`: the shipped recipe at several widths (the d = 128 model is the shipped checkpoint itself,
   its training FLOPs counted by replaying its batches); `widthdepth.size_sweep` then runs a study grid
@@ -33,12 +33,10 @@ import hashlib
 import json
 import os
 import random
-import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from widthdepth.errors import WidthdepthError
@@ -51,8 +49,6 @@ from widthdepth.lab.train import TrainConfig, load_checkpoint, recipe_flops, res
 EXPERIMENTS = ("shape", "depth", "size")
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "reasoner.safetensors"
 """The shipped reasoner: the `size` experiment's model of its recipe and seed 0, not trained again."""
-THRESHOLD = 0.9
-"""A chain length's critical depth: the smallest depth whose accuracy (mean over seeds) reaches this."""
 RESULTS = "results.jsonl"
 
 
@@ -284,65 +280,5 @@ def _append(path: Path, row: dict) -> None:
         os.fsync(f.fileno())
 
 
-RESAMPLES = 2000
-"""Bootstrap draws for the intervals (seeded: the same rows give the same intervals)."""
-
-
-def _hits(runs: list[dict], family: str, key: str) -> np.ndarray:
-    """(seeds, problems) 0/1 of one arm on one task."""
-    return np.array([[c == "1" for c in r[family][key]] for r in runs], dtype=float)
-
-
-def _draws(hits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """`RESAMPLES` accuracies, seeds and problems drawn with replacement independently (the problems are
-    the same for every seed: a crossed bootstrap), as weights: seed counts @ hits @ problem counts."""
-    seeds, problems = hits.shape
-    seed_counts = rng.multinomial(seeds, [1 / seeds] * seeds, size=RESAMPLES)
-    problem_counts = rng.multinomial(problems, [1 / problems] * problems, size=RESAMPLES)
-    return np.einsum("bs,sp,bp->b", seed_counts, hits, problem_counts) / (seeds * problems)
-
-
-def summary(rows: list[dict]) -> list[dict]:
-    """Per arm: each task's accuracy (mean over seeds and problems) and its 95% interval ("... ci"),
-    resampling seeds and problems."""
-    arms: dict[str, list[dict]] = {}
-    for row in rows:
-        arms.setdefault(row["arm"], []).append(row)
-    out = []
-    for name, runs in arms.items():
-        first = runs[0]
-        scores: dict[str, object] = {}
-        for family in ("chain", "search"):
-            for key in first[family]:
-                hits = _hits(runs, family, key)
-                rng = np.random.default_rng(zlib.crc32(f"{family} {key}".encode()))  # the same rows: the same interval
-                scores[f"{family} {key}"] = float(hits.mean())
-                scores[f"{family} {key} ci"] = tuple(float(x) for x in np.quantile(_draws(hits, rng), [0.025, 0.975]))
-        out.append({"arm": name, "group": first["group"], "params": first["params"], "depth": first["depth"],
-                    "training_flops": sum(r["training_flops"] for r in runs) / len(runs), "seeds": len(runs), **scores})
-    return out
-
-
-def critical_depths(rows: list[dict], group: str, threshold: float = THRESHOLD) -> dict[str, tuple]:
-    """Per chain length, the smallest depth of `group` whose accuracy reaches `threshold` (None: none
-    does), and its 95% interval over the same bootstrap draws of every arm (None: beyond the largest)."""
-    runs: dict[int, list[dict]] = {}
-    for row in rows:
-        if row["group"] == group:
-            runs.setdefault(row["depth"], []).append(row)
-    depths = sorted(runs)
-    if not depths:
-        return {}
-    rng, found = np.random.default_rng(0), {}
-    for length in runs[depths[0]][0]["chain"]:
-        hits = [_hits(runs[d], "chain", length) for d in depths]
-        point = next((d for d, h in zip(depths, hits) if h.mean() >= threshold), None)
-        reached = np.array([_draws(h, rng) >= threshold for h in hits])  # (depths, draws)
-        first = np.where(reached.any(0), np.array(depths)[reached.argmax(0)], np.inf)
-        low, high = (float(q) for q in np.quantile(first, [0.025, 0.975], method="lower"))
-        found[length] = (point, None if low == np.inf else int(low), None if high == np.inf else int(high))
-    return found
-
-
-__all__ = ["Arm", "EXPERIMENTS", "PRESETS", "Sweep", "THRESHOLD", "critical_depths", "plan_sweep", "read_results",
-           "run_sweep", "shape_for", "summary"]
+__all__ = ["Arm", "EXPERIMENTS", "PRESETS", "Sweep", "plan_sweep", "read_results", "run_sweep",
+           "shape_for"]

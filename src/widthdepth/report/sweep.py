@@ -8,7 +8,7 @@ parameter count per task (shape); 95% intervals over seeds and problems as bars.
 
 from __future__ import annotations
 
-from widthdepth.lab.sweep import THRESHOLD, critical_depths, summary
+from widthdepth.lab.sweep_stats import THRESHOLD, critical_depths, summary
 
 GROUPS = {"stack": "unique layers", "loop": "one block, looped", "anyloop": "one block, any depth",
           "steps": "same steps", "flops": "same training FLOPs"}
@@ -104,3 +104,15 @@ def critical_lines(rows: list[dict]) -> list[str]:
             f"L={length}: {shown(point)} [{shown(low)}, {shown(high)}]"
             for length, (point, low, high) in critical_depths(rows, group).items())
             for group in sorted({row["group"] for row in rows if row["group"] in order}, key=order.index)]
+
+
+def contrast_lines(rows: list[dict]) -> list[str]:
+    """The shape experiment's answer per group and task: deepest against widest, the difference and its
+    95% interval, and which wins (neither where the interval holds 0)."""
+    from widthdepth.lab.sweep_stats import shape_contrasts
+
+    groups = {"steps": "same steps", "flops": "same training FLOPs"}
+    return [f"{groups.get(c['group'], c['group'])}, {c['task']}: {c['deep']} layers against {c['wide']}: "
+            f"{c['difference']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]: "
+            + {"deep": "deep and thin wins", "wide": "wide wins", "neither": "neither, within the noise"}[c["winner"]]
+            for c in shape_contrasts(rows)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from widthdepth.report.compare import ExchangeRate, rates_html
 from widthdepth.report.page import CSS
-from widthdepth.report.sweep import critical_lines, summary_table
+from widthdepth.report.sweep import contrast_lines, critical_lines, summary_table
 
 CLAIMS = {
     "shape": "Deep and thin against wide at one parameter count (MobileLLM: deeper wins at 125M–350M, credited to "
@@ -50,6 +50,10 @@ def write_sweep_page(folder: str | Path, experiment: str, preset: str, rows: lis
     if experiment == "depth":
         body.append("<h2>Critical depths</h2><ul class='answer'>"
                     + "".join(f"<li>{html.escape(line)}</li>" for line in critical_lines(rows)) + "</ul>")
+    if experiment == "shape":
+        body.append("<h2>Deep and thin against wide</h2><p class='meta'>The deepest stack's accuracy minus the widest's "
+                    "(95% interval: seeds drawn for each, problems drawn once for both)</p><ul class='answer'>"
+                    + "".join(f"<li>{html.escape(line)}</li>" for line in contrast_lines(rows)) + "</ul>")
     if rates:
         body.append(rates_html(rates))
         body.append("<p>The sizes side by side, every frontier in every cost unit: <a href='compare.html'>"

@@ -1,0 +1,112 @@
+"""The statistics of a `widthdepth lab sweep` (issue 20): each arm's accuracy per task with a 95% interval
+from a crossed bootstrap (seeds and problems drawn independently: every seed answers the same problems),
+each chain length's critical depth with its interval, and the shape experiment's contrast — the deepest
+stack against the widest, per task, with the interval of the difference (problems drawn once for both
+arms: they answer the same problems).
+
+    arms = summary(rows)
+    critical_depths(rows, "stack")      # {"4": (4, 2, 8), ...}: point, 95% interval
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+THRESHOLD = 0.9
+"""A chain length's critical depth: the smallest depth whose accuracy (mean over seeds) reaches this."""
+
+
+RESAMPLES = 2000
+"""Bootstrap draws for the intervals (seeded: the same rows give the same intervals)."""
+
+
+def _hits(runs: list[dict], family: str, key: str) -> np.ndarray:
+    """(seeds, problems) 0/1 of one arm on one task."""
+    return np.array([[c == "1" for c in r[family][key]] for r in runs], dtype=float)
+
+
+def _draws(hits: np.ndarray, rng: np.random.Generator, problem_counts: np.ndarray | None = None) -> np.ndarray:
+    """`RESAMPLES` accuracies, seeds and problems drawn with replacement independently (the problems are
+    the same for every seed: a crossed bootstrap), as weights: seed counts @ hits @ problem counts (given:
+    the same problem draws for another arm)."""
+    seeds, problems = hits.shape
+    seed_counts = rng.multinomial(seeds, [1 / seeds] * seeds, size=RESAMPLES)
+    if problem_counts is None:
+        problem_counts = _problem_draws(problems, rng)
+    return np.einsum("bs,sp,bp->b", seed_counts, hits, problem_counts) / (seeds * problems)
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per arm: each task's accuracy (mean over seeds and problems) and its 95% interval ("... ci"),
+    resampling seeds and problems."""
+    arms: dict[str, list[dict]] = {}
+    for row in rows:
+        arms.setdefault(row["arm"], []).append(row)
+    out = []
+    for name, runs in arms.items():
+        first = runs[0]
+        scores: dict[str, object] = {}
+        for family in ("chain", "search"):
+            for key in first[family]:
+                hits = _hits(runs, family, key)
+                rng = np.random.default_rng(zlib.crc32(f"{family} {key}".encode()))  # the same rows: the same interval
+                scores[f"{family} {key}"] = float(hits.mean())
+                scores[f"{family} {key} ci"] = tuple(float(x) for x in np.quantile(_draws(hits, rng), [0.025, 0.975]))
+        out.append({"arm": name, "group": first["group"], "params": first["params"], "depth": first["depth"],
+                    "training_flops": sum(r["training_flops"] for r in runs) / len(runs), "seeds": len(runs), **scores})
+    return out
+
+
+def critical_depths(rows: list[dict], group: str, threshold: float = THRESHOLD) -> dict[str, tuple]:
+    """Per chain length, the smallest depth of `group` whose accuracy reaches `threshold` (None: none
+    does), and its 95% interval over the same bootstrap draws of every arm (None: beyond the largest)."""
+    runs: dict[int, list[dict]] = {}
+    for row in rows:
+        if row["group"] == group:
+            runs.setdefault(row["depth"], []).append(row)
+    depths = sorted(runs)
+    if not depths:
+        return {}
+    rng, found = np.random.default_rng(0), {}
+    for length in runs[depths[0]][0]["chain"]:
+        hits = [_hits(runs[d], "chain", length) for d in depths]
+        point = next((d for d, h in zip(depths, hits) if h.mean() >= threshold), None)
+        reached = np.array([_draws(h, rng) >= threshold for h in hits])  # (depths, draws)
+        first = np.where(reached.any(0), np.array(depths)[reached.argmax(0)], np.inf)
+        low, high = (float(q) for q in np.quantile(first, [0.025, 0.975], method="lower"))
+        found[length] = (point, None if low == np.inf else int(low), None if high == np.inf else int(high))
+    return found
+
+
+
+
+def _problem_draws(problems: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.multinomial(problems, [1 / problems] * problems, size=RESAMPLES)
+
+
+def shape_contrasts(rows: list[dict]) -> list[dict]:
+    """Per group (same steps, same FLOPs) and task: the deepest stack's accuracy minus the widest's, with
+    its 95% interval; `winner` "deep", "wide", or "neither" where the interval holds 0."""
+    out = []
+    for group in dict.fromkeys(row["group"] for row in rows):
+        runs: dict[int, list[dict]] = {}
+        for row in rows:
+            if row["group"] == group:
+                runs.setdefault(row["layers"], []).append(row)
+        wide, deep = runs[min(runs)], runs[max(runs)]
+        for family in ("chain", "search"):
+            for key in deep[0][family]:
+                a, b = _hits(deep, family, key), _hits(wide, family, key)
+                rng = np.random.default_rng(zlib.crc32(f"{group} {family} {key}".encode()))
+                problems = _problem_draws(a.shape[1], rng)
+                difference = _draws(a, rng, problems) - _draws(b, rng, problems)
+                low, high = (float(q) for q in np.quantile(difference, [0.025, 0.975]))
+                out.append({"group": group, "task": f"{family} {key}", "deep": max(runs), "wide": min(runs),
+                            "difference": float(a.mean() - b.mean()), "low": low, "high": high,
+                            "winner": "deep" if low > 0 else "wide" if high < 0 else "neither"})
+    return out
+
+
+__all__ = ["RESAMPLES", "THRESHOLD", "critical_depths", "shape_contrasts", "summary"]
