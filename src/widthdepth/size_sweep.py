@@ -12,8 +12,8 @@ largest one's accuracy, and the accuracy levels no amount of it reaches.
 
 from __future__ import annotations
 
-import os
 import filecmp
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -33,8 +33,8 @@ STUDY: dict[str, dict] = {
                        "mix:L=4,n=8"],
              "plans": ["grid:32x10"], "problems": 128},
 }
-STUDY["gpu"] = STUDY["full"]
 """The study each size runs: one grid on the standard tasks (the latent study's tasks), the same for all."""
+STUDY["gpu"] = STUDY["full"]
 QUERIES = 1_000_000
 """Queries the training FLOPs are spread over, unless given (`--queries`)."""
 

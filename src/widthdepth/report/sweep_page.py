@@ -51,8 +51,8 @@ def write_sweep_page(folder: str | Path, experiment: str, preset: str, rows: lis
         body.append("<h2>Critical depths</h2><ul class='answer'>"
                     + "".join(f"<li>{html.escape(line)}</li>" for line in critical_lines(rows)) + "</ul>")
     if experiment == "shape":
-        body.append("<h2>Deep and thin against wide</h2><p class='meta'>The deepest stack's accuracy minus the widest's "
-                    "(95% interval: seeds drawn for each, problems drawn once for both)</p><ul class='answer'>"
+        body.append("<h2>Deep and thin against wide</h2><p class='meta'>The deepest stack's accuracy minus the "
+                    "widest's (95% interval: seeds drawn for each, problems drawn once for both)</p><ul class='answer'>"
                     + "".join(f"<li>{html.escape(line)}</li>" for line in contrast_lines(rows)) + "</ul>")
     if rates:
         body.append(rates_html(rates))
