@@ -78,6 +78,9 @@ class AttemptBar(Progress):
     def __exit__(self, exc_type, exc, traceback) -> None:  # noqa: ANN001
         if exc_type is not None and not any(task.total for task in self.tasks):
             self.live.transient = True
+            if not self.console.is_interactive:  # not `stop()`: it ends a log or a pipe with a blank line
+                self.live.stop()
+                return
         super().__exit__(exc_type, exc, traceback)
 
 
