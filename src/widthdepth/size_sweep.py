@@ -69,8 +69,8 @@ def run_size_sweep(sweep: Sweep, folder: str | Path, queries: float = QUERIES, s
         run = load_run(str(out), set(), ran.model)  # this model's experiments only
         runs.append(replace(run, label=f"d={row['d_model']} ({row['params'] / 1e6:.2g}M)",
                             training_flops=float(row["training_flops"])))
-    paths = write_runs(runs, folder, queries=queries)
-    return SizeResult(rows, runs, size_rates(runs, queries), paths)
+    rates = size_rates(runs, queries)
+    return SizeResult(rows, runs, rates, write_runs(runs, folder, rates=rates))
 
 
 class _Attempts:

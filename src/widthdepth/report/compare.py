@@ -235,10 +235,11 @@ def rates_html(rates: list[ExchangeRate]) -> str:
                    "queries. The figures' bands are 95% bootstrap intervals over problems.</p>")
 
 
-def write_runs(runs: list[Run], out: str | Path, static: bool = False, queries: float = math.inf) -> dict[str, Path]:
-    """Write OUT/compare.html and OUT/compare.json for `runs` (rates in total FLOPs too: see `size_rates`)."""
+def write_runs(runs: list[Run], out: str | Path, static: bool = False,
+               rates: list[ExchangeRate] | None = None) -> dict[str, Path]:
+    """Write OUT/compare.html and OUT/compare.json for `runs`, with `rates` (default: `size_rates(runs)`)."""
     common = common_tasks(runs)
-    rates = size_rates(runs, queries)
+    rates = size_rates(runs) if rates is None else rates
     figures = Figures(static)
     labels = [r.label for r in runs]
     body = ["<h1>widthdepth: runs side by side</h1>",
