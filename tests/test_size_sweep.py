@@ -136,6 +136,8 @@ def test_the_command_prints_the_rates_and_writes_the_page(tmp_path, capsys, monk
 
     assert main(["lab", "sweep", "--experiment", "size", "--queries", "0", "--out", str(tmp_path / "no")]) == 2
     assert "--queries 0.0: give a positive number" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert main(["lab", "sweep", "--experiment", "size", "--threads", "0", "--out", str(tmp_path / "no")]) == 2
+    assert "--threads 0: give at least 1" in capsys.readouterr().err and not (tmp_path / "no").exists()
     monkeypatch.setattr(lab_sweep, "plan_sweep", lambda experiment, preset: replace(tiny(), preset="quick"))
     monkeypatch.setitem(size_sweep.STUDY, "quick", STUDY)
     assert main(["lab", "sweep", "--experiment", "size", "--queries", "1e4", "--out", str(tmp_path / "size")]) == 0

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import json
 import time
 from dataclasses import replace
 
@@ -17,7 +18,7 @@ from widthdepth.errors import WidthdepthError
 from widthdepth.lab.model import LatentReasoner, ReasonerConfig
 from widthdepth.lab.sweep import Arm, Sweep, plan_sweep, read_results, run_sweep, shape_for
 from widthdepth.lab.sweep_stats import critical_depths, shape_contrasts, summary
-from widthdepth.lab.train import TrainConfig
+from widthdepth.lab.train import TrainConfig, load_checkpoint
 
 
 def tiny(steps: int = 4) -> Sweep:
@@ -52,6 +53,17 @@ def test_the_presets_plan_what_the_experiments_compare():
         plan_sweep("width", "quick")
     with pytest.raises(WidthdepthError, match="--preset 'huge'"):
         plan_sweep("depth", "huge")
+
+
+def test_threads_train_the_same_model_id_and_are_recorded(tmp_path):
+    one = replace(tiny(), arms=tiny().arms[:1], seeds=1)  # the recipe's threads are 1
+    run_sweep(one, tmp_path / "sweep", threads=2)
+    [path] = (tmp_path / "sweep" / "models").glob("*.safetensors")
+    assert json.loads(load_checkpoint(path)[1]["train_config"])["threads"] == 2
+    (tmp_path / "sweep" / "results.jsonl").write_text("")
+    events: list[str] = []
+    run_sweep(one, tmp_path / "sweep", events.append)  # the model of 2 threads is this recipe's: not trained again
+    assert events == ["evaluating stack-1 seed 0"]
 
 
 def test_a_sweep_resumes_without_training_again(tmp_path):

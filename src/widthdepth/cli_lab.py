@@ -118,6 +118,8 @@ def lab_sweep(
                                                 "per query")] = 1_000_000,
     device: Annotated[str, typer.Option(help="auto (a GPU where torch sees one) | cpu | cuda | cuda:N: where "
                                              "models train and run")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default 2; 1 lets two sweeps "
+                                                        "share 2 cores)")] = None,
 ) -> None:
     """Train and evaluate reasoners of different shapes, depths or sizes; resumes what a folder holds."""
     from pathlib import Path
@@ -130,6 +132,12 @@ def lab_sweep(
     device = resolve_device(device)
     if not queries > 0 or queries == float("inf"):
         raise WidthdepthError(f"--queries {queries}: give a positive number of queries (e.g. 1e6)")
+    if threads is not None:
+        if threads < 1:
+            raise WidthdepthError(f"--threads {threads}: give at least 1")
+        import torch
+
+        torch.set_num_threads(threads)  # evaluation and studies; training takes them from run_sweep
     errors.print(f"models train and run on {device}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("models"),
                TimeElapsedColumn())
@@ -142,10 +150,10 @@ def lab_sweep(
         if experiment == "size":
             from widthdepth.size_sweep import run_size_sweep
 
-            result = run_size_sweep(sweep, out, queries, on_event=on_event, device=device)
+            result = run_size_sweep(sweep, out, queries, on_event=on_event, device=device, threads=threads)
             rows = result.rows
         else:
-            rows = run_sweep(sweep, out, on_event, device)
+            rows = run_sweep(sweep, out, on_event, device, threads)
     _print_summary(experiment, preset, sweep, rows)
     command = (f"widthdepth lab sweep --experiment {experiment} --preset {preset} --out {out}"
                + (f" --queries {queries:g}" if experiment == "size" else "") + f" --device {device}")

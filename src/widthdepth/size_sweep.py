@@ -49,7 +49,8 @@ class SizeResult:
 
 
 def run_size_sweep(sweep: Sweep, folder: str | Path, queries: float = QUERIES, study: dict | None = None,
-                   on_event: Callable[[str], None] | None = None, device: str = "cpu") -> SizeResult:
+                   on_event: Callable[[str], None] | None = None, device: str = "cpu",
+                   threads: int | None = None) -> SizeResult:
     """Train (or read) each size, run its study (resuming what its store holds), compare the sizes; all on
     `device` (not part of a model's id: a run resumes on another device)."""
     from widthdepth.study import StudyConfig, run_study
@@ -57,7 +58,7 @@ def run_size_sweep(sweep: Sweep, folder: str | Path, queries: float = QUERIES, s
     if sweep.seeds != 1:
         raise ValueError("the size experiment runs one seed per size (its intervals are over problems)")
     folder = Path(folder)
-    rows = run_sweep(sweep, folder, on_event, device)
+    rows = run_sweep(sweep, folder, on_event, device, threads)
     runs: list[Run] = []
     for row in rows:
         out = folder / "runs" / row["arm"]

@@ -154,9 +154,9 @@ def _step_flops_estimate(config: TrainConfig) -> int:
 
 
 def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] | None = None,
-              device: str = "cpu") -> list[dict]:
+              device: str = "cpu", threads: int | None = None) -> list[dict]:
     """Train and evaluate every arm and seed not yet in `folder` on `device`; every row (old and new), in plan
-    order."""
+    order. `threads`: torch threads for training (default the recipe's, 2; not part of a model's id)."""
     device = resolve_device(device)
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)
@@ -183,7 +183,7 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
             else:
                 if on_event:
                     on_event(f"training {arm.name} seed {seed}")
-                config = replace(arm.train, seed=seed)
+                config = replace(arm.train, seed=seed, **({"threads": threads} if threads else {}))
                 model, summary = train(config, device=device)
                 partial = path.with_suffix(".partial")
                 save_checkpoint(model, partial, config, summary, command=f"widthdepth lab sweep {sweep.experiment}")
