@@ -57,6 +57,40 @@ def lab_train(
     console.print(f"saved {path} ({model.n_params():,} parameters) after {summary['seconds']} s: {summary['final']}")
 
 
+@lab.command("train-thought")
+def lab_train_thought(
+    out: Annotated[str, typer.Option(help="checkpoint path (.safetensors)")],
+    steps: Annotated[int, typer.Option(help="outer (decoder) steps")] = 3000,
+    hidden: Annotated[int, typer.Option(help="decoder width; the shipped model's is 128")] = 128,
+    latent: Annotated[int, typer.Option(help="size of the inferred vector z")] = 16,
+    max_steps: Annotated[int, typer.Option(help="inference steps per batch in training: 1..this")] = 8,
+    seed: Annotated[int, typer.Option(help="the same seed, steps and threads give the same weights")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 2,
+) -> None:
+    """Train a latent-thought model on few-shot rules (dual-rate: inferred z's, slow decoder)."""
+    from widthdepth.lab.thought_train import ThoughtTrainConfig, train_thought
+    from widthdepth.lab.train import save_checkpoint
+
+    if min(steps, hidden, latent, max_steps, threads) < 1:
+        raise WidthdepthError("--steps, --hidden, --latent, --max-steps and --threads must be at least 1")
+    config = ThoughtTrainConfig(steps=steps, hidden=hidden, latent=latent, max_steps=max_steps, seed=seed,
+                                threads=threads)
+    columns = (TextColumn("training the thought model"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+               TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=errors) as bar:
+        task = bar.add_task("train", total=steps, metrics="")
+
+        def on_step(step: int, metrics: dict[str, float]) -> None:
+            bar.update(task, completed=step, metrics=" ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+
+        model, summary = train_thought(config, on_step)
+    command = (f"widthdepth lab train-thought --steps {steps} --hidden {hidden} --latent {latent} --max-steps "
+               f"{max_steps} --seed {seed} --threads {threads} --out {out}")
+    path = save_checkpoint(model, out, config, summary, command=command)
+    console.print(f"saved {path} ({model.n_params():,} parameters) after {summary['seconds']} s: {summary['final']}; "
+                  f"run it with --model builtin:thought,checkpoint={path} --tasks rule:L=2,k=3")
+
+
 @lab.command("eval")
 def lab_eval(
     checkpoint: Annotated[Optional[str], typer.Option(help="checkpoint (default: the shipped one)")] = None,
@@ -109,7 +143,9 @@ def lab_train_lm(
 def lab_sweep(
     experiment: Annotated[str, typer.Option(help="shape (deep-thin against wide at fixed parameters) | depth "
                                                  "(critical depths; unique stacks against the looped model) | size "
-                                                 "(model size against inference compute, at matched FLOPs)")],
+                                                 "(model size against inference compute, at matched FLOPs) | thought "
+                                                 "(the latent-thought model's inference steps and restarts against "
+                                                 "its size)")],
     out: Annotated[str, typer.Option(help="folder: trained models, results.jsonl (size: a run per model); a rerun "
                                           "resumes")],
     preset: Annotated[str, typer.Option(help="quick (minutes on 2 cores) | full (longer; resumable) | gpu (for "
@@ -124,12 +160,49 @@ def lab_sweep(
     """Train and evaluate reasoners of different shapes, depths or sizes; resumes what a folder holds."""
     from pathlib import Path
 
-    from widthdepth.lab.sweep import plan_sweep, run_sweep
-    from widthdepth.lab.train import resolve_device
+    from widthdepth.lab.sweep import run_sweep
     from widthdepth.lock import folder_lock
+    from widthdepth.thought_sweep import PRESETS as THOUGHT
 
-    sweep = plan_sweep(experiment, preset)
-    device = resolve_device(device)
+    sweep, device = _sweep_options(experiment, preset, device, queries, threads)
+    errors.print(f"models train and run on {device}", highlight=False)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("models"),
+               TimeElapsedColumn())
+    with folder_lock(out), Progress(*columns, console=errors) as bar:
+        task = bar.add_task("starting", total=len(THOUGHT[preset]["arms"]) if sweep is None
+                            else len(sweep.arms) * sweep.seeds)
+
+        def on_event(text: str) -> None:
+            bar.update(task, description=text, advance=1 if text.startswith(("evaluating", "checking")) else 0)
+
+        result = None
+        if sweep is None:
+            from widthdepth.thought_sweep import run_thought_sweep
+
+            result = run_thought_sweep(preset, out, queries, on_event, threads)
+        elif experiment == "size":
+            from widthdepth.size_sweep import run_size_sweep
+
+            result = run_size_sweep(sweep, out, queries, on_event=on_event, device=device, threads=threads)
+        rows = result.rows if result else run_sweep(sweep, out, on_event, device, threads)
+    _print_summary(experiment, preset, sweep, rows)
+    command = (f"widthdepth lab sweep --experiment {experiment} --preset {preset} --out {out}"
+               + (f" --queries {queries:g}" if result else "") + f" --device {device}")
+    _write_outputs(Path(out), experiment, preset, rows, result, queries, command)
+
+
+def _sweep_options(experiment: str, preset: str, device: str, queries: float, threads: int | None):  # noqa: ANN202
+    """The sweep's plan (None: the thought sweep, which plans itself) and device, or a one-line error."""
+    from widthdepth.lab.sweep import EXPERIMENTS, plan_sweep
+    from widthdepth.lab.train import resolve_device
+    from widthdepth.thought_sweep import PRESETS as THOUGHT
+
+    if experiment not in (*EXPERIMENTS, "thought"):
+        raise WidthdepthError(f"--experiment {experiment!r}: unknown (valid: {', '.join(EXPERIMENTS)}, thought)")
+    sweep = None if experiment == "thought" else plan_sweep(experiment, preset)
+    if sweep is None and preset not in THOUGHT:
+        raise WidthdepthError(f"--preset {preset!r}: unknown for thought (valid: {', '.join(THOUGHT)})")
+    device = "cpu" if sweep is None and device == "auto" else resolve_device(device)
     if not queries > 0 or queries == float("inf"):
         raise WidthdepthError(f"--queries {queries}: give a positive number of queries (e.g. 1e6)")
     if threads is not None:
@@ -138,26 +211,9 @@ def lab_sweep(
         import torch
 
         torch.set_num_threads(threads)  # evaluation and studies; training takes them from run_sweep
-    errors.print(f"models train and run on {device}", highlight=False)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("models"),
-               TimeElapsedColumn())
-    with folder_lock(out), Progress(*columns, console=errors) as bar:
-        task = bar.add_task("starting", total=len(sweep.arms) * sweep.seeds)
-
-        def on_event(text: str) -> None:
-            bar.update(task, description=text, advance=1 if text.startswith("evaluating") else 0)
-
-        if experiment == "size":
-            from widthdepth.size_sweep import run_size_sweep
-
-            result = run_size_sweep(sweep, out, queries, on_event=on_event, device=device, threads=threads)
-            rows = result.rows
-        else:
-            rows = run_sweep(sweep, out, on_event, device, threads)
-    _print_summary(experiment, preset, sweep, rows)
-    command = (f"widthdepth lab sweep --experiment {experiment} --preset {preset} --out {out}"
-               + (f" --queries {queries:g}" if experiment == "size" else "") + f" --device {device}")
-    _write_outputs(Path(out), experiment, preset, rows, result if experiment == "size" else None, queries, command)
+    if sweep is None and device != "cpu":
+        raise WidthdepthError(f"--device {device}: the thought sweep runs on the CPU (give --device cpu)")
+    return sweep, device
 
 
 def _write_outputs(out, experiment: str, preset: str, rows: list[dict], result, queries: float,  # noqa: ANN001
@@ -188,8 +244,14 @@ def _print_summary(experiment: str, preset: str, sweep, rows: list[dict]) -> Non
     from widthdepth.report.sweep import contrast_lines, critical_lines, summary_table
     from widthdepth.terminal import print_table
 
-    print_table(f"{experiment} sweep ({preset}): accuracy on {sweep.problems} fresh problems per task over "
-                f"{sweep.seeds} seed{'s' if sweep.seeds > 1 else ''} [95% interval, resampling seeds and problems]",
-                *summary_table(rows))
+    if sweep is None:  # thought: one model per arm, a quick check beside its study
+        from widthdepth.thought_sweep import CHECK_PROBLEMS
+
+        title = (f"thought sweep ({preset}): one restart after the recipe's deepest inference step, on "
+                 f"{CHECK_PROBLEMS} fresh problems per task [95% interval over problems]")
+    else:
+        title = (f"{experiment} sweep ({preset}): accuracy on {sweep.problems} fresh problems per task over "
+                 f"{sweep.seeds} seed{'s' if sweep.seeds > 1 else ''} [95% interval, resampling seeds and problems]")
+    print_table(title, *summary_table(rows))
     for line in critical_lines(rows) + (contrast_lines(rows) if experiment == "shape" else []):
         console.print(line, markup=False)

@@ -53,23 +53,42 @@ def run_size_sweep(sweep: Sweep, folder: str | Path, queries: float = QUERIES, s
                    threads: int | None = None) -> SizeResult:
     """Train (or read) each size, run its study (resuming what its store holds), compare the sizes; all on
     `device` (not part of a model's id: a run resumes on another device)."""
-    from widthdepth.study import StudyConfig, run_study
-
     if sweep.seeds != 1:
         raise ValueError("the size experiment runs one seed per size (its intervals are over problems)")
     folder = Path(folder)
     rows = run_sweep(sweep, folder, on_event, device, threads)
+    models = [SizedModel(row["arm"], f"d={row['d_model']} ({row['params'] / 1e6:.2g}M)", "reasoner",
+                         folder / "models" / f"{row['recipe']}-s{row['seed']}.safetensors", float(row["training_flops"]))
+              for row in rows]
+    return compare_sizes(models, rows, folder, study or STUDY[sweep.preset], queries, on_event, device)
+
+
+@dataclass(frozen=True)
+class SizedModel:
+    name: str
+    """Its run's folder name (`DIR/runs/NAME`) and checkpoint name: d64, h128."""
+    label: str
+    """How the comparison names it: "d=64 (0.12M)"."""
+    builtin: str
+    """The built-in model it is: reasoner or thought."""
+    checkpoint: Path
+    training_flops: float
+
+
+def compare_sizes(models: list[SizedModel], rows: list[dict], folder: Path, study: dict, queries: float,
+                  on_event: Callable[[str], None] | None = None, device: str = "cpu") -> SizeResult:
+    """Each model's study (one store each, resumable), then the runs side by side and their exchange rates."""
+    from widthdepth.study import StudyConfig, run_study
+
     runs: list[Run] = []
-    for row in rows:
-        out = folder / "runs" / row["arm"]
-        checkpoint = _named_checkpoint(folder / "models" / f"{row['recipe']}-s{row['seed']}.safetensors",
-                                       out / f"reasoner-{row['arm']}.safetensors")
+    for model in models:
+        out = folder / "runs" / model.name
+        checkpoint = _named_checkpoint(model.checkpoint, out / f"{model.builtin}-{model.name}.safetensors")
         on = "" if device == "cpu" else f",device={device}"
-        ran = run_study(StudyConfig(model=f"builtin:reasoner,checkpoint={checkpoint}{on}", out=str(out),
-                                    overrides=dict(study or STUDY[sweep.preset])), _Attempts(row["arm"], on_event))
+        ran = run_study(StudyConfig(model=f"builtin:{model.builtin},checkpoint={checkpoint}{on}", out=str(out),
+                                    overrides=dict(study)), _Attempts(model.name, on_event))
         run = load_run(str(out), set(), ran.model)  # this model's experiments only
-        runs.append(replace(run, label=f"d={row['d_model']} ({row['params'] / 1e6:.2g}M)",
-                            training_flops=float(row["training_flops"])))
+        runs.append(replace(run, label=model.label, training_flops=model.training_flops))
     rates = size_rates(runs, queries)
     return SizeResult(rows, runs, rates, write_runs(runs, folder, rates=rates))
 
@@ -115,4 +134,4 @@ def _named_checkpoint(model: Path, named: Path) -> Path:
     return named
 
 
-__all__ = ["QUERIES", "STUDY", "SizeResult", "run_size_sweep"]
+__all__ = ["QUERIES", "STUDY", "SizeResult", "SizedModel", "compare_sizes", "run_size_sweep"]

@@ -32,6 +32,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                  "plans": ["grid:32x12", "early:32,depth=12", "particles:32,steps=12", "beam:8,4,steps=12",
                            "dvts:32,4,steps=12"], "problems": 256, "repeats": 2},
     },
+    "thought": {  # the latent-thought model: few-shot rules; width = restarts, depth = inference steps
+        "quick": {"tasks": ["rule:L=1,k=3", "rule:L=2,k=3", "rule:L=4,k=3", "rule:L=2,k=2", "rule:L=4,k=2"],
+                  "plans": ["grid:16x16", "early:16,depth=16"], "problems": 128},
+        "full": {"tasks": ["rule:L=1,k=2", "rule:L=1,k=3", "rule:L=2,k=2", "rule:L=2,k=3", "rule:L=3,k=3",
+                           "rule:L=4,k=2", "rule:L=4,k=3", "rule:L=4,k=4"],
+                 "plans": ["grid:32x32", "early:32,depth=32"], "problems": 512, "repeats": 2},
+    },
     "lm": {
         "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
                             "search:kind=subset,n=8"], "plans": ["grid:8x4", "early:8"], "problems": 48,
@@ -62,7 +69,8 @@ class StudyConfig:
 
 def study_run_config(study: StudyConfig) -> RunConfig:
     spec = resolve_model(study.model)
-    kind = "latent" if is_latent(spec.text) else "lm" if spec.scheme == "builtin" else "text"
+    kind = ("thought" if (spec.scheme, spec.target) == ("builtin", "thought") else "latent" if is_latent(spec.text)
+            else "lm" if spec.scheme == "builtin" else "text")
     if study.preset not in PRESETS[kind]:
         raise WidthdepthError(f"--preset {study.preset!r}: unknown (valid: {', '.join(PRESETS[kind])})")
     values = {**PRESETS[kind][study.preset], "model": study.model, "out": study.out, "seed": study.seed,

@@ -4,6 +4,8 @@ the small language model (`widthdepth lab train-lm`).
     builtin:reasoner                          the checkpoint shipped in the package
     builtin:reasoner,checkpoint=my.safetensors
     builtin:reasoner,device=cuda              on a GPU (auto: where there is one); not part of the model id
+    builtin:thought[,checkpoint=PATH]         the latent-thought model: rule problems, width = restarts,
+                                              depth = inference steps (gradient steps on z)
     builtin:lm                                the shipped LM, run by llama.cpp: the same backend and
                                               model id as llamacpp:lm (settings as for llamacpp:)
 
@@ -22,7 +24,9 @@ from pathlib import Path
 from widthdepth.backends.base import Completion, GenerationRequest, ModelInfo, Sample
 from widthdepth.errors import WidthdepthError
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "lab" / "checkpoints" / "reasoner.safetensors"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "lab" / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINTS / "reasoner.safetensors"
+THOUGHT_CHECKPOINT = CHECKPOINTS / "thought.safetensors"
 
 
 class ReasonerBackend:
@@ -63,13 +67,47 @@ class ReasonerBackend:
         for index, request in enumerate(requests):
             for i in range(request.n):
                 yield Sample(index, i, Completion("", 0, 0, "error",
-                                                  error="builtin:reasoner answers problems, not text prompts"))
+                                                  error=f"{self.info.id} answers problems, not text prompts"))
 
     def render_chat(self, messages: tuple[tuple[str, str], ...]) -> str:
-        raise WidthdepthError("builtin:reasoner reads problems, not chat messages")
+        raise WidthdepthError(f"{self.info.id} reads problems, not chat messages")
 
     def close(self) -> None:
         pass
+
+
+class ThoughtBackend(ReasonerBackend):
+    """The latent-thought model: a restart is a trajectory, an inference step an iteration, and the examples'
+    likelihood its verifier score."""
+
+    def __init__(self, checkpoint: Path, model_id: str, threads: int = 0, device: str = "cpu") -> None:
+        import torch
+
+        from widthdepth.lab.thought_train import load_thought
+        from widthdepth.lab.train import resolve_device
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model, self.metadata = load_thought(checkpoint)
+        self.model.to(resolve_device(device, f"--model {model_id},device="))
+        digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
+        self.info = ModelInfo(id=f"{model_id}@{digest}", n_params=self.model.n_params(), prompt_style="latent",
+                              shares_prompt_prefix=True, supports_raw_continuation=False, context_length=0,
+                              description=f"latent-thought model {checkpoint.name}", latent=True)
+
+    def sample_grid(self, structures: list[dict], chains: int, rounds: int, seeds: list[list[int]]):  # noqa: ANN201
+        from widthdepth.lab.thought import sample_grid
+
+        return sample_grid(self.model, structures, chains, rounds, seeds)
+
+    def search(self, structures: list[dict], rows: int, iterations: int, seeds: list[int], select):  # noqa: ANN001, ANN201
+        raise WidthdepthError("builtin:thought runs grid, parallel, sequential and early plans; beam, dvts and "
+                              "particles resample latent states of the reasoner (use builtin:reasoner)")
+
+    def check_task(self, structure: dict) -> None:
+        from widthdepth.lab.thought import problem_tensors
+
+        problem_tensors([structure], self.model.config.modulus)  # raises, naming what it can answer
 
 
 def build(target: str, params: dict[str, str], options: object):  # noqa: ANN201
@@ -81,6 +119,8 @@ def build(target: str, params: dict[str, str], options: object):  # noqa: ANN201
     if unknown:
         raise WidthdepthError(f"--model builtin:{target}: unknown setting {unknown[0]!r} (valid: checkpoint=PATH, "
                               "device=auto|cpu|cuda|cuda:N)")
-    checkpoint = Path(params["checkpoint"]).expanduser() if "checkpoint" in params else DEFAULT_CHECKPOINT
-    model_id = "builtin:reasoner" + (f",checkpoint={checkpoint.name}" if "checkpoint" in params else "")
-    return ReasonerBackend(checkpoint, model_id, getattr(options, "threads", 0), params.get("device", "cpu"))
+    shipped = THOUGHT_CHECKPOINT if target == "thought" else DEFAULT_CHECKPOINT
+    checkpoint = Path(params["checkpoint"]).expanduser() if "checkpoint" in params else shipped
+    model_id = f"builtin:{target}" + (f",checkpoint={checkpoint.name}" if "checkpoint" in params else "")
+    kind = ThoughtBackend if target == "thought" else ReasonerBackend
+    return kind(checkpoint, model_id, getattr(options, "threads", 0), params.get("device", "cpu"))

@@ -198,7 +198,7 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
                    "trained_on": summary.get("device", "cpu"),
                    "training_flops": summary["training_flops"], "seconds": summary["seconds"],
                    **evaluate_arm(model, sweep, arm)}
-            _append(folder / RESULTS, row)
+            append_row(folder / RESULTS, row)
             done[(arm.name, seed, recipe, evaluation)] = row
     return [done[(a.name, s, checkpoint_name(a.train), evaluation)] for a in sweep.arms for s in range(sweep.seeds)]
 
@@ -268,7 +268,8 @@ def read_results(folder: str | Path) -> list[dict]:
     return rows
 
 
-def _append(path: Path, row: dict) -> None:
+def append_row(path: Path, row: dict) -> None:
+    """One results line, synced (after a line a kill cut short, on a line of its own)."""
     cut = False
     if path.exists() and path.stat().st_size > 0:
         with open(path, "rb") as f:
@@ -280,5 +281,5 @@ def _append(path: Path, row: dict) -> None:
         os.fsync(f.fileno())
 
 
-__all__ = ["Arm", "EXPERIMENTS", "PRESETS", "Sweep", "plan_sweep", "read_results", "run_sweep",
+__all__ = ["Arm", "EXPERIMENTS", "PRESETS", "Sweep", "append_row", "plan_sweep", "read_results", "run_sweep",
            "shape_for"]

@@ -48,8 +48,8 @@ def summary(rows: list[dict]) -> list[dict]:
     for name, runs in arms.items():
         first = runs[0]
         scores: dict[str, object] = {}
-        for family in ("chain", "search"):
-            for key in first[family]:
+        for family in ("chain", "search", "rule"):  # rule: the thought sweep's rows
+            for key in first.get(family, {}):
                 hits = _hits(runs, family, key)
                 rng = np.random.default_rng(zlib.crc32(f"{family} {key}".encode()))  # the same rows: the same interval
                 scores[f"{family} {key}"] = float(hits.mean())

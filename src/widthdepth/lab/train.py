@@ -221,8 +221,9 @@ def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] 
     return model, summary
 
 
-def save_checkpoint(model: LatentReasoner, path: str | Path, train_config: TrainConfig | None, summary: dict,
+def save_checkpoint(model: torch.nn.Module, path: str | Path, train_config: object | None, summary: dict,
                     command: str = "") -> Path:
+    """Any lab model with a `config.to_dict()`, its training recipe (a dataclass) and summary as metadata."""
     from safetensors.torch import save_file
 
     path = Path(path)

@@ -30,6 +30,10 @@ CLAIMS = {
             "matches a much larger one on easy and medium problems, not on the hardest). The reasoner trained at "
             "several widths with one recipe, each run on the same study grid, compared at matched inference FLOPs "
             "and at matched total FLOPs (training spread over the queries served).",
+    "thought": "Test-time optimisation against parameters (latent-thought models, Kong et al. 2025: accuracy scales "
+               "with inference steps and latent size, beyond parameter count). The latent-thought model trained at "
+               "several decoder widths and latent sizes with one recipe, each run on one grid of restarts (width) x "
+               "inference steps (depth) on few-shot rules, compared at matched inference and total FLOPs.",
 }
 
 

@@ -16,7 +16,7 @@ from widthdepth.specs import Spec, stable_int
 from widthdepth.tasks.base import Demonstration, Problem, in_gold
 from widthdepth.tasks.extract import extract_number
 
-_OPS = {
+OPERATIONS = {
     "add": ("add {c}", "{x} + {c} = {raw}", lambda x, c: x + c),
     "mul": ("multiply by {c}", "{x} * {c} = {raw}", lambda x, c: x * c),
     "sub": ("subtract {c}", "{x} - {c} = {raw}", lambda x, c: x - c),
@@ -44,18 +44,18 @@ class ChainFamily:
             f"Start with the number {start}. Apply the operations below in order. After every operation, "
             f"replace the number by its remainder when divided by {self.modulus}.",
         ]
-        lines += [f"Step {i}: {_OPS[op][0].format(c=c)}" for i, (op, c) in enumerate(steps, 1)]
+        lines += [f"Step {i}: {OPERATIONS[op][0].format(c=c)}" for i, (op, c) in enumerate(steps, 1)]
         lines.append("What is the final number?")
         return "\n".join(lines)
 
     def _solution(self, start: int, steps: list[tuple[str, int]], slip_at: int | None = None) -> tuple[str, int]:
         x, lines = start, [f"Start: {start}"]
         for i, (op, c) in enumerate(steps, 1):
-            raw = _OPS[op][2](x, c)
+            raw = OPERATIONS[op][2](x, c)
             if i == slip_at:
                 raw += 1  # the flawed draft's arithmetic slip
             value = raw % self.modulus
-            lines.append(f"Step {i}: {_OPS[op][1].format(x=x, c=c, raw=raw)}, mod {self.modulus} gives {value}")
+            lines.append(f"Step {i}: {OPERATIONS[op][1].format(x=x, c=c, raw=raw)}, mod {self.modulus} gives {value}")
             x = value
         lines.append(f"Answer: {x}")
         return "\n".join(lines), x
@@ -87,7 +87,7 @@ class ChainFamily:
         """The true value after each step."""
         x, values = problem.structure["start"], []
         for op, c in problem.structure["steps"]:
-            x = _OPS[op][2](x, c) % self.modulus
+            x = OPERATIONS[op][2](x, c) % self.modulus
             values.append(x)
         return values
 
@@ -120,7 +120,7 @@ def build(spec: Spec) -> ChainFamily:
     length = spec.int_param("L", 4, minimum=1, maximum=64)
     modulus = spec.int_param("m", 10, minimum=2, maximum=10_000)
     ops = tuple(spec.params.get("ops", "add+mul").split("+"))
-    unknown = [op for op in ops if op not in _OPS]
+    unknown = [op for op in ops if op not in OPERATIONS]
     if unknown:
-        raise spec.error(f"unknown operation {unknown[0]!r} in ops (valid: {', '.join(_OPS)}; join with '+')")
+        raise spec.error(f"unknown operation {unknown[0]!r} in ops (valid: {', '.join(OPERATIONS)}; join with '+')")
     return ChainFamily(length, modulus, ops)
