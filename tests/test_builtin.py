@@ -94,6 +94,6 @@ def test_what_the_reasoner_cannot_answer_is_refused_before_the_store(tmp_path, c
 
 def test_unknown_builtin_and_missing_checkpoint(tmp_path, capsys):
     assert main(["run", "--model", "builtin:giant", "--out", str(tmp_path / "x")]) == 2
-    assert "unknown built-in model 'giant' (valid: reasoner, thought, lm)" in capsys.readouterr().err
+    assert "unknown built-in model 'giant' (valid: reasoner, thought, memory, lm)" in capsys.readouterr().err
     with pytest.raises(WidthdepthError, match="no reasoner checkpoint"):
         load_backend(f"builtin:reasoner,checkpoint={tmp_path / 'none.safetensors'}", BackendOptions())

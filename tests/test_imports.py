@@ -21,7 +21,7 @@ LAYERS = [
     {"execute"},                                                   # one executor per plan kind
     {"runner"},                                                    # tasks x plans on one model, into the store
     {"closing", "report", "results", "listings", "serve", "export"},         # what a run, a folder, the registries show; serving
-    {"study", "size_sweep", "thought_sweep", "terminal", "progress"},  # the main job, the size sweeps; terminal output
+    {"study", "size_sweep", "optimisation_sweep", "terminal", "progress"},  # the main job, the size sweeps; terminal output
     {"cli", "cli_lab", "cli_serve", ""},                                        # the command; the package's own API
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -76,7 +76,7 @@ def test_search_one_shot_guessing_is_modest():
     ("chain:foo=1", "unknown parameter 'foo'"),
     ("search:p=12", "not prime"),
     ("search:kind=maze", "unknown kind"),
-    ("nope:L=1", "unknown task family 'nope' (valid: chain, search, rule, mix, jsonl)"),
+    ("nope:L=1", "unknown task family 'nope' (valid: chain, search, rule, recall, mix, jsonl)"),
     ("jsonl:/does/not/exist.jsonl", "no such file"),
 ])
 def test_bad_task_specs(bad, fragment):
@@ -130,7 +130,7 @@ def test_jsonl_errors_name_file_and_line(tmp_path, rows, fragment):
 
 
 @pytest.mark.parametrize("style", ["chat", "fewshot"])
-@pytest.mark.parametrize("spec", ["chain:L=3", "search", "search:kind=subset", "rule:L=2,k=3"])
+@pytest.mark.parametrize("spec", ["chain:L=3", "search", "search:kind=subset", "rule:L=2,k=3", "recall:n=8,h=2"])
 def test_prompts_render_for_both_styles(spec, style):
     family = load_task(spec)
     problem = family.problems(1, seed=0)[0]

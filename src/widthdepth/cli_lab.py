@@ -75,7 +75,41 @@ def lab_train_thought(
         raise WidthdepthError("--steps, --hidden, --latent, --max-steps and --threads must be at least 1")
     config = ThoughtTrainConfig(steps=steps, hidden=hidden, latent=latent, max_steps=max_steps, seed=seed,
                                 threads=threads)
-    columns = (TextColumn("training the thought model"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+    model, summary = _train_with_bar("the thought model", steps, lambda on_step: train_thought(config, on_step))
+    command = (f"widthdepth lab train-thought --steps {steps} --hidden {hidden} --latent {latent} --max-steps "
+               f"{max_steps} --seed {seed} --threads {threads} --out {out}")
+    path = save_checkpoint(model, out, config, summary, command=command)
+    console.print(f"saved {path} ({model.n_params():,} parameters) after {summary['seconds']} s: {summary['final']}; "
+                  f"run it with --model builtin:thought,checkpoint={path} --tasks rule:L=2,k=3")
+
+
+@lab.command("train-memory")
+def lab_train_memory(
+    out: Annotated[str, typer.Option(help="checkpoint path (.safetensors)")],
+    steps: Annotated[int, typer.Option(help="outer (slow-weight) steps")] = 3000,
+    dim: Annotated[int, typer.Option(help="embedding size; the fast weights are dim x dim (shipped: 16)")] = 16,
+    max_passes: Annotated[int, typer.Option(help="consolidation passes per batch in training: 1..this")] = 8,
+    seed: Annotated[int, typer.Option(help="the same seed, steps and threads give the same weights")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 2,
+) -> None:
+    """Train the fast-weight memory's slow weights on recall contexts (dual-rate: passes on fast weights)."""
+    from widthdepth.lab.consolidation_train import MemoryTrainConfig, train_memory
+    from widthdepth.lab.train import save_checkpoint
+
+    if min(steps, dim, max_passes, threads) < 1:
+        raise WidthdepthError("--steps, --dim, --max-passes and --threads must be at least 1")
+    config = MemoryTrainConfig(steps=steps, dim=dim, max_passes=max_passes, seed=seed, threads=threads)
+    model, summary = _train_with_bar("the memory", steps, lambda on_step: train_memory(config, on_step))
+    command = (f"widthdepth lab train-memory --steps {steps} --dim {dim} --max-passes {max_passes} --seed {seed} "
+               f"--threads {threads} --out {out}")
+    path = save_checkpoint(model, out, config, summary, command=command)
+    console.print(f"saved {path} ({model.n_params():,} parameters) after {summary['seconds']} s: {summary['final']}; "
+                  f"run it with --model builtin:memory,checkpoint={path} --tasks recall:n=32,h=2")
+
+
+def _train_with_bar(name: str, steps: int, train):  # noqa: ANN001, ANN202
+    """`train(on_step)` under a progress bar of its steps and metrics."""
+    columns = (TextColumn(f"training {name}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=errors) as bar:
         task = bar.add_task("train", total=steps, metrics="")
@@ -83,12 +117,7 @@ def lab_train_thought(
         def on_step(step: int, metrics: dict[str, float]) -> None:
             bar.update(task, completed=step, metrics=" ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
 
-        model, summary = train_thought(config, on_step)
-    command = (f"widthdepth lab train-thought --steps {steps} --hidden {hidden} --latent {latent} --max-steps "
-               f"{max_steps} --seed {seed} --threads {threads} --out {out}")
-    path = save_checkpoint(model, out, config, summary, command=command)
-    console.print(f"saved {path} ({model.n_params():,} parameters) after {summary['seconds']} s: {summary['final']}; "
-                  f"run it with --model builtin:thought,checkpoint={path} --tasks rule:L=2,k=3")
+        return train(on_step)
 
 
 @lab.command("eval")
@@ -145,7 +174,8 @@ def lab_sweep(
                                                  "(critical depths; unique stacks against the looped model) | size "
                                                  "(model size against inference compute, at matched FLOPs) | thought "
                                                  "(the latent-thought model's inference steps and restarts against "
-                                                 "its size)")],
+                                                 "its size) | memory (consolidation passes and copies against "
+                                                 "the memory's size)")],
     out: Annotated[str, typer.Option(help="folder: trained models, results.jsonl (size: a run per model); a rerun "
                                           "resumes")],
     preset: Annotated[str, typer.Option(help="quick (minutes on 2 cores) | full (longer; resumable) | gpu (for "
@@ -162,14 +192,14 @@ def lab_sweep(
 
     from widthdepth.lab.sweep import run_sweep
     from widthdepth.lock import folder_lock
-    from widthdepth.thought_sweep import PRESETS as THOUGHT
+    from widthdepth.optimisation_sweep import KINDS
 
     sweep, device = _sweep_options(experiment, preset, device, queries, threads)
     errors.print(f"models train and run on {device}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("models"),
                TimeElapsedColumn())
     with folder_lock(out), Progress(*columns, console=errors) as bar:
-        task = bar.add_task("starting", total=len(THOUGHT[preset]["arms"]) if sweep is None
+        task = bar.add_task("starting", total=len(KINDS[experiment].presets[preset]["arms"]) if sweep is None
                             else len(sweep.arms) * sweep.seeds)
 
         def on_event(text: str) -> None:
@@ -177,9 +207,9 @@ def lab_sweep(
 
         result = None
         if sweep is None:
-            from widthdepth.thought_sweep import run_thought_sweep
+            from widthdepth.optimisation_sweep import run_optimisation_sweep
 
-            result = run_thought_sweep(preset, out, queries, on_event, threads)
+            result = run_optimisation_sweep(experiment, preset, out, queries, on_event, threads)
         elif experiment == "size":
             from widthdepth.size_sweep import run_size_sweep
 
@@ -192,16 +222,17 @@ def lab_sweep(
 
 
 def _sweep_options(experiment: str, preset: str, device: str, queries: float, threads: int | None):  # noqa: ANN202
-    """The sweep's plan (None: the thought sweep, which plans itself) and device, or a one-line error."""
+    """The sweep's plan (None: thought and memory, which plan themselves) and device, or a one-line error."""
     from widthdepth.lab.sweep import EXPERIMENTS, plan_sweep
     from widthdepth.lab.train import resolve_device
-    from widthdepth.thought_sweep import PRESETS as THOUGHT
+    from widthdepth.optimisation_sweep import KINDS
 
-    if experiment not in (*EXPERIMENTS, "thought"):
-        raise WidthdepthError(f"--experiment {experiment!r}: unknown (valid: {', '.join(EXPERIMENTS)}, thought)")
-    sweep = None if experiment == "thought" else plan_sweep(experiment, preset)
-    if sweep is None and preset not in THOUGHT:
-        raise WidthdepthError(f"--preset {preset!r}: unknown for thought (valid: {', '.join(THOUGHT)})")
+    if experiment not in (*EXPERIMENTS, *KINDS):
+        raise WidthdepthError(f"--experiment {experiment!r}: unknown (valid: {', '.join((*EXPERIMENTS, *KINDS))})")
+    sweep = None if experiment in KINDS else plan_sweep(experiment, preset)
+    if sweep is None and preset not in KINDS[experiment].presets:
+        raise WidthdepthError(f"--preset {preset!r}: unknown for {experiment} (valid: "
+                              f"{', '.join(KINDS[experiment].presets)})")
     device = "cpu" if sweep is None and device == "auto" else resolve_device(device)
     if not queries > 0 or queries == float("inf"):
         raise WidthdepthError(f"--queries {queries}: give a positive number of queries (e.g. 1e6)")
@@ -212,7 +243,7 @@ def _sweep_options(experiment: str, preset: str, device: str, queries: float, th
 
         torch.set_num_threads(threads)  # evaluation and studies; training takes them from run_sweep
     if sweep is None and device != "cpu":
-        raise WidthdepthError(f"--device {device}: the thought sweep runs on the CPU (give --device cpu)")
+        raise WidthdepthError(f"--device {device}: the {experiment} sweep runs on the CPU (give --device cpu)")
     return sweep, device
 
 
@@ -244,10 +275,10 @@ def _print_summary(experiment: str, preset: str, sweep, rows: list[dict]) -> Non
     from widthdepth.report.sweep import contrast_lines, critical_lines, summary_table
     from widthdepth.terminal import print_table
 
-    if sweep is None:  # thought: one model per arm, a quick check beside its study
-        from widthdepth.thought_sweep import CHECK_PROBLEMS
+    if sweep is None:  # thought, memory: one model per arm, a quick check beside its study
+        from widthdepth.optimisation_sweep import CHECK_PROBLEMS
 
-        title = (f"thought sweep ({preset}): one restart after the recipe's deepest inference step, on "
+        title = (f"{experiment} sweep ({preset}): one restart (copy) after the recipe's deepest step count, on "
                  f"{CHECK_PROBLEMS} fresh problems per task [95% interval over problems]")
     else:
         title = (f"{experiment} sweep ({preset}): accuracy on {sweep.problems} fresh problems per task over "

@@ -39,6 +39,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                            "rule:L=4,k=2", "rule:L=4,k=3", "rule:L=4,k=4"],
                  "plans": ["grid:32x32", "early:32,depth=32"], "problems": 512, "repeats": 2},
     },
+    "memory": {  # the fast-weight memory: recall; width = copies consolidated apart, depth = passes
+        "quick": {"tasks": ["recall:n=32,h=1", "recall:n=32,h=2", "recall:n=32,h=4", "recall:n=48,h=1",
+                            "recall:n=48,h=4"], "plans": ["grid:8x32", "early:8,depth=32"], "problems": 128},
+        "full": {"tasks": ["recall:n=16,h=1", "recall:n=16,h=4", "recall:n=32,h=1", "recall:n=32,h=2",
+                           "recall:n=32,h=4", "recall:n=48,h=1", "recall:n=48,h=2", "recall:n=48,h=4",
+                           "recall:n=48,h=8"], "plans": ["grid:16x64", "early:16,depth=64"], "problems": 512,
+                 "repeats": 2},
+    },
     "lm": {
         "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
                             "search:kind=subset,n=8"], "plans": ["grid:8x4", "early:8"], "problems": 48,
@@ -69,8 +77,8 @@ class StudyConfig:
 
 def study_run_config(study: StudyConfig) -> RunConfig:
     spec = resolve_model(study.model)
-    kind = ("thought" if (spec.scheme, spec.target) == ("builtin", "thought") else "latent" if is_latent(spec.text)
-            else "lm" if spec.scheme == "builtin" else "text")
+    own = spec.target if spec.scheme == "builtin" and spec.target in ("thought", "memory") else None
+    kind = own or ("latent" if is_latent(spec.text) else "lm" if spec.scheme == "builtin" else "text")
     if study.preset not in PRESETS[kind]:
         raise WidthdepthError(f"--preset {study.preset!r}: unknown (valid: {', '.join(PRESETS[kind])})")
     values = {**PRESETS[kind][study.preset], "model": study.model, "out": study.out, "seed": study.seed,

@@ -31,13 +31,14 @@ BACKENDS: dict[str, tuple[str, str]] = {
              "vllm:MODEL[,dtype=,gpu_memory_utilization=,max_model_len=,tensor_parallel_size=]"),
     "builtin": ("widthdepth.backends.builtin", "models trained by widthdepth: builtin:reasoner[,checkpoint=PATH,"
                 "device=cpu|cuda|auto] (latent, torch; width = trajectories, depth = iterations) | builtin:thought[,...] "
-                "(rule problems; width = restarts, depth = inference steps) | builtin:lm (its small LM, through "
+                "(rule problems; width = restarts, depth = inference steps) | builtin:memory[,...] (recall problems; "
+                "width = copies, depth = consolidation passes) | builtin:lm (its small LM, through "
                 "llama.cpp)"),
     "mock": ("widthdepth.backends.mock", "scripted test double for unit tests only (mock:answer=7,fail=0.1)"),
 }
 
 
-BUILTIN = {"reasoner": "latent", "thought": "latent", "lm": "text"}
+BUILTIN = {"reasoner": "latent", "thought": "latent", "memory": "latent", "lm": "text"}
 """The built-in models and what they read: problems (latent) or text prompts."""
 
 

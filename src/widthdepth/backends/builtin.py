@@ -6,6 +6,8 @@ the small language model (`widthdepth lab train-lm`).
     builtin:reasoner,device=cuda              on a GPU (auto: where there is one); not part of the model id
     builtin:thought[,checkpoint=PATH]         the latent-thought model: rule problems, width = restarts,
                                               depth = inference steps (gradient steps on z)
+    builtin:memory[,checkpoint=PATH]          the fast-weight memory: recall problems, width = copies
+                                              consolidated apart, depth = consolidation passes
     builtin:lm                                the shipped LM, run by llama.cpp: the same backend and
                                               model id as llamacpp:lm (settings as for llamacpp:)
 
@@ -27,6 +29,7 @@ from widthdepth.errors import WidthdepthError
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "lab" / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINTS / "reasoner.safetensors"
 THOUGHT_CHECKPOINT = CHECKPOINTS / "thought.safetensors"
+MEMORY_CHECKPOINT = CHECKPOINTS / "memory.safetensors"
 
 
 class ReasonerBackend:
@@ -80,34 +83,46 @@ class ThoughtBackend(ReasonerBackend):
     """The latent-thought model: a restart is a trajectory, an inference step an iteration, and the examples'
     likelihood its verifier score."""
 
+    kind, lab_module, loader = "latent-thought model", "thought", "load_thought"
+
     def __init__(self, checkpoint: Path, model_id: str, threads: int = 0, device: str = "cpu") -> None:
+        import importlib
+
         import torch
 
-        from widthdepth.lab.thought_train import load_thought
         from widthdepth.lab.train import resolve_device
 
         if threads:
             torch.set_num_threads(threads)
-        self.model, self.metadata = load_thought(checkpoint)
+        load = getattr(importlib.import_module(f"widthdepth.lab.{self.lab_module}_train"), self.loader)
+        self.model, self.metadata = load(checkpoint)
         self.model.to(resolve_device(device, f"--model {model_id},device="))
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
         self.info = ModelInfo(id=f"{model_id}@{digest}", n_params=self.model.n_params(), prompt_style="latent",
                               shares_prompt_prefix=True, supports_raw_continuation=False, context_length=0,
-                              description=f"latent-thought model {checkpoint.name}", latent=True)
+                              description=f"{self.kind} {checkpoint.name}", latent=True)
+
+    def _lab(self):  # noqa: ANN202
+        import importlib
+
+        return importlib.import_module(f"widthdepth.lab.{self.lab_module}")
 
     def sample_grid(self, structures: list[dict], chains: int, rounds: int, seeds: list[list[int]]):  # noqa: ANN201
-        from widthdepth.lab.thought import sample_grid
-
-        return sample_grid(self.model, structures, chains, rounds, seeds)
+        return self._lab().sample_grid(self.model, structures, chains, rounds, seeds)
 
     def search(self, structures: list[dict], rows: int, iterations: int, seeds: list[int], select):  # noqa: ANN001, ANN201
-        raise WidthdepthError("builtin:thought runs grid, parallel, sequential and early plans; beam, dvts and "
-                              "particles resample latent states of the reasoner (use builtin:reasoner)")
+        raise WidthdepthError(f"{self.info.id.split('@')[0]} runs grid, parallel, sequential and early plans; beam, "
+                              "dvts and particles resample latent states of the reasoner (use builtin:reasoner)")
 
     def check_task(self, structure: dict) -> None:
-        from widthdepth.lab.thought import problem_tensors
+        self._lab().check_structure(structure, self.model.config)  # raises, naming what it can answer
 
-        problem_tensors([structure], self.model.config.modulus)  # raises, naming what it can answer
+
+class MemoryBackend(ThoughtBackend):
+    """The fast-weight memory: a copy is a trajectory, a consolidation pass an iteration, and the copy's
+    recall of the whole context its verifier score."""
+
+    kind, lab_module, loader = "fast-weight memory", "consolidation", "load_memory"
 
 
 def build(target: str, params: dict[str, str], options: object):  # noqa: ANN201
@@ -119,8 +134,8 @@ def build(target: str, params: dict[str, str], options: object):  # noqa: ANN201
     if unknown:
         raise WidthdepthError(f"--model builtin:{target}: unknown setting {unknown[0]!r} (valid: checkpoint=PATH, "
                               "device=auto|cpu|cuda|cuda:N)")
-    shipped = THOUGHT_CHECKPOINT if target == "thought" else DEFAULT_CHECKPOINT
+    shipped = {"thought": THOUGHT_CHECKPOINT, "memory": MEMORY_CHECKPOINT}.get(target, DEFAULT_CHECKPOINT)
     checkpoint = Path(params["checkpoint"]).expanduser() if "checkpoint" in params else shipped
     model_id = f"builtin:{target}" + (f",checkpoint={checkpoint.name}" if "checkpoint" in params else "")
-    kind = ThoughtBackend if target == "thought" else ReasonerBackend
+    kind = {"thought": ThoughtBackend, "memory": MemoryBackend}.get(target, ReasonerBackend)
     return kind(checkpoint, model_id, getattr(options, "threads", 0), params.get("device", "cpu"))

@@ -48,7 +48,7 @@ def summary(rows: list[dict]) -> list[dict]:
     for name, runs in arms.items():
         first = runs[0]
         scores: dict[str, object] = {}
-        for family in ("chain", "search", "rule"):  # rule: the thought sweep's rows
+        for family in ("chain", "search", "rule", "recall"):  # rule, recall: thought and memory
             for key in first.get(family, {}):
                 hits = _hits(runs, family, key)
                 rng = np.random.default_rng(zlib.crc32(f"{family} {key}".encode()))  # the same rows: the same interval

@@ -72,7 +72,7 @@ class LatentThought(nn.Module):
         return fit + 0.5 * (z * z).sum(1)
 
     def infer(self, z: torch.Tensor, inputs: torch.Tensor, outputs: torch.Tensor, steps: int,
-              train: bool = False, first_order: bool = False) -> list[torch.Tensor]:
+              train: bool = False) -> list[torch.Tensor]:
         """Logits at z_1..z_steps (each (rows, k + 1, modulus)); `inputs` holds the k examples' inputs and
         then the query, `outputs` the examples' outputs. `train`: keep the graph through the steps (the
         decoder learns from the inferred z's)."""
@@ -82,11 +82,9 @@ class LatentThought(nn.Module):
             # counter needs to follow a gradient taken with respect to it
             logits = self.decode(z, inputs)
             for _ in range(steps):
-                through = train and not first_order
-                grad, = torch.autograd.grad(self.energy(z, logits, outputs).sum(), z, create_graph=through,
-                                            retain_graph=train)  # training reads these logits again
+                grad, = torch.autograd.grad(self.energy(z, logits, outputs).sum(), z, create_graph=train)
                 z = z - self.log_step.exp() * grad
-                z = z if through else z.detach().requires_grad_(True).clone()
+                z = z if train else z.detach().requires_grad_(True).clone()
                 logits = self.decode(z, inputs)
                 out.append(logits if train else logits.detach())
         return out
@@ -115,6 +113,11 @@ def problem_tensors(structures: list[dict], modulus: int) -> tuple[torch.Tensor,
     inputs = torch.tensor([[x for x, _ in s["examples"]] + [s["query"]] for s in structures])
     outputs = torch.tensor([[y for _, y in s["examples"]] for s in structures])
     return inputs, outputs
+
+
+def check_structure(structure: dict, config: ThoughtConfig) -> None:
+    """Raise a WidthdepthError unless the model can answer this problem."""
+    problem_tensors([structure], config.modulus)
 
 
 def starting_points(seeds: list[int], latent: int) -> torch.Tensor:

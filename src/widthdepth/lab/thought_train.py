@@ -16,12 +16,8 @@ products depend on its shape (k, S) only, never on the data.
 
 from __future__ import annotations
 
-import json
-import math
 import random
-import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from widthdepth.errors import WidthdepthError
+from widthdepth.lab.meta_train import load_model, meta_train
 from widthdepth.lab.thought import LatentThought, ThoughtConfig
 from widthdepth.tasks.rule import apply_rule, draw_rule
 
@@ -51,8 +48,6 @@ class ThoughtTrainConfig:
     latent: int = 16
     hidden: int = 128
     blocks: int = 2
-    first_order: bool = False
-    step_size: float = 1.0
     seed: int = 0
     threads: int = 2
     """torch threads; results are deterministic for a given seed, step count and thread count."""
@@ -77,64 +72,28 @@ def random_rules(rng: random.Random, config: ThoughtTrainConfig) -> tuple[torch.
     return torch.tensor(inputs), torch.tensor(targets), k
 
 
-def step_loss(model: LatentThought, inputs: torch.Tensor, targets: torch.Tensor, k: int, depth: int,
-              first_order: bool = False) -> torch.Tensor:
+def step_loss(model: LatentThought, inputs: torch.Tensor, targets: torch.Tensor, k: int, depth: int) -> torch.Tensor:
     z = torch.randn(inputs.shape[0], model.config.latent)
-    logits = model.infer(z, inputs, targets[:, :k], depth, train=True, first_order=first_order)
+    logits = model.infer(z, inputs, targets[:, :k], depth, train=True)
     return sum(F.cross_entropy(step.transpose(1, 2), targets) for step in logits) / depth  # type: ignore[return-value]
 
 
 def train_thought(config: ThoughtTrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None
                   ) -> tuple[LatentThought, dict]:
-    from torch.utils.flop_counter import FlopCounterMode
+    model: LatentThought
 
-    torch.manual_seed(config.seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
+    def batch(rng: random.Random):  # noqa: ANN202
+        inputs, targets, k = random_rules(rng, config)
+        depth = rng.randint(1, config.max_steps)
+        return (k, depth), lambda: step_loss(model, inputs, targets, k, depth)
+
+    def make() -> LatentThought:
+        nonlocal model
         model = LatentThought(config.model)
-        with torch.no_grad():
-            model.log_step.fill_(math.log(config.step_size))
-        model.log_step.requires_grad_(not config.first_order)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.01)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate,
-                                                       total_steps=config.steps, pct_start=0.05)
-        rng, shape_flops, flops = random.Random(config.seed), {}, 0
-        start, metrics = time.perf_counter(), {}
-        for step in range(1, config.steps + 1):
-            inputs, targets, k = random_rules(rng, config)
-            depth = rng.randint(1, config.max_steps)
-            counter = FlopCounterMode(display=False) if (k, depth) not in shape_flops else None
-            with counter or nullcontext():
-                loss = step_loss(model, inputs, targets, k, depth, config.first_order)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-            if counter is not None:
-                shape_flops[k, depth] = counter.get_total_flops()
-            flops += shape_flops[k, depth]
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            metrics = {"loss": round(loss.item(), 4), "step size": round(model.log_step.exp().item(), 4)}
-            if on_step:
-                on_step(step, metrics)
-        summary = {"steps": config.steps, "seconds": round(time.perf_counter() - start, 1), "final": metrics,
-                   "training_flops": flops}
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval(), summary
+        return model
+
+    return meta_train(make, config.steps, config.learning_rate, config.seed, config.threads, batch, on_step)
 
 
 def load_thought(path: str | Path) -> tuple[LatentThought, dict[str, str]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise WidthdepthError(f"no thought-model checkpoint at {path}: train one with "
-                              f"`widthdepth lab train-thought --out {path}`")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    model = LatentThought(ThoughtConfig(**json.loads(metadata["model_config"])))
-    model.load_state_dict(load_file(str(path)))
-    return model.eval(), metadata
+    return load_model(path, lambda c: LatentThought(ThoughtConfig(**c)), "widthdepth lab train-thought")

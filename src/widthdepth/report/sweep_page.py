@@ -34,6 +34,10 @@ CLAIMS = {
                "with inference steps and latent size, beyond parameter count). The latent-thought model trained at "
                "several decoder widths and latent sizes with one recipe, each run on one grid of restarts (width) x "
                "inference steps (depth) on few-shot rules, compared at matched inference and total FLOPs.",
+    "memory": "Sleep-style consolidation against parameters (accuracy grows with the passes that consolidate an "
+              "evicted context into fast weights, more so on harder questions). The fast-weight memory trained at "
+              "several embedding sizes with one recipe, each run on one grid of copies (width) x consolidation "
+              "passes (depth) on recall questions of 1 to 4 hops, compared at matched inference and total FLOPs.",
 }
 
 

@@ -18,6 +18,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "chain": ("widthdepth.tasks.chain", "compositional: L dependent add/multiply steps modulo m (chain:L=4,m=10)"),
     "search": ("widthdepth.tasks.search", "many valid answers, exact verifier (search:kind=modeq,p=13 | kind=subset,n=6)"),
     "rule": ("widthdepth.tasks.rule", "few-shot induction: k examples of a hidden rule of L operations mod m (rule:L=2,k=3)"),
+    "recall": ("widthdepth.tasks.recall", "a long context of facts, then h hops along them (recall:n=32,h=2)"),
     "mix": ("widthdepth.tasks.mix", "chain and search problems interleaved (mix:L=4,n=8 | mix:L=4,kind=modeq,p=13)"),
     "jsonl": ("widthdepth.tasks.jsonl", "your data: jsonl:PATH,question=FIELD,answer=FIELD,shots=K (GSM8K '#### 42' understood)"),
     "served": ("widthdepth.tasks.served", "requests answered by `widthdepth serve`, no gold answers (made by the server)"),
