@@ -98,3 +98,8 @@ def test_builtin_memory_runs_through_the_runner_and_refuses_other_tasks(tmp_path
     assert "--steps, --dim" in capsys.readouterr().err
     with pytest.raises(WidthdepthError, match="train-memory --out"):
         load_memory(tmp_path / "missing.safetensors")
+    with pytest.raises(WidthdepthError, match="not a checkpoint that `widthdepth lab train-thought` makes"):
+        run(RunConfig(model=f"builtin:thought,checkpoint={checkpoint}", tasks=["rule:L=1,k=3"], out=str(tmp_path / "z")))
+    with pytest.raises(WidthdepthError, match="not a reasoner checkpoint"):
+        run(RunConfig(model=f"builtin:reasoner,checkpoint={checkpoint}", tasks=["chain:L=1"], out=str(tmp_path / "z")))
+    assert not (tmp_path / "z").exists()

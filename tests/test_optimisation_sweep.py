@@ -4,7 +4,7 @@ rerun trains nothing), each model's study run into its own store, the sizes comp
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -55,7 +55,6 @@ def test_the_sweep_trains_once_runs_each_model_and_compares(experiment, tmp_path
     assert {r["task"] for r in compare["rates"]} == {load_task(t).spec for t in TINY[experiment]["study"]["tasks"]}
     models = {p: p.stat().st_mtime_ns for p in (out / "models").iterdir()}
     assert main(["lab", "sweep", "--experiment", experiment, "--out", str(out), "--threads", "1"]) == 0
-    assert "training" not in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in (out / "models").iterdir()} == models and read_results(out) == rows
 
 
@@ -65,3 +64,16 @@ def test_bad_sweep_options(tmp_path, capsys):
     assert main(["lab", "sweep", "--experiment", "width", "--out", str(tmp_path / "a")]) == 2
     assert "(valid: shape, depth, size, thought, memory)" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("experiment", ["thought", "memory"])
+def test_the_shipped_checkpoint_is_the_default_recipes_model(experiment):
+    """The sweeps reuse the shipped checkpoint for the arm of the default recipe: its recorded recipe must be
+    that one (a changed default would otherwise silently train it again, or worse, be taken for it)."""
+    from widthdepth.backends import builtin
+
+    kind = optimisation_sweep.KINDS[experiment]
+    training = __import__(f"widthdepth.lab.{kind.lab}_train", fromlist=[kind.recipe])
+    _, metadata = getattr(training, kind.load)(getattr(builtin, kind.shipped))
+    recorded = json.loads(metadata["train_config"])
+    assert optimisation_sweep._digest(recorded) == optimisation_sweep._digest(asdict(getattr(training, kind.recipe)()))

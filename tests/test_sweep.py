@@ -130,7 +130,7 @@ def test_the_command_prints_the_table_and_the_critical_depths(tmp_path, capsys, 
     from widthdepth.lab import sweep
 
     assert main(["lab", "sweep", "--experiment", "width", "--out", str(tmp_path / "no")]) == 2
-    assert "--experiment 'width': unknown (valid: shape, depth, size)" in capsys.readouterr().err
+    assert "--experiment 'width': unknown (valid: shape, depth, size, thought, memory)" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
     monkeypatch.setattr(sweep, "plan_sweep", lambda experiment, preset: tiny())
     assert main(["lab", "sweep", "--experiment", "depth", "--out", str(tmp_path / "depth")]) == 0

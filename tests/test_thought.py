@@ -98,13 +98,15 @@ def test_builtin_thought_runs_grids_through_the_runner(tmp_path, checkpoint):
 
 
 def test_what_the_thought_model_cannot_answer_is_refused(tmp_path, checkpoint, capsys):
-    for task, fragment in (("chain:L=2", "answers rule problems"), ("rule:L=1,k=3,m=7", "use rule:m=10")):
+    for task, fragment in (("chain:L=2", "answers rule problems"), ("rule:L=1,k=3,m=7", "use rule:m=10"),
+                           ("rule:L=1,k=3,ops=add+sub", r"uses sub \(use rule:ops=add\+mul\)")):
         with pytest.raises(WidthdepthError, match=fragment):
             run(RunConfig(model=f"builtin:thought,checkpoint={checkpoint}", tasks=[task], out=str(tmp_path / "x")))
     assert not (tmp_path / "x").exists()
     with pytest.raises(WidthdepthError, match="beam, dvts and particles"):
         run(RunConfig(model=f"builtin:thought,checkpoint={checkpoint}", tasks=["rule:L=1,k=3"],
-                      plans=["particles:4,steps=2"], problems=2, out=str(tmp_path / "y")))
+                      plans=["grid:2x2", "particles:4,steps=2"], problems=2, out=str(tmp_path / "y")))
+    assert not (tmp_path / "y").exists()  # refused before the store, not after the grid ran
     assert main(["lab", "train-thought", "--steps", "0", "--out", str(tmp_path / "t.safetensors")]) == 2
     assert "--steps, --hidden" in capsys.readouterr().err
     with pytest.raises(WidthdepthError, match="train-thought --out"):

@@ -203,7 +203,7 @@ def lab_sweep(
                             else len(sweep.arms) * sweep.seeds)
 
         def on_event(text: str) -> None:
-            bar.update(task, description=text, advance=1 if text.startswith(("evaluating", "checking")) else 0)
+            bar.update(task, description=text, advance=1 if text.startswith(("evaluating", "check")) else 0)
 
         result = None
         if sweep is None:

@@ -49,9 +49,13 @@ class Kind:
     """The recipe's field with the deepest step count it trains at (the check reads out there)."""
     presets: dict[str, dict]
     """Arms (changes to the shipped recipe) and the study each model runs."""
+    shipped: str
+    """`backends.builtin`'s name for the shipped checkpoint."""
+    sizes: tuple[str, ...]
+    """The recipe's fields that name a model's size in the comparison."""
 
     def label(self, config, params: int) -> str:  # noqa: ANN001
-        sizes = f"h={config.hidden} z={config.latent}" if self.lab == "thought" else f"dim={config.dim}"
+        sizes = " ".join(f"{field}={getattr(config, field)}" for field in self.sizes)
         return f"{sizes} ({params / 1e3:.3g}k)"
 
 
@@ -62,14 +66,14 @@ KINDS = {
         "full": {"arms": {"h64": {"hidden": 64}, "h128": {}, "h256": {"hidden": 256}, "z4": {"latent": 4},
                           "z64": {"latent": 64}},
                  "study": {"tasks": RULES + ["rule:L=1,k=2", "rule:L=4,k=4"], "plans": ["grid:32x32"],
-                           "problems": 512}}}),
+                           "problems": 512}}}, "THOUGHT_CHECKPOINT", ("hidden", "latent")),
     "memory": Kind("consolidation", "MemoryTrainConfig", "train_memory", "load_memory", "recall", RECALLS,
                    "max_passes", {
         "quick": {"arms": {"dim8": {"dim": 8}, "dim16": {}, "dim32": {"dim": 32}},
                   "study": {"tasks": RECALLS, "plans": ["grid:8x32"], "problems": 128}},
         "full": {"arms": {"dim8": {"dim": 8}, "dim16": {}, "dim32": {"dim": 32}, "dim64": {"dim": 64}},
                  "study": {"tasks": RECALLS + ["recall:n=48,h=2", "recall:n=48,h=8"], "plans": ["grid:16x64"],
-                           "problems": 512}}}),
+                           "problems": 512}}}, "MEMORY_CHECKPOINT", ("dim",)),
 }
 CHECK_PROBLEMS = 256
 
@@ -89,11 +93,11 @@ def run_optimisation_sweep(experiment: str, preset: str, folder: str | Path, que
         recipe = _digest(asdict(config))
         path = folder / "models" / f"{recipe}.safetensors"
         if not path.exists():
-            _train(kind, training, config, path, name, on_event)
+            _train(kind, training, config, path, f"--experiment {experiment}: {name}", on_event)
         row = done.get(recipe)
+        if on_event:
+            on_event(f"checking {name}" if row is None else f"checked {name}")
         if row is None:
-            if on_event:
-                on_event(f"checking {name}")
             row = {"experiment": experiment, "arm": name, "recipe": recipe,
                    **_check(kind, getattr(training, kind.load)(path), config)}
             append_row(folder / RESULTS, row)
@@ -115,15 +119,15 @@ def _train(kind: Kind, training, config, path: Path, name: str,  # noqa: ANN001
     from widthdepth.backends import builtin
     from widthdepth.lab.train import save_checkpoint
 
-    shipped_path = builtin.MEMORY_CHECKPOINT if kind.lab == "consolidation" else builtin.THOUGHT_CHECKPOINT
+    shipped_path = getattr(builtin, kind.shipped)
     shipped, metadata = getattr(training, kind.load)(shipped_path) if shipped_path.is_file() else (None, {})
     if shipped is not None and _digest(json.loads(metadata.get("train_config", "{}"))) == _digest(asdict(config)):
         model, summary, command = shipped, json.loads(metadata["summary"]), metadata.get("command", "")
     else:
         if on_event:
-            on_event(f"training {name}")
+            on_event(f"training {name.split(': ')[-1]}")
         model, summary = getattr(training, kind.train)(config)
-        command = f"widthdepth lab sweep --experiment {'thought' if kind.lab == 'thought' else 'memory'}"
+        command = f"widthdepth lab sweep {name}"
     partial = path.with_suffix(".partial")
     save_checkpoint(model, partial, config, summary, command=command)
     os.replace(partial, path)

@@ -70,7 +70,7 @@ class SizedModel:
     label: str
     """How the comparison names it: "d=64 (0.12M)"."""
     builtin: str
-    """The built-in model it is: reasoner or thought."""
+    """The built-in model it is: reasoner, thought or memory."""
     checkpoint: Path
     training_flops: float
 

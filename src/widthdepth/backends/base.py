@@ -86,6 +86,8 @@ class ModelInfo:
     latent: bool = False
     """True for built-in latent reasoners: they answer problems (their structure), not text prompts,
     and produce a whole grid of trajectories x iterations in one pass (`sample_grid`)."""
+    latent_search: bool = False
+    """A latent model whose states beam, dvts and particles can resample (the built-in reasoner's)."""
 
 
 def model_identity(base: str, settings: dict[str, str], defaults: dict[str, str]) -> str:

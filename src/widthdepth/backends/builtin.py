@@ -47,7 +47,8 @@ class ReasonerBackend:
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
         self.info = ModelInfo(id=f"{model_id}@{digest}", n_params=self.model.n_params(), prompt_style="latent",
                               shares_prompt_prefix=True, supports_raw_continuation=False, context_length=0,
-                              description=f"latent reasoner {checkpoint.name}", latent=True)
+                              description=f"latent reasoner {checkpoint.name}", latent=True,
+                              latent_search=True)
 
     def sample_grid(self, structures: list[dict], chains: int, rounds: int, seeds: list[list[int]]):  # noqa: ANN201
         from widthdepth.lab.sampling import sample_grid
@@ -111,11 +112,13 @@ class ThoughtBackend(ReasonerBackend):
         return self._lab().sample_grid(self.model, structures, chains, rounds, seeds)
 
     def search(self, structures: list[dict], rows: int, iterations: int, seeds: list[int], select):  # noqa: ANN001, ANN201
-        raise WidthdepthError(f"{self.info.id.split('@')[0]} runs grid, parallel, sequential and early plans; beam, "
-                              "dvts and particles resample latent states of the reasoner (use builtin:reasoner)")
+        raise WidthdepthError(f"{self.info.id}: no latent search (its ModelInfo says so; plans refuse it first)")
 
     def check_task(self, structure: dict) -> None:
-        self._lab().check_structure(structure, self.model.config)  # raises, naming what it can answer
+        import json
+
+        trained = json.loads(self.metadata.get("train_config") or "{}")
+        self._lab().check_structure(structure, self.model.config, trained)  # raises, naming what it can answer
 
 
 class MemoryBackend(ThoughtBackend):

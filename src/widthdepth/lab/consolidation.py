@@ -34,7 +34,7 @@ from widthdepth.tasks.recall import ENTITIES
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    dim: int = 32
+    dim: int = 16
     """Entity embeddings are dim long; the fast weights are dim x dim."""
     keep: float = 0.5
     """The share of the facts each pass rehearses (each copy draws its own)."""
@@ -80,12 +80,13 @@ class FastWeightMemory(nn.Module):
         return out
 
     def answer(self, fast: torch.Tensor, start: torch.Tensor, hops: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each row's entity after `hops` reads from `start` (rows,), and the last read's log-probability."""
+        """Each row's entity after `hops` reads from `start` (rows,), and the log-probability of the path (the
+        sum over its reads: the model's confidence in every hop)."""
         entity, logp = start, torch.zeros(start.shape, device=start.device)
         for _ in range(hops):
             step = torch.log_softmax(self.read(fast, entity[:, None])[:, 0].float(), -1)
             entity = step.argmax(-1)
-            logp = step.gather(1, entity[:, None])[:, 0]
+            logp = logp + step.gather(1, entity[:, None])[:, 0]
         return entity, logp
 
     def pass_flops(self, facts: int, hops: int) -> int:
@@ -110,7 +111,7 @@ def problem_tensors(structures: list[dict]) -> tuple[torch.Tensor, torch.Tensor,
     return sources, targets, torch.tensor([s["start"] for s in structures])
 
 
-def check_structure(structure: dict, config: MemoryConfig) -> None:
+def check_structure(structure: dict, config: MemoryConfig, trained: dict | None = None) -> None:
     """Raise a WidthdepthError unless the model can answer this problem."""
     problem_tensors([structure])
 
@@ -127,7 +128,8 @@ def rehearsals(seeds: list[int], passes: int, facts: int, keep: float) -> torch.
 def sample_grid(model: FastWeightMemory, structures: list[dict], chains: int, rounds: int,
                 seeds: list[list[int]]) -> list[list[list[LatentAnswer]]]:
     """Each problem's `chains` copies, each consolidated for `rounds` passes and answering after each; problems
-    with the same number of facts and hops share a batch. A copy depends only on its seed."""
+    with the same number of facts and hops share a batch. A copy's answers depend only on its seed (its
+    scores, up to float rounding: products over a different batch may round differently)."""
     grid: list[list[list[LatentAnswer]]] = [[[] for _ in range(chains)] for _ in structures]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, s in enumerate(structures):

@@ -80,6 +80,11 @@ def load_model(path: str | Path, make: Callable[[dict[str, Any]], Model], comman
         raise WidthdepthError(f"no checkpoint at {path}: train one with `{command} --out {path}`")
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
-    model = make(json.loads(metadata["model_config"]))
-    model.load_state_dict(load_file(str(path)))
+    settings = json.loads(metadata.get("model_config", "{}"))
+    try:
+        model = make(settings)
+        model.load_state_dict(load_file(str(path)))
+    except (TypeError, RuntimeError) as error:
+        raise WidthdepthError(f"{path}: not a checkpoint that `{command}` makes (its model settings: "
+                              f"{', '.join(sorted(settings)) or 'none'}); give the model it was made for") from error
     return model.eval(), metadata

@@ -38,6 +38,10 @@ def _draws(hits: np.ndarray, rng: np.random.Generator, problem_counts: np.ndarra
     return np.einsum("bs,sp,bp->b", seed_counts, hits, problem_counts) / (seeds * problems)
 
 
+FAMILIES = ("chain", "search", "rule", "recall")
+"""The task families a sweep's rows may hold (rule and recall: the thought and memory sweeps)."""
+
+
 def summary(rows: list[dict]) -> list[dict]:
     """Per arm: each task's accuracy (mean over seeds and problems) and its 95% interval ("... ci"),
     resampling seeds and problems."""
@@ -48,7 +52,7 @@ def summary(rows: list[dict]) -> list[dict]:
     for name, runs in arms.items():
         first = runs[0]
         scores: dict[str, object] = {}
-        for family in ("chain", "search", "rule", "recall"):  # rule, recall: thought and memory
+        for family in FAMILIES:
             for key in first.get(family, {}):
                 hits = _hits(runs, family, key)
                 rng = np.random.default_rng(zlib.crc32(f"{family} {key}".encode()))  # the same rows: the same interval

@@ -115,9 +115,14 @@ def problem_tensors(structures: list[dict], modulus: int) -> tuple[torch.Tensor,
     return inputs, outputs
 
 
-def check_structure(structure: dict, config: ThoughtConfig) -> None:
-    """Raise a WidthdepthError unless the model can answer this problem."""
+def check_structure(structure: dict, config: ThoughtConfig, trained: dict | None = None) -> None:
+    """Raise a WidthdepthError unless the model can answer this problem (`trained`: its recipe, whose
+    operations the problem's must be among)."""
     problem_tensors([structure], config.modulus)
+    unseen = sorted(set(structure.get("ops", ())) - set((trained or {}).get("ops") or structure.get("ops", ())))
+    if unseen:
+        raise WidthdepthError(f"builtin:thought was trained on rules of {'+'.join(trained['ops'])}; this problem "
+                              f"uses {'+'.join(unseen)} (use rule:ops={'+'.join(trained['ops'])})")
 
 
 def starting_points(seeds: list[int], latent: int) -> torch.Tensor:
@@ -130,7 +135,8 @@ def starting_points(seeds: list[int], latent: int) -> torch.Tensor:
 def sample_grid(model: LatentThought, structures: list[dict], chains: int, rounds: int,
                 seeds: list[list[int]]) -> list[list[list[LatentAnswer]]]:
     """Each problem's `chains` restarts, each `rounds` inference steps long; problems with the same number of
-    examples share a batch. A restart's answers depend only on its seed (not on the batch, not on rounds)."""
+    examples share a batch. A restart's answers depend only on its seed (not on the batch, not on rounds; its
+    scores up to float rounding: products over a different batch may round differently)."""
     grid: list[list[list[LatentAnswer]]] = [[[] for _ in range(chains)] for _ in structures]
     groups: dict[int, list[int]] = {}
     for i, s in enumerate(structures):

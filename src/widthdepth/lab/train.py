@@ -245,7 +245,13 @@ def load_checkpoint(path: str | Path) -> tuple[LatentReasoner, dict[str, str]]:
         raise WidthdepthError(f"no reasoner checkpoint at {path}: train one with `widthdepth lab train --out {path}`")
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
-    model = LatentReasoner(ReasonerConfig(**json.loads(metadata["model_config"])))
-    model.load_state_dict(load_file(str(path)))
+    settings = json.loads(metadata.get("model_config", "{}"))
+    try:
+        model = LatentReasoner(ReasonerConfig(**settings))
+        model.load_state_dict(load_file(str(path)))
+    except (TypeError, RuntimeError) as error:
+        raise WidthdepthError(f"{path}: not a reasoner checkpoint (its model settings: "
+                              f"{', '.join(sorted(settings)) or 'none'}); builtin:thought and builtin:memory read "
+                              "the other lab models") from error
     model.eval()
     return model, metadata

@@ -65,6 +65,10 @@ class SearchPlan:
     needs_partial_verifier = True
 
     def check_backend(self, info) -> None:  # noqa: ANN001 - backends.ModelInfo
+        if info.latent and not info.latent_search:
+            raise WidthdepthError(f"--plan {self.spec!r}: {info.id.split('@')[0]} runs grid, parallel, sequential and "
+                                  "early plans; beam, dvts and particles resample the built-in reasoner's latent "
+                                  "states (use builtin:reasoner)")
         if not info.latent and not info.supports_raw_continuation:
             raise WidthdepthError(f"--plan {self.spec!r}: search continues partial solutions as raw text, which "
                                   f"{info.id} cannot do; use a llamacpp: or hf: model")

@@ -8,7 +8,7 @@ parameter count per task (shape); 95% intervals over seeds and problems as bars.
 
 from __future__ import annotations
 
-from widthdepth.lab.sweep_stats import THRESHOLD, critical_depths, summary
+from widthdepth.lab.sweep_stats import FAMILIES, THRESHOLD, critical_depths, summary
 
 GROUPS = {"stack": "unique layers", "loop": "one block, looped", "anyloop": "one block, any depth",
           "steps": "same steps", "flops": "same training FLOPs"}
@@ -20,7 +20,7 @@ def sweep_points(rows: list[dict]) -> list[dict]:
     layers = {row["arm"]: row["layers"] for row in rows}
     for arm in summary(rows):
         for key, value in arm.items():
-            if key.startswith(("chain ", "search ", "rule ", "recall ")) and not key.endswith(" ci"):
+            if key.split(" ")[0] in FAMILIES and not key.endswith(" ci"):
                 family, size = key.split()
                 low, high = arm[f"{key} ci"]
                 points.append({"arm": arm["arm"], "group": GROUPS.get(arm["group"], arm["group"]),
@@ -88,7 +88,7 @@ def size_figure(runs: list, queries: float) -> tuple[dict, dict[str, list[dict]]
 def summary_table(rows: list[dict]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """(columns, rows) of a sweep's accuracies with their 95% intervals, one row per arm."""
     arms = summary(rows)
-    scores = [key for key in arms[0] if key.startswith(("chain ", "search ", "rule ", "recall ")) and not key.endswith(" ci")]
+    scores = [key for key in arms[0] if key.split(" ")[0] in FAMILIES and not key.endswith(" ci")]
     return (("arm", "params", "depth", "train FLOPs", *scores),
             [(a["arm"], f"{a['params']:,}", str(a["depth"]), f"{a['training_flops']:.3g}",
               *(f"{a[k]:.2f} [{a[k + ' ci'][0]:.2f}, {a[k + ' ci'][1]:.2f}]" for k in scores)) for a in arms])

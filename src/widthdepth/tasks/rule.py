@@ -5,11 +5,11 @@ operations (add or multiply by a constant, modulo m), then a new input whose out
     rule:L=4,k=2,m=7,ops=add+mul+sub
 
 Nothing is computed step by step from the question: the rule has to be inferred from the examples,
-which may fit several rules. Each problem carries the Bayes-optimal answer under the family's own
-prior (operations drawn uniformly, as the problems are) and the posterior probability of the gold,
-computed exactly by propagating the distribution over functions through the L operations — so
-`bayes == gold` is the best any reader of these examples can do on average (the ceiling a report
-shows).
+which may fit several rules. The question states the prior (L operations, which kinds, constants 1 to
+9), and each problem carries the Bayes-optimal answer under it and the posterior probability of the
+gold, computed exactly (integer counts of operation sequences, propagated through the L operations as
+a distribution over functions) — so the share of problems with `bayes == gold` is the best any reader
+who knows the prior can do on these problems: the ceiling the README's tables quote.
 """
 
 from __future__ import annotations
@@ -43,30 +43,30 @@ def draw_rule(rng: random.Random, length: int, shots: int, modulus: int, ops: tu
 
 
 @lru_cache(maxsize=64)
-def function_prior(length: int, modulus: int, ops: tuple[str, ...]) -> dict[tuple[int, ...], float]:
-    """Each function of 0..m-1 (its table of outputs) with its probability when the L operations are
-    drawn as `problems` draws them: uniform operation, constant uniform in 1..9."""
-    prior = {tuple(range(modulus)): 1.0}
+def function_prior(length: int, modulus: int, ops: tuple[str, ...]) -> dict[tuple[int, ...], int]:
+    """Each function of 0..m-1 (its table of outputs) with the number of operation sequences that compute
+    it, of the (9 |ops|)^L that `problems` draws from uniformly (integers: ties stay exact)."""
+    prior = {tuple(range(modulus)): 1}
     moves = [(op, c) for op in ops for c in range(1, 10)]
     for _ in range(length):
-        after: dict[tuple[int, ...], float] = {}
-        for table, p in prior.items():
+        after: dict[tuple[int, ...], int] = {}
+        for table, count in prior.items():
             for op, c in moves:
                 image = tuple(OPERATIONS[op][2](y, c) % modulus for y in table)
-                after[image] = after.get(image, 0.0) + p / len(moves)
+                after[image] = after.get(image, 0) + count
         prior = after
     return prior
 
 
-def posterior_answers(prior: dict[tuple[int, ...], float], examples: list[tuple[int, int]],
-                      query: int) -> dict[int, float]:
-    """The posterior probability of each output at `query`, given the examples (exact)."""
-    mass: dict[int, float] = {}
-    for table, p in prior.items():
+def posterior_answers(prior: dict[tuple[int, ...], int], examples: list[tuple[int, int]],
+                      query: int) -> dict[int, int]:
+    """How many of the sequences that fit the examples give each output at `query` (the posterior,
+    unnormalised and exact)."""
+    mass: dict[int, int] = {}
+    for table, count in prior.items():
         if all(table[x] == y for x, y in examples):
-            mass[table[query]] = mass.get(table[query], 0.0) + p
-    total = sum(mass.values())
-    return {y: p / total for y, p in mass.items()}
+            mass[table[query]] = mass.get(table[query], 0) + count
+    return mass
 
 
 class RuleFamily:
@@ -81,9 +81,10 @@ class RuleFamily:
         return draw_rule(rng, self.length, self.shots, self.modulus, self.ops)
 
     def _question(self, examples: list[tuple[int, int]], query: int) -> str:
-        lines = [f"A hidden rule turns a number into another number: a few operations (adding or multiplying by "
-                 f"constants), each result replaced by its remainder when divided by {self.modulus}. "
-                 "Examples of the rule:"]
+        kinds = " or ".join({"add": "adding", "mul": "multiplying by", "sub": "subtracting"}[op] for op in self.ops)
+        lines = [f"A hidden rule turns a number into another number: {self.length} operation"
+                 f"{'s' if self.length > 1 else ''} in a row, each {kinds} a constant from 1 to 9, each result "
+                 f"replaced by its remainder when divided by {self.modulus}. Examples of the rule:"]
         lines += [f"{x} -> {y}" for x, y in examples]
         lines.append(f"What does the rule give for {query}?")
         return "\n".join(lines)
@@ -95,14 +96,15 @@ class RuleFamily:
             steps, examples, query = self._draw(random.Random(stable_int(self.spec, seed, index)))
             gold = apply_rule(steps, query, self.modulus)
             posterior = posterior_answers(prior, examples, query)
-            bayes = max(sorted(posterior), key=lambda y: posterior[y])  # ties: the smallest output
+            bayes = max(sorted(posterior), key=lambda y: posterior[y])  # ties (exact): the smallest output
+            share = posterior[gold] / sum(posterior.values())
             out.append(Problem(
                 key=f"{self.spec}#seed={seed}#{index}", task=self.spec, index=index,
                 question=self._question(examples, query), gold=(str(gold),),
                 structure={"family": "rule", "L": self.length, "size": self.modulus, "k": self.shots,
-                           "difficulty": round(1 - posterior[gold], 4), "examples": [list(e) for e in examples],
+                           "difficulty": round(1 - share, 4), "ops": list(self.ops), "examples": [list(e) for e in examples],
                            "query": query, "steps": [[op, c] for op, c in steps], "bayes": str(bayes),
-                           "posterior": round(posterior[gold], 6)},
+                           "posterior": round(share, 6)},
             ))
         return out
 
