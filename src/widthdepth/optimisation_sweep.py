@@ -30,9 +30,8 @@ from pathlib import Path
 from widthdepth.errors import WidthdepthError
 from widthdepth.lab.sweep import RESULTS, append_row, read_results
 from widthdepth.size_sweep import QUERIES, SizedModel, SizeResult, compare_sizes
+from widthdepth.study import RECALLS, RULES
 
-RULES = ["rule:L=1,k=3", "rule:L=2,k=3", "rule:L=4,k=3", "rule:L=2,k=2", "rule:L=4,k=2"]
-RECALLS = ["recall:n=32,h=1", "recall:n=32,h=2", "recall:n=32,h=4", "recall:n=48,h=1", "recall:n=48,h=4"]
 
 
 @dataclass(frozen=True)

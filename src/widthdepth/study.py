@@ -21,6 +21,10 @@ from widthdepth.config import RunConfig, make_config
 from widthdepth.cost import default_unit
 from widthdepth.errors import WidthdepthError
 
+RULES = ["rule:L=1,k=3", "rule:L=2,k=3", "rule:L=4,k=3", "rule:L=2,k=2", "rule:L=4,k=2"]
+RECALLS = ["recall:n=32,h=1", "recall:n=32,h=2", "recall:n=32,h=4", "recall:n=48,h=1", "recall:n=48,h=4"]
+"""The quick tasks of the thought and memory models (their studies and sweeps)."""
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "latent": {
         "quick": {"tasks": ["chain:L=1", "chain:L=2", "chain:L=4", "chain:L=6", "search:kind=subset,n=6",
@@ -33,15 +37,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                            "dvts:32,4,steps=12"], "problems": 256, "repeats": 2},
     },
     "thought": {  # the latent-thought model: few-shot rules; width = restarts, depth = inference steps
-        "quick": {"tasks": ["rule:L=1,k=3", "rule:L=2,k=3", "rule:L=4,k=3", "rule:L=2,k=2", "rule:L=4,k=2"],
-                  "plans": ["grid:16x16", "early:16,depth=16"], "problems": 128},
+        "quick": {"tasks": RULES, "plans": ["grid:16x16", "early:16,depth=16"], "problems": 128},
         "full": {"tasks": ["rule:L=1,k=2", "rule:L=1,k=3", "rule:L=2,k=2", "rule:L=2,k=3", "rule:L=3,k=3",
                            "rule:L=4,k=2", "rule:L=4,k=3", "rule:L=4,k=4"],
                  "plans": ["grid:32x32", "early:32,depth=32"], "problems": 512, "repeats": 2},
     },
     "memory": {  # the fast-weight memory: recall; width = copies consolidated apart, depth = passes
-        "quick": {"tasks": ["recall:n=32,h=1", "recall:n=32,h=2", "recall:n=32,h=4", "recall:n=48,h=1",
-                            "recall:n=48,h=4"], "plans": ["grid:8x32", "early:8,depth=32"], "problems": 128},
+        "quick": {"tasks": RECALLS, "plans": ["grid:8x32", "early:8,depth=32"], "problems": 128},
         "full": {"tasks": ["recall:n=16,h=1", "recall:n=16,h=4", "recall:n=32,h=1", "recall:n=32,h=2",
                            "recall:n=32,h=4", "recall:n=48,h=1", "recall:n=48,h=2", "recall:n=48,h=4",
                            "recall:n=48,h=8"], "plans": ["grid:16x64", "early:16,depth=64"], "problems": 512,
