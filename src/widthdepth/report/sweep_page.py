@@ -68,9 +68,11 @@ def write_sweep_page(folder: str | Path, experiment: str, preset: str, rows: lis
                     "compare.html</a>; each size's own study report: "
                     + ", ".join(f"<a href='runs/{html.escape(r['arm'])}/report.html'>{html.escape(r['arm'])}</a>"
                                 for r in rows) + ".</p>")
-    body.append("<h2>Accuracy per arm</h2><p class='meta'>Each task: fresh problems the same for every arm; chains "
-                "read from one sampled trajectory at the arm's depth, search as coverage of the trajectories; "
-                "95% intervals resample seeds and problems.</p><table><tr>"
+    how = ("one restart (copy) after the recipe's deepest step count; 95% intervals over problems"
+           if experiment in ("thought", "memory") else "chains read from one sampled trajectory at the arm's depth, "
+           "search as coverage of the trajectories; 95% intervals resample seeds and problems")
+    body.append("<h2>Accuracy per arm</h2><p class='meta'>Each task: fresh problems the same for every arm; "
+                f"{how}.</p><table><tr>"
                 + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
                 + "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in table)
                 + "</table>")
