@@ -61,20 +61,15 @@ def recall_loss(model: FastWeightMemory, sources: torch.Tensor, targets: torch.T
 
 def train_memory(config: MemoryTrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None
                  ) -> tuple[FastWeightMemory, dict]:
-    model: FastWeightMemory
-
-    def batch(rng: random.Random):  # noqa: ANN202
+    def batch(model: FastWeightMemory, rng: random.Random):  # noqa: ANN202
         sources, targets = random_contexts(rng, config)
         passes = rng.randint(1, config.max_passes)
         return (sources.shape[1], passes), lambda: recall_loss(model, sources, targets, passes)
 
-    def make() -> FastWeightMemory:
-        nonlocal model
-        model = FastWeightMemory(config.model)
-        return model
-
-    return meta_train(make, config.steps, config.learning_rate, config.seed, config.threads, batch, on_step)
+    return meta_train(lambda: FastWeightMemory(config.model), config.steps, config.learning_rate, config.seed,
+                      config.threads, batch, on_step)
 
 
 def load_memory(path: str | Path) -> tuple[FastWeightMemory, dict[str, str]]:
-    return load_model(path, lambda c: FastWeightMemory(MemoryConfig(**c)), "widthdepth lab train-memory")
+    return load_model(path, lambda c: FastWeightMemory(MemoryConfig(**c)), "widthdepth lab train-memory",
+                      "memory")

@@ -4,7 +4,7 @@ inside each batch's loss and are back-propagated through, and one slow AdamW ste
 updates the slow weights, so that a few fast steps do what they are for.
 
     model, summary = meta_train(lambda: LatentThought(config), steps=3000, learning_rate=1e-3, seed=0,
-                                threads=2, batch=lambda rng: ((k, depth), lambda: loss(...)))
+                                threads=2, batch=lambda model, rng: ((k, depth), lambda: loss(model, ...)))
 
 Deterministic for a seed and thread count. Training FLOPs are torch's own count (`FlopCounterMode`) of the
 first batch of each shape: a step's products depend on its shape only, never on the data.
@@ -25,9 +25,9 @@ import torch
 from widthdepth.errors import WidthdepthError
 
 Model = TypeVar("Model", bound=torch.nn.Module)
-Batch = Callable[[random.Random], tuple[Hashable, Callable[[], torch.Tensor]]]
-"""Draws a batch: its shape (the FLOPs' key) and the function computing its loss (random draws inside
-use torch's generator, seeded once)."""
+Batch = Callable[[Any, random.Random], tuple[Hashable, Callable[[], torch.Tensor]]]
+"""Draws a batch for the model: its shape (the FLOPs' key) and the function computing its loss (random
+draws inside use torch's generator, seeded once)."""
 
 
 def meta_train(make_model: Callable[[], Model], steps: int, learning_rate: float, seed: int, threads: int,
@@ -46,7 +46,7 @@ def meta_train(make_model: Callable[[], Model], steps: int, learning_rate: float
         rng, shape_flops, flops = random.Random(seed), {}, 0
         start, metrics = time.perf_counter(), {}
         for step in range(1, steps + 1):
-            shape, loss_of = batch(rng)
+            shape, loss_of = batch(model, rng)
             counter = FlopCounterMode(display=False) if shape not in shape_flops else None
             with counter or nullcontext():
                 loss = loss_of()
@@ -69,15 +69,16 @@ def meta_train(make_model: Callable[[], Model], steps: int, learning_rate: float
     return model.eval(), summary
 
 
-def load_model(path: str | Path, make: Callable[[dict[str, Any]], Model], command: str) -> tuple[Model, dict[str, str]]:
-    """A checkpoint written by `train.save_checkpoint`: `make` builds the model from its recorded config;
-    `command` is how to make one (said when there is none)."""
+def load_model(path: str | Path, make: Callable[[dict[str, Any]], Model], command: str,
+               name: str) -> tuple[Model, dict[str, str]]:
+    """A lab checkpoint written by `train.save_checkpoint`: `make` builds the model from its recorded config;
+    `command` is how to make one and `name` what it is (both said when the file is missing or another's)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
-        raise WidthdepthError(f"no checkpoint at {path}: train one with `{command} --out {path}`")
+        raise WidthdepthError(f"no {name} checkpoint at {path}: train one with `{command} --out {path}`")
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
     settings = json.loads(metadata.get("model_config", "{}"))
@@ -85,6 +86,7 @@ def load_model(path: str | Path, make: Callable[[dict[str, Any]], Model], comman
         model = make(settings)
         model.load_state_dict(load_file(str(path)))
     except (TypeError, RuntimeError) as error:
-        raise WidthdepthError(f"{path}: not a checkpoint that `{command}` makes (its model settings: "
-                              f"{', '.join(sorted(settings)) or 'none'}); give the model it was made for") from error
+        raise WidthdepthError(f"{path}: not a {name} checkpoint (not a checkpoint that `{command}` makes: its model "
+                              f"settings are {', '.join(sorted(settings)) or 'none'}); give the model it was made "
+                              "for") from error
     return model.eval(), metadata

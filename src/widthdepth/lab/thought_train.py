@@ -80,20 +80,15 @@ def step_loss(model: LatentThought, inputs: torch.Tensor, targets: torch.Tensor,
 
 def train_thought(config: ThoughtTrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None
                   ) -> tuple[LatentThought, dict]:
-    model: LatentThought
-
-    def batch(rng: random.Random):  # noqa: ANN202
+    def batch(model: LatentThought, rng: random.Random):  # noqa: ANN202
         inputs, targets, k = random_rules(rng, config)
         depth = rng.randint(1, config.max_steps)
         return (k, depth), lambda: step_loss(model, inputs, targets, k, depth)
 
-    def make() -> LatentThought:
-        nonlocal model
-        model = LatentThought(config.model)
-        return model
-
-    return meta_train(make, config.steps, config.learning_rate, config.seed, config.threads, batch, on_step)
+    return meta_train(lambda: LatentThought(config.model), config.steps, config.learning_rate, config.seed,
+                      config.threads, batch, on_step)
 
 
 def load_thought(path: str | Path) -> tuple[LatentThought, dict[str, str]]:
-    return load_model(path, lambda c: LatentThought(ThoughtConfig(**c)), "widthdepth lab train-thought")
+    return load_model(path, lambda c: LatentThought(ThoughtConfig(**c)), "widthdepth lab train-thought",
+                      "thought-model")

@@ -237,21 +237,7 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, train_config: obje
 
 
 def load_checkpoint(path: str | Path) -> tuple[LatentReasoner, dict[str, str]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from widthdepth.lab.meta_train import load_model
 
-    path = Path(path)
-    if not path.is_file():
-        raise WidthdepthError(f"no reasoner checkpoint at {path}: train one with `widthdepth lab train --out {path}`")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    settings = json.loads(metadata.get("model_config", "{}"))
-    try:
-        model = LatentReasoner(ReasonerConfig(**settings))
-        model.load_state_dict(load_file(str(path)))
-    except (TypeError, RuntimeError) as error:
-        raise WidthdepthError(f"{path}: not a reasoner checkpoint (its model settings: "
-                              f"{', '.join(sorted(settings)) or 'none'}); builtin:thought and builtin:memory read "
-                              "the other lab models") from error
-    model.eval()
-    return model, metadata
+    return load_model(path, lambda settings: LatentReasoner(ReasonerConfig(**settings)), "widthdepth lab train",
+                      "reasoner")
