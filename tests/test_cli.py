@@ -27,7 +27,7 @@ def db_bytes(out):
     (["--model", "llamacpp:nope"], "error: --model 'llamacpp:nope': unknown model 'nope' (valid: smollm2-135m, gemma3-270m"),
     (["--model", "gpt:x"], "error: --model 'gpt:x': unknown model (valid: llamacpp:smollm2-135m"),
     (["--model", "llamacpp:/no/such.gguf"], "error: --model 'llamacpp:/no/such.gguf': no such GGUF file"),
-    (["--tasks", "chian:L=2"], "error: --tasks 'chian:L=2': unknown task family 'chian' (valid: chain, search, rule, recall, mix, jsonl)"),
+    (["--tasks", "chian:L=2"], "error: --tasks 'chian:L=2': unknown task family 'chian' (valid: chain, search, rule, recall, mix, jsonl, code)"),
     (["--plan", "grid:4by2"], "error: --plan 'grid:4by2': expected grid:NxD, e.g. grid:4x2"),
     (["--problems", "0"], "error: problems: Input should be greater than or equal to 1"),
     (["--verifier", "oracle"], "error: --verifier 'oracle': unknown verifier (valid: auto, exact, steps, self, latent, none, reward:URL)"),

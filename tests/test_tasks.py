@@ -76,7 +76,7 @@ def test_search_one_shot_guessing_is_modest():
     ("chain:foo=1", "unknown parameter 'foo'"),
     ("search:p=12", "not prime"),
     ("search:kind=maze", "unknown kind"),
-    ("nope:L=1", "unknown task family 'nope' (valid: chain, search, rule, recall, mix, jsonl)"),
+    ("nope:L=1", "unknown task family 'nope' (valid: chain, search, rule, recall, mix, jsonl, code)"),
     ("jsonl:/does/not/exist.jsonl", "no such file"),
 ])
 def test_bad_task_specs(bad, fragment):
@@ -120,7 +120,10 @@ def test_jsonl_text_answers(tmp_path):
 @pytest.mark.parametrize("rows, fragment", [
     ([{"question": "a", "answer": "1"}, "{not json"], ":2: not valid JSON"),
     ([{"question": "a", "answer": "1"}, "[1, 2]"], ":2: expected a JSON object"),
-    ([{"problem": "a", "answer": "1"}], ":1: no field 'question' (fields: answer, problem); name the question field"),
+    ([{"prompt": "a", "answer": "1"}], ":1: no question field among question, problem, Problem, Question "
+                                       "(fields: answer, prompt); name it with question=FIELD"),
+    ([{"question": "a", "answer": "1"}, {"question": "b"}], ":2: no field 'answer' (fields: question); "
+                                                            "name the answer field with answer=FIELD"),
 ])
 def test_jsonl_errors_name_file_and_line(tmp_path, rows, fragment):
     path = write_jsonl(tmp_path / "bad.jsonl", rows)

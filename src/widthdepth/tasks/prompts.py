@@ -44,8 +44,23 @@ class Prompt:
         return self.text or ""
 
 
+def _final_ask(family: TaskFamily) -> str:
+    """How the answer is to be written: a family's own `final_instruction` (code: a code block), else
+    the ``Answer:`` line."""
+    own = getattr(family, "final_instruction", None)
+    return own or f"Then write the final answer on its own line as '{family.answer_format}'."
+
+
 def _instruction(family: TaskFamily) -> str:
+    own = getattr(family, "final_instruction", None)
+    if own:
+        return f"Think step by step. {own}"
     return f"Think step by step, then write the final answer on its own line as '{family.answer_format}'."
+
+
+def _stop(family: TaskFamily) -> tuple[str, ...]:
+    """Few-shot stops; programs hold blank lines, so a family may stop only at the next question."""
+    return getattr(family, "fewshot_stop", _FEWSHOT_STOP)
 
 
 def _shown(text: str) -> str:
@@ -74,7 +89,7 @@ def attempt_prompt(family: TaskFamily, problem: Problem, style: str) -> Prompt:
     parts = [f"Solve each problem. {_instruction(family)}\n"]
     parts += [f"Question: {d.question}\nSolution: {d.solution}\n" for d in family.demonstrations(SHOTS)]
     parts.append(f"Question: {problem.question}\nSolution:")
-    return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
+    return Prompt(text="\n".join(parts), stop=_stop(family))
 
 
 def _checked_demonstrations(family: TaskFamily) -> list[str]:
@@ -90,14 +105,14 @@ def revise_prompt(family: TaskFamily, problem: Problem, previous: str, style: st
     if is_served(problem):
         return served_prompt(problem, previous)
     ask = ("Check the previous attempt step by step. If it contains a mistake, correct it. "
-           f"Then write the final answer on its own line as '{family.answer_format}'.")
+           f"{_final_ask(family)}")
     if style == "chat":
         content = f"{problem.question}\n\nA previous attempt:\n---\n{_shown(previous)}\n---\n\n{ask}"
         return Prompt(messages=(("user", content),))
     parts = [f"Each question comes with a previous attempt. {ask}\n"]
     parts += _checked_demonstrations(family)
     parts.append(f"Question: {problem.question}\nPrevious attempt: {_shown(previous)}\nChecked solution:")
-    return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
+    return Prompt(text="\n".join(parts), stop=_stop(family))
 
 
 def _judged_demonstrations(family: TaskFamily) -> list[tuple[str, str, str]]:
@@ -127,7 +142,7 @@ def refine_prompt(family: TaskFamily, problem: Problem, previous: str, others: l
     said = ", ".join(a if a is not None else "no answer" for a in others) or "none"
     ask = ("Other attempts answered: " + said + ". Check the previous attempt step by step, with those answers "
            "in mind. If it contains a mistake, correct it. "
-           f"Then write the final answer on its own line as '{family.answer_format}'.")
+           f"{_final_ask(family)}")
     if is_served(problem):
         return served_prompt(problem, previous, f"Other attempts answered: {said}. {REVISE_ASK}")
     if style == "chat":
@@ -138,7 +153,7 @@ def refine_prompt(family: TaskFamily, problem: Problem, previous: str, others: l
     parts += _checked_demonstrations(family)
     parts.append(f"Question: {problem.question}\nPrevious attempt: {_shown(previous)}\nOther attempts answered: "
                  f"{said}\nChecked solution:")
-    return Prompt(text="\n".join(parts), stop=_FEWSHOT_STOP)
+    return Prompt(text="\n".join(parts), stop=_stop(family))
 
 
 def extend_prompt(first_round_text: str, chain_texts: list[str]) -> Prompt:

@@ -1,4 +1,5 @@
-"""`exact`: the task family's own gold-free checker (e.g. `search`: plug the candidate in). Costs nothing."""
+"""`exact`: the task family's own gold-free checker (`search`: plug the candidate in; `code`: run the tests).
+Costs no model tokens."""
 
 from __future__ import annotations
 
@@ -31,5 +32,5 @@ class ExactVerifier:
 def build(name: str, family: TaskFamily, backend: Backend, option: str, api_key: str | None = None) -> ExactVerifier:
     if not family.exact_checkable:
         raise WidthdepthError(f"{option} exact: task {family.spec!r} has no gold-free checker "
-                              "(only search does); use --verifier self or none")
+                              "(search and code have one); use --verifier self or none")
     return ExactVerifier()
