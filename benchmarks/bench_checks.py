@@ -3,7 +3,7 @@ the sandbox's overhead per check against running the same program and tests in t
 
     .venv/bin/python benchmarks/bench_checks.py
 
-Inputs are the shipped examples: the 43 hand-judged replies of examples/math-answers.jsonl and the 12
+Inputs are the shipped examples: the 44 hand-judged replies of examples/math-answers.jsonl and the 12
 correct programs of examples/code-replies.jsonl. Caches are cleared before every pass, so each check
 is done cold (a run sees mostly distinct answers). The sides of the overhead ratio run interleaved,
 five passes each, and the median pass is kept (throughput drifts here by up to 1.5x in minutes).

@@ -113,3 +113,25 @@ def test_cli_bad_checker_exits_2_and_names_it(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "checker='latex': unknown checker" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r" / "widthdepth.db").exists()
+
+
+def test_a_math_answer_equal_but_not_identical_to_the_gold_is_right_in_the_surface(tmp_path, make_config):
+    """checker=math judges 0.333333 equal to 1/3 though the canonical strings differ: the surface's majority
+    must call it right, as the run's own closing table (the family's check of the majority answer) does."""
+    from widthdepth.analysis.surface import estimate_surface
+    from widthdepth.analysis.traces import load_grid_traces
+    from widthdepth.backends.mock import MockBackend
+    from widthdepth.closing import closing_table
+    from widthdepth.runner import run
+    from widthdepth.store import Store
+
+    path = write_jsonl(tmp_path / "third.jsonl", [{"problem": "1/3 to six decimal places?", "answer": "\\frac{1}{3}"}])
+    replies = ["Answer: 0.333333", "Answer: 0.333333", "Answer: 0.5"]
+    config = make_config(tasks=[f"jsonl:{path},checker=math"], plans=["parallel:3"], problems=1)
+    result = run(config, backend=MockBackend(script=lambda request, seed: replies[seed % 3]))
+    (row,) = closing_table(result)
+    answers = {a.answer for chain in result.plan_runs[0].chains.values() for c in chain for a in c}
+    assert answers == {"\\frac{333333}{1000000}", "\\frac{1}{2}"}  # neither is the gold string
+    (trace,) = estimate_surface(load_grid_traces(Store.open(config.out))).traces
+    assert row.majority == trace.mean(3, 1, "majority") == 1.0
+    assert row.coverage == trace.mean(3, 1, "coverage") == 1.0

@@ -136,3 +136,14 @@ def test_cli_bad_code_file_exits_2(tmp_path, capsys):
     assert main(["run", "--model", "mock:", "--tasks", f"code:{path}", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}:1: unknown layout") and len(err.splitlines()) == 1
+
+
+def test_the_own_data_recipe_runs(tmp_path, monkeypatch, capsys):
+    """recipes/own-data.yaml as shipped, with the scripted model in place of SmolLM2 (the real run is in
+    the README): both example files load, every problem is asked, and the code task gets its exact verifier."""
+    monkeypatch.chdir(EXAMPLES.parent)
+    out = tmp_path / "own"
+    assert main(["run", "--recipe", "recipes/own-data.yaml", "--model", "mock:", "problems=12", "plans=[parallel:2]",
+                 f"out={out}"]) == 0
+    closing = (out / "closing.csv").read_text()
+    assert "jsonl:examples/math.jsonl,checker=math" in closing and "code:examples/code.jsonl" in closing

@@ -51,7 +51,9 @@ class TraceArrays:
     answer: np.ndarray
     """int: the chain's final answer at the round (`Attempt.final_answer`) as an id; -1 none."""
     right: np.ndarray
-    """bool: that answer is one of the problem's gold answers."""
+    """bool: that answer is right: one of the problem's gold answers, or judged correct by the family's check
+    when the attempt was stored (`correct` is that check of the final answer: ``checker=math`` equates
+    ``0.3333333`` with ``\\frac{1}{3}`` though the strings differ)."""
     correct: np.ndarray
     """bool: the attempt's own `correct` (None counts as False)."""
     present: np.ndarray
@@ -107,7 +109,7 @@ class _Builder:
         v["failed"][at] = [s != "ok" for s in status]
         v["correct"][at] = [bool(c) for c in correct]
         v["answer"][at] = [-1 if a is None else self.labels.setdefault(a, len(self.labels)) for a in final]
-        v["right"][at] = [a is not None and a in gold for a in final]
+        v["right"][at] = [a is not None and (a in gold or bool(c)) for a, c in zip(final, correct)]
         v["prompt_tokens"][at], v["completion_tokens"][at], v["serial_tokens"][at] = prompt, completion, serial
         v["wall_seconds"][at] = wall
         v["flops"][at] = [math.nan if f is None else f for f in flops]

@@ -13,8 +13,8 @@ decimals become exact fractions (``0.5`` -> ``\\frac{1}{2}``, ``50\\%`` too), nu
 are put over one denominator with expanded polynomials (``(x+1)^2`` -> ``x^{2} + 2 x + 1``), set
 elements sorted, and ``x = 5`` or ``f(x) = 2x`` become their right-hand side. An answer of words
 only (``yes``, ``\\text{Paris}``) is compared as text. Equal canonical strings are equal answers; different ones
-are still compared by math-verify (``equal``), so a rounded ``0.333`` and ``\\frac13`` vote apart but
-are judged as math-verify judges them. A gold answer math-verify cannot read (``(B)``, ``yes``) is
+are still compared by math-verify (``equal``), decimals as decimals, so a rounded ``0.333333`` and
+``\\frac13`` vote apart but are judged equal, as math-verify judges them (to 6 decimal places). A gold answer math-verify cannot read (``(B)``, ``yes``) is
 compared as text. Timeouts (math-verify's, by SIGALRM) apply in the main thread; elsewhere a check
 runs without one.
 """
@@ -74,6 +74,23 @@ def canonical(region: str) -> str | None:
         return sympy.latex(value)
 
 
+def _decimals(parsed: tuple) -> list:
+    """Parsed values with fractions over a power of ten (decimals, as the canonical form wrote them) as
+    floats again, so math-verify compares them with its own rounding (``0.333333`` equals ``\\frac13``)."""
+    out = []
+    for value in parsed:
+        if isinstance(value, sympy.Rational) and not isinstance(value, sympy.Integer) and _power_of_ten(value.q):
+            value = sympy.Float(value, 30)
+        out.append(value)
+    return out
+
+
+def _power_of_ten(n: int) -> bool:
+    while n % 10 == 0:
+        n //= 10
+    return n == 1
+
+
 def _words(region: str) -> str | None:
     """The words of an answer that is only words (``yes``, ``\\text{Paris}``), else None: math-verify
     would read ``yes`` as the product y·e·s."""
@@ -106,6 +123,6 @@ class MathChecker:
         if not gold_value or not answer_value:
             return False
         try:
-            return bool(math_verify.verify(list(gold_value), list(answer_value), timeout_seconds=_timeout()))
+            return bool(math_verify.verify(_decimals(gold_value), _decimals(answer_value), timeout_seconds=_timeout()))
         except Exception:
             return False

@@ -91,13 +91,19 @@ class Sandbox:
             self.cached += 1
             return self._seen[key]
         tests = sum(1 for s in steps if s.kind == "test")
-        folder = tempfile.mkdtemp(prefix="widthdepth-sandbox-")
-        try:
-            if self.user:
-                os.chown(folder, *self.user)
-            report, timed_out = self._execute(self.python, payload, folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        for _ in range(2):
+            folder = tempfile.mkdtemp(prefix="widthdepth-sandbox-")
+            try:
+                if self.user:
+                    os.chown(folder, *self.user)
+                report, timed_out = self._execute(self.python, payload, folder)
+                break
+            except OSError:  # the machine could not start a process just now (EAGAIN, ENOMEM): once more
+                time.sleep(0.5)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        else:
+            return "E" * tests  # never a failed run; not cached, so a later check of it tries again
         letters = outcome(report, tests, timed_out)
         self.runs += 1
         if len(self._seen) >= _CACHE_SIZE:
@@ -151,7 +157,8 @@ class Sandbox:
             tried.append(python)
         who = "the unprivileged user 'nobody' (widthdepth runs as root)" if self.user else "this user"
         raise WidthdepthError(f"code checks: no Python interpreter that {who} can run passed a trivial test "
-                              f"(tried {', '.join(tried)}); install python3 under /usr/bin, or run as a normal user")
+                              f"(tried {', '.join(tried)}, working folders under {tempfile.gettempdir()}); install python3 under "
+                              "/usr/bin, point TMPDIR at a folder that user can enter, or run as a normal user")
 
 
 def outcome(report: bytes, tests: int, timed_out: bool) -> str:
