@@ -1,7 +1,7 @@
 """Verifiers, by name. A new verifier is one module with a ``build`` function plus one line in
 `VERIFIERS` (its description) and one in `MODULES`.
 
-    exact   the task family's gold-free checker (search); free
+    exact   the task family's gold-free checker (search; code: its tests); free
     steps   an exact step checker (chain): the share of right intermediate values; free
     self    LLM self-verification by the run's own model
     none    no verifier (the verifier best-of aggregator is then not reported)
@@ -20,9 +20,9 @@ from widthdepth.tasks.base import TaskFamily
 from widthdepth.verifiers.base import Verifier, VerifyItem
 
 VERIFIERS = {
-    "auto": "the task family's gold-free checker where it has one (exact: search), else the built-in "
+    "auto": "the task family's gold-free checker where it has one (exact: search, code), else the built-in "
             "reasoner's verifier head for builtin: models (latent), else none",
-    "exact": "the task family's own gold-free checker (search); costs nothing",
+    "exact": "the task family's own gold-free checker (search: plug the answer in; code: run the tests); no model tokens",
     "steps": "an exact step checker (chain): the share of written steps whose value is right; costs nothing",
     "self": "LLM self-verification: the run's model judges each answer (P(yes) from log-probabilities)",
     "latent": "the built-in reasoner's verifier head scores each trajectory (builtin: models only)",
