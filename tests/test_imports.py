@@ -22,7 +22,7 @@ LAYERS = [
     {"runner"},                                                    # tasks x plans on one model, into the store
     {"closing", "report", "results", "listings", "serve", "export"},         # what a run, a folder, the registries show; serving
     {"study", "size_sweep", "optimisation_sweep", "terminal", "progress"},  # the main job, the size sweeps; terminal output
-    {"cli", "cli_lab", "cli_serve", ""},                                        # the command; the package's own API
+    {"cli", "cli_lab", "cli_serve", "cli_forecast", ""},                                      # the command; the package's own API
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from widthdepth.cli_forecast import forecast_command
 from widthdepth.cli_lab import lab
 from widthdepth.cli_serve import serve_command
 from widthdepth.closing import closing_table
@@ -158,6 +159,7 @@ def study(
 
 app.add_typer(lab, name="lab")
 app.command("serve")(serve_command)
+app.command("forecast")(forecast_command)
 
 
 allocate = typer.Typer(no_args_is_help=True, help="Adaptive allocation: a width/depth plan per predicted difficulty, "

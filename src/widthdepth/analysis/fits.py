@@ -102,3 +102,85 @@ def fit_depth(ts: TraceSurface, aggregator: str = "majority") -> Fit:
         return Fit("depth", formula, measured_up_to=int(d.max()), reason=f"did not converge ({exc})")
     rmse = float(np.sqrt(np.mean((model(d, big_a, big_b, tau) - acc) ** 2)))
     return Fit("depth", formula, {"A": float(big_a), "B": float(big_b), "tau": float(tau)}, rmse, int(d.max()))
+
+
+def _logistic(dd: np.ndarray, low: float, high: float, critical: float, scale: float) -> np.ndarray:
+    return low + (high - low) / (1.0 + np.exp(-(dd - critical) / scale))
+
+
+def _fit_logistic(d: np.ndarray, acc: np.ndarray, start: tuple | None = None) -> tuple | None:
+    from scipy.optimize import curve_fit
+
+    top = float(d.max())
+    guess = start or (float(acc.min()), float(acc.max()), float(d[np.argmax(np.diff(acc, prepend=acc[0]))]), 0.5)
+    try:
+        params, _ = curve_fit(_logistic, d, acc, p0=guess, bounds=((0.0, 0.0, 0.5, 0.05), (1.0, 1.0, 4 * top, top)),
+                              maxfev=20_000)
+    except (RuntimeError, ValueError):
+        return None
+    return tuple(float(p) for p in params)
+
+
+def _fit_saturating(d: np.ndarray, acc: np.ndarray) -> tuple | None:
+    from scipy.optimize import curve_fit
+
+    try:
+        params, _ = curve_fit(lambda dd, a, b, tau: a - b * np.exp(-(dd - 1) / tau), d, acc,
+                              p0=(float(acc.max()), float(acc.max() - acc[0]), 1.0),
+                              bounds=((0.0, -1.0, 0.05), (1.0, 1.0, 100.0)), maxfev=20_000)
+    except (RuntimeError, ValueError):
+        return None
+    return tuple(float(p) for p in params)
+
+
+def _held_out_rmse(d: np.ndarray, acc: np.ndarray, fit, predict) -> float:
+    """Leave one depth out: each depth predicted by the law fitted to the others."""
+    errors = []
+    for i in range(len(d)):
+        keep = np.arange(len(d)) != i
+        params = fit(d[keep], acc[keep])
+        if params is None:
+            return math.nan
+        errors.append(float(predict(d[i:i + 1], *params)[0] - acc[i]))
+    return float(np.sqrt(np.mean(np.square(errors))))
+
+
+@dataclass(frozen=True)
+class DepthLaw:
+    """The depth law chosen by held-out error: saturating exponential or threshold (logistic in d)."""
+
+    chosen: str
+    """``threshold``, ``saturating`` or "" (no fit; `reason` says why)."""
+    held_out: dict[str, float] = field(default_factory=dict)
+    """Leave-one-depth-out RMSE of each law."""
+    critical: float = math.nan
+    """The threshold law's critical depth (its midpoint)."""
+    critical_interval: tuple[float, float] = (math.nan, math.nan)
+    reason: str = ""
+
+
+def fit_depth_law(ts: TraceSurface, aggregator: str = "majority", bootstrap: int = 200, seed: int = 0) -> DepthLaw:
+    """Saturating exponential against threshold on w = 1 accuracy by depth, chosen by leave-one-depth-out
+    error; the critical depth with a 95% percentile-bootstrap interval over problems."""
+    d, acc = _series(ts, aggregator, d_fixed=None, w_fixed=1)
+    if len(d) < 5:
+        return DepthLaw("", reason=f"needs 5 or more rounds to hold one out of a 4-parameter law, has {len(d)}")
+    held = {"saturating": _held_out_rmse(d, acc, _fit_saturating,
+                                         lambda dd, a, b, tau: a - b * np.exp(-(dd - 1) / tau)),
+            "threshold": _held_out_rmse(d, acc, _fit_logistic, _logistic)}
+    full = _fit_logistic(d, acc)
+    if full is None:
+        return DepthLaw("saturating", held, reason="the threshold law did not converge")
+    per_problem = np.stack([ts.accuracy[(1, int(x), aggregator)] for x in d], axis=1)
+    rng = np.random.default_rng(seed)
+    critical = []
+    for _ in range(bootstrap):
+        rows = rng.integers(0, len(per_problem), len(per_problem))
+        again = _fit_logistic(d, np.nanmean(per_problem[rows], axis=0), start=full)
+        if again is not None:
+            critical.append(again[2])
+    finite = {k: v for k, v in held.items() if math.isfinite(v)}
+    chosen = min(finite, key=finite.get) if finite else ""
+    interval = (float(np.percentile(critical, 2.5)), float(np.percentile(critical, 97.5))) if critical \
+        else (math.nan, math.nan)
+    return DepthLaw(chosen, held, full[2], interval)

@@ -25,7 +25,7 @@ from widthdepth.analysis.verdict import UNIT_WORDS, Verdict, build_verdict
 from widthdepth.cost import UNIT_DEFINITION, default_unit
 from widthdepth.errors import WidthdepthError
 from widthdepth.jsonsafe import json_safe
-from widthdepth.report import answer, charts, sections
+from widthdepth.report import answer, charts, forecasts, sections
 from widthdepth.store import Store
 from widthdepth.report.page import CSS, Figures
 
@@ -91,7 +91,8 @@ def _experiment(ts: TraceSurface, i: int, unit: str, compared: dict[str, list[Me
     parts += [*(sections.task_verdict(v, t.task, t.plan.spec, heading) for v, heading in verdicts),
               *(sections.methods_list(compared[v.unit], heading) for v, heading in verdicts),
               sections.iso_compute(ts, unit),
-              "<h3>Scaling fits</h3>" + sections.fits(ts),
+              "<h3>Scaling fits and forecasts</h3>" + sections.fits(ts) + forecasts.coverage_section(ts)
+              + forecasts.depth_section(ts),
               sections.surface_table(ts, None if figures.static else key), "</details>"]
     return "\n".join(parts)
 
