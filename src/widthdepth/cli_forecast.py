@@ -21,7 +21,7 @@ from widthdepth.terminal import console, print_table
 
 
 def _k(x: float) -> str:
-    return "never" if x == math.inf else ("—" if not math.isfinite(x) else f"{x:,.0f}")
+    return "over 1,000,000" if x == math.inf else ("—" if not math.isfinite(x) else f"{x:,.0f}")
 
 
 def _backtest(summary, model: str) -> str:
@@ -64,7 +64,14 @@ def forecast_command(
                          f"{_k(k[0])} [{_k(k[1])}, {_k(k[2])}]", _backtest(summary, name)])
         print_table(f"{trace.task} · {trace.plan.spec}: {summary.chains} chains, pass@{summary.chains} "
                     f"{summary.observed:.3f}",
-                    ["model", f"coverage at {to:,}", f"samples for {target:.0%}", f"backtest error at {summary.chains}"],
+                    ["model", f"coverage at {to:,}", f"samples for {target:.0%}",
+                     f"backtest error at {summary.chains}"],
                     rows, legend="95% intervals from a bootstrap over problems; backtest: forecast at N from the "
                                  "first chains minus pass@N on all, '(outside)' where its interval missed; "
                                  "* the smallest mean backtest error")
+        if summary.majority:
+            tests = ", ".join(f"{f - summary.majority_observed:+.3f} from {m}" for m, f in summary.majority_backtests)
+            console.print(f"majority vote at {to:,} (plug-in: each problem's answer frequencies): "
+                          f"{summary.majority[0]:.3f}; observed at {summary.chains}: "
+                          f"{summary.majority_observed:.3f}; backtest error at {summary.chains}: {tests or '—'}",
+                          highlight=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from widthdepth.analysis.forecast import MODELS, Forecast, counts_of, forecast, pass_at_k, samples_for
+from widthdepth.analysis.majority_forecast import frequencies_of, majority_at, observed_majority
 
 DIVISORS = (4, 8)
 
@@ -67,8 +68,14 @@ class Summary:
     forecasts: dict[str, Forecast] = field(default_factory=dict)
     backtests: list[Backtest] = field(default_factory=list)
     samples: dict[str, tuple[float, float, float]] = field(default_factory=dict)
-    """Per model: samples for the target coverage, with a 95% interval (inf: never reached)."""
+    """Per model: samples for the target coverage, with a 95% interval (inf: not within a million)."""
     target: float = 0.9
+    majority: list[float] = field(default_factory=list)
+    """The plug-in majority forecast at each k of `to` (`majority_forecast`)."""
+    majority_observed: float = math.nan
+    """Majority accuracy of all N chains (ties shared)."""
+    majority_backtests: list[tuple[int, float]] = field(default_factory=list)
+    """(chains fitted on, forecast at N) per divisor."""
 
     def best(self) -> str | None:
         """The model with the smallest mean absolute backtest error (ties: the order of `MODELS`)."""
@@ -103,4 +110,11 @@ def summarise(arrays, to: list[int], target: float = 0.9, models: tuple[str, ...
         if result.fitted is not None:
             summary.samples[model] = _samples(result, target)
     summary.backtests = backtest(arrays, divisors, models, bootstrap=backtest_bootstrap)
+    everything = frequencies_of(arrays)
+    summary.majority, summary.majority_observed = majority_at(everything, to), observed_majority(everything)
+    for divisor in divisors:
+        m = summary.chains // divisor
+        if m >= 2:
+            first = frequencies_of(arrays, chains=slice(0, m))
+            summary.majority_backtests.append((m, majority_at(first, [summary.chains])[0]))
     return summary

@@ -30,7 +30,7 @@ from functools import cached_property
 
 import numpy as np
 from scipy.optimize import curve_fit, minimize
-from scipy.special import betaln, expit, gammaln
+from scipy.special import betaln, digamma, expit, gammaln
 
 MODELS = ("beta", "beta2", "npmle", "brown")
 _GRID = np.concatenate([[0.0], expit(np.linspace(-12, 12, 121)), [1.0]])
@@ -117,13 +117,6 @@ class Fitted:
     def _weights(self) -> np.ndarray:
         return np.array([self.params[f"w{j}"] for j in range(len(_GRID))])
 
-    @property
-    def ceiling(self) -> float:
-        """Coverage as k grows without bound (below 1 where the model holds problems never solvable)."""
-        if self.model == "npmle":
-            return float(1.0 - self.params["w0"])
-        return 1.0
-
 
 def _beta_loglik(groups: Groups, alpha: float, beta: float) -> np.ndarray:
     """Per distinct count, the beta-binomial log-likelihood (without log C(n, s): constant in the fit)."""
@@ -146,12 +139,24 @@ def _fit_beta(groups: Groups, start: Fitted | None = None) -> Fitted:
     return Fitted("beta", {"alpha": math.exp(best.x[0]), "beta": math.exp(best.x[1])})
 
 
+def _beta_gradient(groups: Groups, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct count, d/d(log α) and d/d(log β) of `_beta_loglik`."""
+    s, n = groups.successes, groups.samples
+    both = digamma(alpha + beta) - digamma(n + alpha + beta)
+    return (alpha * (digamma(s + alpha) - digamma(alpha) + both),
+            beta * (digamma(n - s + beta) - digamma(beta) + both))
+
+
 def _fit_beta2(groups: Groups, start: Fitted | None = None) -> Fitted:
-    def negative(x: np.ndarray) -> float:
-        weight = expit(x[0])
-        one = _beta_loglik(groups, math.exp(x[1]), math.exp(x[2]))
-        two = _beta_loglik(groups, math.exp(x[3]), math.exp(x[4]))
-        return -float(np.sum(groups.problems * np.logaddexp(math.log(weight) + one, math.log1p(-weight) + two)))
+    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+        weight, (a1, b1, a2, b2) = expit(x[0]), np.exp(x[1:])
+        one, two = _beta_loglik(groups, a1, b1), _beta_loglik(groups, a2, b2)
+        total = np.logaddexp(math.log(weight) + one, math.log1p(-weight) + two)
+        first = np.exp(math.log(weight) + one - total)  # each count's responsibility of the first component
+        gradient = [np.sum(groups.problems * (first - weight))]
+        for share, (da, db) in ((first, _beta_gradient(groups, a1, b1)), (1 - first, _beta_gradient(groups, a2, b2))):
+            gradient += [np.sum(groups.problems * share * da), np.sum(groups.problems * share * db)]
+        return -float(np.sum(groups.problems * total)), -np.array(gradient)
 
     if start is not None:
         p = start.params
@@ -163,7 +168,8 @@ def _fit_beta2(groups: Groups, start: Fitted | None = None) -> Fitted:
                   (1.0, math.log(single["alpha"]), math.log(single["beta"]), math.log(0.2), math.log(20.0)),
                   (-1.0, math.log(0.1), math.log(0.1), math.log(single["alpha"]), math.log(single["beta"]))]
     bounds = [(-12, 12), (-9, 9), (-9, 12), (-9, 9), (-9, 12)]
-    best = min((minimize(negative, s, method="L-BFGS-B", bounds=bounds) for s in starts), key=lambda r: r.fun)
+    best = min((minimize(negative, s, jac=True, method="L-BFGS-B", bounds=bounds) for s in starts),
+               key=lambda r: r.fun)
     x = best.x
     return Fitted("beta2", {"weight": float(expit(x[0])), "alpha1": math.exp(x[1]), "beta1": math.exp(x[2]),
                             "alpha2": math.exp(x[3]), "beta2": math.exp(x[4])})
@@ -239,8 +245,12 @@ def forecast(counts: Counts, model: str, ks: list[int], bootstrap: int = 200, se
         return Forecast(model, tuple(ks), nan, nan, nan, None)
     rng = np.random.default_rng(seed)
     resampled = []
+    # each resample gets the same estimator, all starts included: a start from the full data's solution would
+    # keep the mixture in that solution's local optimum and narrow the intervals (measured: 55 of 64 backtests
+    # covered against 60 of 64). The NPMLE's likelihood is concave in its weights, so its EM may start there.
+    warm = fitted if model == "npmle" else None
     for _ in range(bootstrap):
-        again = fit_model(groups.resample(rng), model, start=fitted)
+        again = fit_model(groups.resample(rng), model, start=warm)
         if again is not None:
             resampled.append(again)
     if resampled:
@@ -252,9 +262,12 @@ def forecast(counts: Counts, model: str, ks: list[int], bootstrap: int = 200, se
                     tuple(high.tolist()), fitted, tuple(resampled))
 
 
-def samples_for(fitted: Fitted, target: float, limit: int = 10**9) -> int | None:
-    """The fewest samples k with forecast coverage ≥ `target`; None where the model never gets there
-    (below its ceiling, or beyond `limit`)."""
+SAMPLES_LIMIT = 1_000_000
+
+
+def samples_for(fitted: Fitted, target: float, limit: int = SAMPLES_LIMIT) -> int | None:
+    """The fewest samples k with forecast coverage ≥ `target`; None where the model does not get there
+    within `limit` samples (a million: far beyond what any run measured, so the tail's shape decides)."""
     if fitted.coverage(limit) < target:
         return None
     low, high = 1, limit

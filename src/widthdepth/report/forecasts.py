@@ -27,7 +27,7 @@ def _samples(k: tuple[float, float, float] | None) -> str:
     if k is None:
         return "—"
     def one(x: float) -> str:
-        return "never" if x == math.inf else ("—" if not math.isfinite(x) else f"{x:,.0f}")
+        return "over 1,000,000" if x == math.inf else ("—" if not math.isfinite(x) else f"{x:,.0f}")
     return f"{one(k[0])} [{one(k[1])}, {one(k[2])}]"
 
 
@@ -53,13 +53,23 @@ def coverage_section(ts: TraceSurface) -> str:
                     f"<td>{_samples(summary.samples.get(model))}</td>"
                     + "".join(f"<td>{errors[d]:+.3f}</td>" if math.isfinite(errors.get(d, math.nan))
                               else "<td>—</td>" for d in divisors) + "</tr>")
+    majority = ""
+    if summary.majority:
+        observed = summary.majority_observed
+        tests = ", ".join(f"{value - observed:+.3f} from {m}" for m, value in summary.majority_backtests)
+        majority = (f"<p class='meta'>Majority vote, forecast with each problem's observed answer frequencies as its "
+                    f"answer distribution (plug-in; a success rate alone cannot say how wrong answers split): "
+                    f"{summary.majority[0]:.3f} at {2 * chains}, {summary.majority[1]:.3f} at {4 * chains} "
+                    f"(observed at {chains}: {summary.majority_observed:.3f}; backtest error at {chains}: {tests}). "
+                    "Best-of with an exact verifier is coverage; with an imperfect one it needs the scores and is "
+                    "not forecast.</p>")
     return (f"<p class='meta'>Coverage (any of k samples right, round 1) forecast beyond the run's {chains} chains "
             f"(observed pass@{chains}: {summary.observed:.3f}). Each model is a distribution of the problems' "
             "success rates p fitted to their success counts; coverage at k is the mean of 1 − (1 − p)^k. "
             f"Backtest: the model fitted on each problem's first {chains // 4} (or {chains // 8}) chains, its "
             f"forecast at {chains} minus pass@{chains} on all of them: trust an extrapolation no further than "
             "its backtest. 95% intervals: bootstrap over problems.</p>"
-            f"<table>{head}{''.join(rows)}</table>")
+            f"<table>{head}{''.join(rows)}</table>{majority}")
 
 
 def depth_section(ts: TraceSurface) -> str:
