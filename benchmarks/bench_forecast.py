@@ -57,7 +57,7 @@ def coverage_backtests() -> None:
             for block in range(CHAINS // BLOCK):
                 for result in backtest(arrays, (CHAINS // BLOCK,), MODELS, bootstrap=100, block=block):
                     errors[result.model].append(result.error)
-                    covered[result.model].append(result.covered)
+                    covered[result.model].append(bool(result.covered))
     brown = statistics.mean(abs(e) for e in errors["brown"])
     print(f"coverage at {CHAINS} from {BLOCK} samples, {len(errors['beta'])} backtests per model:")
     for model in MODELS:

@@ -42,11 +42,23 @@ def test_the_hand_written_cases_go_both_ways():
 
 def test_equal_math_answers_vote_together(math_family):
     problem = math_family.problems(1, seed=0)[0]  # the coin: 1/2
-    replies = ["Answer: 0.5", "Answer: $\\frac12$", "Answer: $50\\%$", "Answer: 1/3", "Answer: 1/3"]
+    replies = ["Answer: 0.5", "Answer: $\\frac12$", "Answer: $\\frac{2}{4}$", "Answer: 1/3", "Answer: 1/3"]
     answers = [math_family.parse(r, problem) for r in replies]
     assert len(set(answers[:3])) == 1 and answers[0] == problem.gold[0] == "\\frac{1}{2}"
-    assert majority(answers) == "\\frac{1}{2}"  # three forms of one half outvote two thirds... of 1/3
+    assert majority(answers) == "\\frac{1}{2}"  # three forms of one half outvote two of one third
     assert math_family.check(problem, majority(answers))
+    percent = math_family.parse("Answer: $50\\%$", problem)  # math-verify equates 50% with 50 and with 1/2:
+    assert percent == "50\\%" and math_family.check(problem, percent)  # judged right, but votes on its own
+
+
+def test_answers_too_big_to_normalise_are_kept_as_parsed(math_family, tmp_path):
+    problem = math_family.problems(1, seed=0)[0]
+    for reply in ("Answer: $9^{9^{9}}$", "Answer: $(x+1)^{100000}$"):  # simplify would run for minutes
+        answer = math_family.parse(reply, problem)
+        assert answer and not math_family.check(problem, answer)
+    assert not math_family.check(problem, math_family.parse("Answer: no", problem))
+    on = load_task(f"jsonl:{write_jsonl(tmp_path / 'on.jsonl', [{'problem': 'p', 'answer': 'on'}])},checker=math")
+    assert not on.check(on.problems(1, 0)[0], on.parse("Answer: no", on.problems(1, 0)[0]))  # not n·o = o·n
 
 
 def test_math_gold_from_a_solution_field_and_text_golds(tmp_path):

@@ -72,6 +72,21 @@ def test_program_extraction():
     assert extract_program("Sure!\n\nimport math\ndef solve(x):\n    return x\n", "solve").startswith("import math")
     assert extract_program("```python\ndef solve(x):\n    return x", "solve") == "def solve(x):\n    return x\n"
     assert extract_program("no idea", "solve") is None
+    shown = "Output:\n```text\n[1, 2]\n```\nThe code:\n```python\ndef solve(x):\n    return x\n```"
+    assert extract_program(shown, "solve") == "def solve(x):\n    return x\n"  # a text block is not the program
+    prose = "Sure, here it is.\ndef solve(x):\n    return x\nThat is all."
+    assert extract_program(prose, "solve", prefix="def solve(x):\n").startswith("def solve(x):\n\ndef solve(x):")
+
+
+def test_humaneval_prompt_imports_and_helpers_stay_with_a_rewritten_function(tmp_path):
+    prompt = 'from typing import List\n\n\ndef helper(x):\n    return x * 2\n\n\ndef twice(xs: List[int]) -> List[int]:\n    """Each doubled."""\n'
+    path = write_jsonl(tmp_path / "he.jsonl", [{
+        "task_id": "HumanEval/1", "prompt": prompt, "entry_point": "twice", "canonical_solution": "    pass\n",
+        "test": "def check(candidate):\n    assert candidate([1, 2]) == [2, 4]\n"}])
+    family = load_task(f"code:{path}")
+    problem = family.problems(1, seed=0)[0]
+    fenced = "```python\ndef twice(xs: List[int]) -> List[int]:\n    return [helper(x) for x in xs]\n```"
+    assert family.parse(fenced, problem) == "1/1 P"  # List and helper come from the prompt
 
 
 def test_code_prompts_ask_for_a_code_block(family):

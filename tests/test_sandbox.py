@@ -17,12 +17,13 @@ def sandbox():
     return Sandbox(Limits(seconds=2, memory_mb=256))
 
 
-def sandbox_processes():
-    """Processes of the sandbox's user still running (zombies are not running)."""
-    user = "nobody" if os.geteuid() == 0 else str(os.geteuid())
-    listing = subprocess.run(["ps", "-o", "stat=,args=", "-u", user], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if line.strip() and not line.strip().startswith("Z")
-            and "-I -S -c" in line]
+def sandbox_processes(marker="-I -S -c"):
+    """Processes of the sandbox's users still running (zombies are not running): as root, the checks' own
+    user ids; else this user's processes that look like a check."""
+    listing = subprocess.run(["ps", "-eo", "uid=,stat=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in listing.splitlines() if line.strip()]
+    mine = (lambda uid: uid >= 1_990_000_000) if os.geteuid() == 0 else (lambda uid: uid == os.geteuid())
+    return [r for r in rows if len(r) == 3 and mine(int(r[0])) and not r[1].startswith("Z") and marker in r[2]]
 
 
 def test_a_correct_and_a_wrong_program(sandbox):
@@ -40,6 +41,7 @@ def test_a_correct_and_a_wrong_program(sandbox):
     ("import ctypes\ndef f(x):\n    return x + 1\n", "EE"),                                     # raw syscalls
     ("import socket\ndef f(x):\n    socket.create_connection(('127.0.0.1', 22))\n    return x + 1\n", "EE"),
     ("import sys\nsys.exit(0)\n", "EE"),
+    ("import _posixsubprocess\ndef f(x):\n    return x + 1\n", "EE"),                        # no audit events
     ("import os\ndef f(x):\n    os._exit(0)\n", "EE"),
     ("def f(x)\n    return x\n", "EE"),
 ])
@@ -92,6 +94,16 @@ def test_fork_bomb_is_stopped_by_the_process_limit_without_the_audit_hook():
     while sandbox_processes() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sandbox_processes() == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the per-check user id (and its sweep) is for runs as root")
+def test_a_process_that_left_the_group_is_killed_with_the_check_s_user():
+    bare = Sandbox(Limits(seconds=2, memory_mb=256), guard=False)
+    program = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n    os._exit(0)\n"
+               "def f(x):\n    return x + 1  # escapes the process group\n")
+    assert bare.run(program, TESTS) == "PP"
+    time.sleep(0.3)
+    assert sandbox_processes("-I -S -c") == []
 
 
 def test_results_are_cached_by_program_and_tests(sandbox):

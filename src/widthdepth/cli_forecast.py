@@ -25,7 +25,7 @@ def _k(x: float) -> str:
 
 
 def _backtest(summary, model: str) -> str:
-    parts = [f"{b.error:+.3f} from {b.fitted_on}{'' if b.covered else ' (outside)'}"
+    parts = [f"{b.error:+.3f} from {b.fitted_on}{' (outside)' if b.covered is False else ''}"
              for b in summary.backtests if b.model == model and math.isfinite(b.error)]
     return ", ".join(parts) or "—"
 

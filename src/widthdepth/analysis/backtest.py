@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from widthdepth.analysis.forecast import MODELS, Forecast, counts_of, forecast, pass_at_k, samples_for
+from widthdepth.analysis.forecast import MODELS, Forecast, complete, counts_of, forecast, pass_at_k, samples_for
 from widthdepth.analysis.majority_forecast import frequencies_of, majority_at, observed_majority
 
 DIVISORS = (4, 8)
@@ -39,21 +39,25 @@ class Backtest:
         return self.forecast - self.observed
 
     @property
-    def covered(self) -> bool:
+    def covered(self) -> bool | None:
+        """Whether the interval holds the observed value; None without an interval (no bootstrap)."""
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return None
         return bool(self.low <= self.observed <= self.high)
 
 
 def backtest(arrays, divisors: tuple[int, ...] = DIVISORS, models: tuple[str, ...] = MODELS, d: int = 1,
              bootstrap: int = 100, block: int = 0) -> list[Backtest]:
-    """Each model fitted on chains [block·m, (block + 1)·m) with m = N / divisor, scored at k = N."""
-    chains = arrays.shape[1]
-    observed = pass_at_k(counts_of(arrays, d), chains)
+    """Each model fitted on chains [block·m, (block + 1)·m) with m = N / divisor, scored at k = N; both on the
+    problems whose N chains all reached round `d` (pass@N is defined only there)."""
+    chains, full = arrays.shape[1], complete(arrays, d)
+    observed = pass_at_k(counts_of(arrays, d, problems=full), chains)
     out = []
     for divisor in divisors:
         m = chains // divisor
         if m < 2 or (block + 1) * m > chains:
             continue
-        counts = counts_of(arrays, d, slice(block * m, (block + 1) * m))
+        counts = counts_of(arrays, d, slice(block * m, (block + 1) * m), problems=full)
         for model in models:
             result = forecast(counts, model, [chains], bootstrap=bootstrap, seed=block)
             out.append(Backtest(model, m, chains, result.values[0], result.low[0], result.high[0], observed))

@@ -170,7 +170,8 @@ def fit_depth_law(ts: TraceSurface, aggregator: str = "majority", bootstrap: int
             "threshold": _held_out_rmse(d, acc, _fit_logistic, _logistic)}
     full = _fit_logistic(d, acc)
     if full is None:
-        return DepthLaw("saturating", held, reason="the threshold law did not converge")
+        return DepthLaw("saturating" if math.isfinite(held["saturating"]) else "", held,
+                        reason="the threshold law did not converge")
     per_problem = np.stack([ts.accuracy[(1, int(x), aggregator)] for x in d], axis=1)
     rng = np.random.default_rng(seed)
     critical = []

@@ -38,6 +38,9 @@ def coverage_section(ts: TraceSurface) -> str:
         return (f"<p class='meta'>Coverage forecasts need 8 or more chains (a backtest fits on N/4 ≥ 2 of them); "
                 f"this run has {chains}.</p>")
     summary = summarise(arrays, to=[2 * chains, 4 * chains], target=TARGET, bootstrap=REPORT_BOOTSTRAP)
+    if not math.isfinite(summary.observed):
+        return (f"<p class='meta'>Coverage forecasts: no problem has all {chains} chains at round 1 "
+                "(failed attempts).</p>")
     best = summary.best()
     divisors = sorted({chains // b.fitted_on for b in summary.backtests})
     head = ("<tr><th>model of the success rates</th>"
@@ -66,7 +69,8 @@ def coverage_section(ts: TraceSurface) -> str:
     return (f"<p class='meta'>Coverage (any of k samples right, round 1) forecast beyond the run's {chains} chains "
             f"(observed pass@{chains}: {summary.observed:.3f}). Each model is a distribution of the problems' "
             "success rates p fitted to their success counts; coverage at k is the mean of 1 − (1 − p)^k. "
-            f"Backtest: the model fitted on each problem's first {chains // 4} (or {chains // 8}) chains, its "
+            f"Backtest: the model fitted on each problem's first {' (or '.join(str(chains // d) for d in divisors)}"
+            f"{')' * (len(divisors) - 1)} chains, its "
             f"forecast at {chains} minus pass@{chains} on all of them: trust an extrapolation no further than "
             "its backtest. 95% intervals: bootstrap over problems.</p>"
             f"<table>{head}{''.join(rows)}</table>{majority}")

@@ -20,10 +20,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "rule": ("widthdepth.tasks.rule", "few-shot induction: k examples of a hidden rule of L operations mod m (rule:L=2,k=3)"),
     "recall": ("widthdepth.tasks.recall", "a long context of facts, then h hops along them (recall:n=32,h=2)"),
     "mix": ("widthdepth.tasks.mix", "chain and search problems interleaved (mix:L=4,n=8 | mix:L=4,kind=modeq,p=13)"),
-    "jsonl": ("widthdepth.tasks.jsonl", "your data: jsonl:PATH,question=FIELD,answer=FIELD,checker=number|text|math|regex:P "
-                                        "(GSM8K, MATH-500, AIME fields understood)"),
-    "code": ("widthdepth.tasks.code", "programs run against their tests in a sandbox: code:PATH,timeout=S,memory=MB "
-                                      "(HumanEval, MBPP layouts understood)"),
+    "jsonl": ("widthdepth.tasks.jsonl", "your data: jsonl:PATH,question=FIELD,answer=FIELD,"
+                                        "checker=number|text|math|regex:P (GSM8K, MATH-500, AIME fields understood)"),
+    "code": ("widthdepth.tasks.code", "programs run against their tests in a sandbox: "
+                                      "code:PATH,timeout=S,memory=MB (HumanEval, MBPP layouts understood)"),
     "served": ("widthdepth.tasks.served", "requests answered by `widthdepth serve`, no gold answers (made by the server)"),
 }
 

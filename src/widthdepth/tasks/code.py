@@ -4,10 +4,10 @@
     code:data/mbpp.jsonl,timeout=10,memory=1024
     code:data/mine.jsonl,prompt=task,tests=checks,entry_point=fn
 
-The answer is the program in the completion: the last fenced code block that defines the entry point
-(else the last block; else the text from its first ``def``/``import``/``class`` line), with the
-problem's prefix (HumanEval's prompt) put before it when it does not define the entry point itself
-(a base model continuing the function body). Each program runs in `widthdepth.tasks.sandbox`: a
+The answer is the program in the completion: the last fenced Python block that defines the entry
+point (else the last one; else the text from its first ``def``/``import``/``class`` line), after the
+problem's prefix (HumanEval's prompt, so its imports and helpers are there; a function written again
+replaces the stub; a base model's bare continuation completes it). Each program runs in `widthdepth.tasks.sandbox`: a
 fresh subprocess per check, with time, memory, file and process limits. A crash, a timeout or a loop
 is a failed test, never a failed run.
 
@@ -31,28 +31,30 @@ from widthdepth.tasks.code_layouts import CodeItem, layout_of, read_item
 from widthdepth.tasks.jsonl import read_jsonl
 from widthdepth.tasks.sandbox import Limits, Sandbox
 
-_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([^\n`]*)\n(.*?)(?:^[ \t]*```|\Z)", re.DOTALL | re.MULTILINE)
+_PYTHON_TAGS = {"", "py", "python", "python3"}
 _CODE_START = re.compile(r"^(?:def|class|import|from|@)\b", re.MULTILINE)
 
 
 def extract_program(text: str, entry_point: str | None, prefix: str = "") -> str | None:
-    """The program a completion gives, or None when it holds no code."""
-    blocks = [b for b in _FENCE.findall(text) if b.strip()]
+    """The program a completion gives, or None when it holds no code. Fenced blocks count when their tag
+    is python, py or none (a ```text block of example output does not)."""
+    blocks = [body for tag, body in _FENCE.findall(text) if tag.strip().lower() in _PYTHON_TAGS and body.strip()]
     if blocks:
         defining = [b for b in blocks if defines(b, entry_point)]
         code = (defining or blocks)[-1]
-    elif prefix:
-        code = text  # a continuation of the function the prompt began
     else:
         start = _CODE_START.search(text)
-        if start is None:
+        if prefix and not (start and defines(text, entry_point)):
+            code = text  # a continuation of the function the prompt began
+        elif start is None:
             return None
-        code = text[start.start():]
+        else:
+            code = text[start.start():]
     if not code.strip():
         return None
-    if entry_point and prefix and not defines(code, entry_point):
-        code = prefix + code  # a continuation of the function the prompt began
-    return code.rstrip() + "\n"
+    # the prompt's imports and helpers first, always; a function the model wrote again replaces its stub
+    return (prefix + "\n" if prefix else "") + code.rstrip() + "\n"
 
 
 def defines(code: str, name: str | None) -> bool:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 import textwrap
 from dataclasses import dataclass
@@ -86,8 +87,8 @@ def _humaneval(row: dict) -> CodeItem:
         raise ValueError("field 'test' defines no check(candidate) function")
     alias = check.args.args[0].arg
     steps = [Step("setup", test)] + [Step("test" if _asserts(s) else "setup", _segment(test, s)) for s in check.body]
-    if not any(s.kind == "test" for s in steps):
-        steps = [Step("setup", test), Step("test", f"check({alias})")]
+    if not any(s.kind == "test" for s in steps) or not all(_compiles(s.code) for s in steps):
+        steps = [Step("setup", test), Step("test", f"check({alias})")]  # one test: the whole check
     question = f"Complete this Python function.\n\n```python\n{prompt.rstrip()}\n```"
     solution = prompt + row["canonical_solution"] if isinstance(row.get("canonical_solution"), str) else None
     return CodeItem(question, tuple(steps), prefix=prompt, entry_point=entry, bind=((alias, entry),),
@@ -97,6 +98,8 @@ def _humaneval(row: dict) -> CodeItem:
 def _mbpp(row: dict) -> CodeItem:
     tests = _lines(row, "test_list")
     setup = row.get("test_setup_code") or ""
+    if not isinstance(setup, str):
+        raise ValueError(f"field 'test_setup_code' should be text, got {type(setup).__name__}")
     steps = ([Step("setup", setup)] if setup.strip() else []) + [Step("test", t) for t in tests]
     question = f"{_text(row, 'text').strip()}\nYour code should pass these tests:\n\n" + "\n".join(tests)
     return CodeItem(question, tuple(steps), entry_point=_called(tests[0]),
@@ -148,7 +151,21 @@ def _segment(code: str, node: ast.stmt) -> str:
     return textwrap.dedent(ast.get_source_segment(code, node, padded=True) or "")
 
 
+def _compiles(code: str) -> bool:
+    """A step cut out of ``check`` that compiles alone (a ``return``, or a string continued at column 0,
+    does not)."""
+    try:
+        compile(code, "tests.py", "exec")
+        return True
+    except SyntaxError:
+        return False
+
+
 def _called(test: str) -> str | None:
-    """The function a test calls first: ``assert inc(1) == 2`` -> inc."""
-    match = re.search(r"\b([A-Za-z_]\w*)\s*\(", test.removeprefix("assert"))
-    return match.group(1) if match else None
+    """The function a test calls first, builtins and methods skipped: ``assert set(common(a, b)) == ...``
+    -> common; ``assert math.isclose(area(2), 4)`` -> area."""
+    for match in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", test.removeprefix("assert")):
+        name = match.group(1)
+        if not hasattr(builtins, name) and not re.search(rf"\b{name}\s*\.\s*\w+\s*\(", test):
+            return name
+    return None

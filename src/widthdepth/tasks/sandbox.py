@@ -12,8 +12,10 @@ A check never raises: a crash, a timeout or an infinite loop is a failed test.
 What guards the machine, from the hardest layer in:
 
 - a new process in a new session, killed with its whole process group when the check ends;
-- when widthdepth runs as root, the program runs as the unprivileged user ``nobody`` (root is exempt
-  from the process limit, and may read and write everything), with an interpreter that user can run;
+- when widthdepth runs as root, each check runs under a user id of its own (from 1,990,000,000 on, ids
+  no account has; root is exempt from the process limit and may read and write everything), with an
+  interpreter that user can run; every process of that id is killed when the check ends, including any
+  that left the process group;
 - resource limits: address space (``memory_mb``), CPU seconds, size of files written, open files,
   processes and threads beyond those the user already has (``processes``; a fork bomb stops there),
   no core dumps;
@@ -31,9 +33,9 @@ boundary against code written to escape it (run untrusted benchmarks in a contai
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-import pwd
 import selectors
 import shutil
 import signal
@@ -48,6 +50,8 @@ from widthdepth.errors import WidthdepthError
 
 _BOOT = Path(__file__).with_name("sandbox_boot.py")
 _CACHE_SIZE = 20_000
+_CHECK_UIDS, _CHECK_UID_COUNT = 1_990_000_000, 1000
+"""As root, each check runs under one of these user ids (no account has them), in turn."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,9 @@ class Sandbox:
     def __init__(self, limits: Limits = Limits(), guard: bool = True) -> None:
         self.limits, self.guard = limits, guard
         self.boot = _BOOT.read_text(encoding="utf-8")
-        self.user = _unprivileged_user() if os.geteuid() == 0 else None
+        self.root = os.geteuid() == 0
+        self._ids = itertools.count()
+        self.user = self._next_user()
         self.python = self._working_interpreter()
         self.runs = self.cached = 0
         self._seen: dict[str, str] = {}
@@ -93,10 +99,11 @@ class Sandbox:
         tests = sum(1 for s in steps if s.kind == "test")
         for _ in range(2):
             folder = tempfile.mkdtemp(prefix="widthdepth-sandbox-")
+            user = self._next_user()
             try:
-                if self.user:
-                    os.chown(folder, *self.user)
-                report, timed_out = self._execute(self.python, payload, folder)
+                if user:
+                    os.chown(folder, *user)
+                report, timed_out = self._execute(self.python, payload, folder, user)
                 break
             except OSError:  # the machine could not start a process just now (EAGAIN, ENOMEM): once more
                 time.sleep(0.5)
@@ -111,9 +118,18 @@ class Sandbox:
         self._seen[key] = letters
         return letters
 
-    def _execute(self, python: str, payload: bytes, folder: str) -> tuple[bytes, bool]:
+    def _next_user(self) -> tuple[int, int] | None:
+        """As root, a user id of this check's own, from a range no account uses: its processes can all be
+        found and killed afterwards, and the process limit counts only them."""
+        if not self.root:
+            return None
+        uid = _CHECK_UIDS + next(self._ids) % _CHECK_UID_COUNT
+        return uid, uid
+
+    def _execute(self, python: str, payload: bytes, folder: str,
+                 user: tuple[int, int] | None) -> tuple[bytes, bool]:
         env = {"PATH": "/usr/bin:/bin", "HOME": folder, "TMPDIR": folder, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
-        who = {"user": self.user[0], "group": self.user[1], "extra_groups": []} if self.user else {}
+        who = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
         deadline = time.monotonic() + self.limits.seconds
         process = subprocess.Popen([python, "-I", "-S", "-c", self.boot], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=folder, env=env,
@@ -130,11 +146,13 @@ class Sandbox:
                 os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+            if user:  # and so do processes that left the group (a new session), found by the check's user id
+                _kill_user(user[0])
             process.wait()
             process.stdout.close()
 
     def _working_interpreter(self) -> str:
-        """This interpreter, or when running as root the first one ``nobody`` can run (checked by a test
+        """This interpreter, or when running as root the first one a check's user id can run (checked by a test
         program that must pass)."""
         candidates = [os.path.realpath(sys.executable)]
         if self.user:
@@ -147,7 +165,7 @@ class Sandbox:
                     os.chown(folder, *self.user)
                 job = {"program": "def one():\n    return 1\n", "steps": [["test", "assert one() == 1"]],
                        "bind": {}, "limits": asdict(self.limits), "guard": self.guard}
-                report, timed_out = self._execute(python, json.dumps(job).encode(), folder)
+                report, timed_out = self._execute(python, json.dumps(job).encode(), folder, self.user)
                 if outcome(report, 1, timed_out) == "P":
                     return python
             except OSError:
@@ -155,10 +173,11 @@ class Sandbox:
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             tried.append(python)
-        who = "the unprivileged user 'nobody' (widthdepth runs as root)" if self.user else "this user"
+        who = f"an unprivileged user id ({self.user[0]}; widthdepth runs as root)" if self.user else "this user"
         raise WidthdepthError(f"code checks: no Python interpreter that {who} can run passed a trivial test "
-                              f"(tried {', '.join(tried)}, working folders under {tempfile.gettempdir()}); install python3 under "
-                              "/usr/bin, point TMPDIR at a folder that user can enter, or run as a normal user")
+                              f"(tried {', '.join(tried)}, working folders under {tempfile.gettempdir()}); install "
+                              "python3 under /usr/bin, point TMPDIR at a folder that user can enter, or run as a "
+                              "normal user")
 
 
 def outcome(report: bytes, tests: int, timed_out: bool) -> str:
@@ -191,9 +210,15 @@ def _read_report(stream, deadline: float) -> tuple[bytes, bool]:
                 return bytes(report), False
 
 
-def _unprivileged_user() -> tuple[int, int]:
-    try:
-        entry = pwd.getpwnam("nobody")
-        return entry.pw_uid, entry.pw_gid
-    except KeyError:
-        return 65534, 65534
+def _kill_user(uid: int) -> None:
+    """SIGKILL every process whose real user id is `uid` (a check's own, so nothing else is touched)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as status:
+                line = next(l for l in status if l.startswith("Uid:"))
+            if int(line.split()[1]) == uid:
+                os.kill(int(name), signal.SIGKILL)
+        except (OSError, StopIteration, ValueError):
+            continue  # gone already, or not ours to read

@@ -8,9 +8,11 @@ fresh process, with the job (program, test steps, limits) as JSON on stdin. In o
 2. lowers its resource limits (address space, CPU seconds, file size, open files, processes, core
    dumps) — limits a process may lower but never raise again;
 3. installs an audit hook (PEP 578) that refuses process creation, signals to other processes,
-   sockets, ctypes, and file access outside its temporary folder (reads also from the standard
-   library's folders). An audit hook is not a security boundary against a determined attacker;
-   the resource limits, the unprivileged user and the killed process group are the hard layer;
+   sockets, ctypes (and importing the C modules behind them), and file access outside its temporary
+   folder (reads also from the standard library's folders). An audit hook is not a security boundary
+   against a determined attacker; the resource limits, the check's own user id, its killed process
+   group and processes are the hard layer. The report travels on a file descriptor of this process,
+   so a program written to forge it can: this checks honest attempts, not adversaries;
 4. runs the program, then each step; after each test step it writes one letter: P passed,
    F failed (an AssertionError), E error (any other exception, SystemExit included).
    ``<`` opens the report and ``>`` closes it; a report without ``>`` was cut short.
@@ -19,6 +21,7 @@ Written for any Python 3.8 or newer: as root, the parent may run it with another
 (one the unprivileged user can execute).
 """
 
+import _thread
 import json
 import os
 import resource
@@ -26,7 +29,7 @@ import signal
 import sys
 
 _BLOCKED = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
-            "os.killpg", "os.setsid", "subprocess.Popen", "pty.spawn", "socket.", "ctypes.", "resource.setrlimit",
+            "os.killpg", "subprocess.Popen", "pty.spawn", "socket.", "ctypes.", "resource.setrlimit",
             "resource.prlimit", "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
             "webbrowser.open", "urllib.Request", "http.client.connect", "ftplib.", "smtplib.", "imaplib.",
             "poplib.", "nntplib.", "telnetlib.")
@@ -34,6 +37,9 @@ _WRITES = ("os.remove", "os.rmdir", "os.rename", "os.replace", "os.mkdir", "os.c
            "os.symlink", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copytree",
            "shutil.copyfile", "shutil.make_archive", "os.setxattr", "os.removexattr", "os.chflags")
 _READS = ("os.listdir", "os.scandir", "os.chdir", "glob.glob", "os.listxattr", "os.getxattr", "shutil.unpack_archive")
+_MODULES = {"_posixsubprocess", "_ctypes", "_socket", "_multiprocessing"}
+"""Imports refused: their functions start processes, call C, or open sockets without raising audit events
+(``_posixsubprocess.fork_exec`` starts a process in a session of its own, outside the killed group)."""
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -75,7 +81,7 @@ def _install_guard(folder):
     real = os.path.realpath
     writable = [real(folder)]
     readable = writable + [real(p) for p in sys.path if p]
-    busy = []
+    busy = set()  # threads inside the hook: the hook's own path resolution raises events too
 
     def inside(path, roots):
         if isinstance(path, int) or path is None:
@@ -88,10 +94,13 @@ def _install_guard(folder):
         return bool(isinstance(mode, str) and any(c in mode for c in "wax+") or (flags or 0) & _WRITE_FLAGS)
 
     def hook(event, args):
-        if busy:
-            return  # the hook's own path resolution raises events too
-        busy.append(1)
+        thread = _thread.get_ident()
+        if thread in busy:
+            return
+        busy.add(thread)
         try:
+            if event == "import" and args and args[0] in _MODULES:
+                raise PermissionError("sandbox: import " + args[0] + " is not allowed")
             if event.startswith(_BLOCKED):
                 raise PermissionError("sandbox: " + event + " is not allowed")
             if event == "open":
@@ -104,7 +113,7 @@ def _install_guard(folder):
                     and not inside(args[0], readable):
                 raise PermissionError("sandbox: no access to " + repr(args[0]))
         finally:
-            busy.pop()
+            busy.discard(thread)
 
     sys.addaudithook(hook)
 
