@@ -51,6 +51,7 @@ def test_humaneval_layout_continuations_and_per_assert_tests(tmp_path):
     problem = family.problems(1, seed=0)[0]
     assert problem.gold == ("3/3 PPP",) and "```python\ndef inc(x):" in problem.question
     assert family.parse("    return x + 1\n", problem) == "3/3 PPP"  # a base model continuing the body
+    assert family.parse("    return x + 1\n\nThis adds one.\n", problem) == "3/3 PPP"  # prose after it is cut
     assert family.parse("```python\ndef inc(x):\n    return abs(x) + 1\n```", problem) == "2/3 PPF"
     assert family.parse("```python\ndef inc(x):\n    return x + 1 if x < 3 else 0\n```", problem) == "2/3 PFP"
 

@@ -7,7 +7,7 @@
 The answer is the program in the completion: the last fenced Python block that defines the entry
 point (else the last one; else the text from its first ``def``/``import``/``class`` line), after the
 problem's prefix (HumanEval's prompt, so its imports and helpers are there; a function written again
-replaces the stub; a base model's bare continuation completes it). Each program runs in `widthdepth.tasks.sandbox`: a
+replaces the stub; a base model's bare continuation completes it, cut at its first line at column 0). Each program runs in `widthdepth.tasks.sandbox`: a
 fresh subprocess per check, with time, memory, file and process limits. A crash, a timeout or a loop
 is a failed test, never a failed run.
 
@@ -46,7 +46,8 @@ def extract_program(text: str, entry_point: str | None, prefix: str = "") -> str
     else:
         start = _CODE_START.search(text)
         if prefix and not (start and defines(text, entry_point)):
-            code = text  # a continuation of the function the prompt began
+            # a continuation of the function the prompt began: its body, up to the first line at column 0
+            code = re.split(r"\n(?=\S)", text, maxsplit=1)[0]
         elif start is None:
             return None
         else:
