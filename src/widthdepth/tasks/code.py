@@ -7,9 +7,9 @@
 The answer is the program in the completion: the last fenced Python block that defines the entry
 point (else the last one; else the text from its first ``def``/``import``/``class`` line), after the
 problem's prefix (HumanEval's prompt, so its imports and helpers are there; a function written again
-replaces the stub; a base model's bare continuation completes it, cut at its first line at column 0). Each program runs in `widthdepth.tasks.sandbox`: a
-fresh subprocess per check, with time, memory, file and process limits. A crash, a timeout or a loop
-is a failed test, never a failed run.
+replaces the stub; a base model's bare continuation completes it, cut at its first line at column 0).
+Each program runs in `widthdepth.tasks.sandbox`: a fresh subprocess per check, with time, memory, file
+and process limits. A crash, a timeout or a loop is a failed test, never a failed run.
 
 The canonical answer is the tests' outcomes, e.g. ``3/5 PPFPT`` (P passed, F failed, E error,
 T out of time), so majority voting groups programs that behave alike on the tests, and a program is
