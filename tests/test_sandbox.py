@@ -22,7 +22,7 @@ def sandbox_processes(marker="-I -S -c"):
     user ids; else this user's processes that look like a check."""
     listing = subprocess.run(["ps", "-eo", "uid=,stat=,args="], capture_output=True, text=True).stdout
     rows = [line.split(None, 2) for line in listing.splitlines() if line.strip()]
-    mine = (lambda uid: uid >= 1_990_000_000) if os.geteuid() == 0 else (lambda uid: uid == os.geteuid())
+    mine = (lambda uid: 1_990_000_000 <= uid < 2_090_000_000) if os.geteuid() == 0 else (lambda uid: uid == os.geteuid())
     return [r for r in rows if len(r) == 3 and mine(int(r[0])) and not r[1].startswith("Z") and marker in r[2]]
 
 
@@ -104,6 +104,24 @@ def test_a_process_that_left_the_group_is_killed_with_the_check_s_user():
     assert bare.run(program, TESTS) == "PP"
     time.sleep(0.3)
     assert sandbox_processes("-I -S -c") == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the per-check user id (and its sweep) is for runs as root")
+def test_two_sandboxes_checking_at_once_do_not_kill_each_other():
+    """Each check kills every process of its user id when it ends: two runs checking at once (two
+    Sandbox objects, as two processes would have) must not share an id."""
+    import threading
+
+    slow, quick = Sandbox(Limits(seconds=5)), Sandbox(Limits(seconds=5))
+    results = {}
+    waiting = threading.Thread(target=lambda: results.setdefault(
+        "slow", slow.run("import time\ndef f(x):\n    time.sleep(1.5)\n    return x + 1\n", TESTS)))
+    waiting.start()
+    time.sleep(0.4)
+    for i in range(5):
+        assert quick.run(f"def f(x):\n    return x + 1  # {i}\n", TESTS) == "PP"
+    waiting.join()
+    assert results["slow"] == "PP"
 
 
 def test_results_are_cached_by_program_and_tests(sandbox):

@@ -12,8 +12,8 @@ A check never raises: a crash, a timeout or an infinite loop is a failed test.
 What guards the machine, from the hardest layer in:
 
 - a new process in a new session, killed with its whole process group when the check ends;
-- when widthdepth runs as root, each check runs under a user id of its own (from 1,990,000,000 on, ids
-  no account has; root is exempt from the process limit and may read and write everything), with an
+- when widthdepth runs as root, each check runs under a user id of its own (drawn from 1,990,000,000 to
+  2,089,999,999, ids no account has; root is exempt from the process limit and may read and write everything), with an
   interpreter that user can run; every process of that id is killed when the check ends, including any
   that left the process group;
 - resource limits: address space (``memory_mb``), CPU seconds, size of files written, open files,
@@ -33,9 +33,9 @@ boundary against code written to escape it (run untrusted benchmarks in a contai
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -50,8 +50,8 @@ from widthdepth.errors import WidthdepthError
 
 _BOOT = Path(__file__).with_name("sandbox_boot.py")
 _CACHE_SIZE = 20_000
-_CHECK_UIDS, _CHECK_UID_COUNT = 1_990_000_000, 1000
-"""As root, each check runs under one of these user ids (no account has them), in turn."""
+_CHECK_UIDS, _CHECK_UID_COUNT = 1_990_000_000, 100_000_000
+"""As root, each check runs under one of these user ids (no account has them), drawn at random."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,6 @@ class Sandbox:
         self.limits, self.guard = limits, guard
         self.boot = _BOOT.read_text(encoding="utf-8")
         self.root = os.geteuid() == 0
-        self._ids = itertools.count()
         self.user = self._next_user()
         self.python = self._working_interpreter()
         self.runs = self.cached = 0
@@ -119,11 +118,12 @@ class Sandbox:
         return letters
 
     def _next_user(self) -> tuple[int, int] | None:
-        """As root, a user id of this check's own, from a range no account uses: its processes can all be
+        """As root, a user id of this check's own, drawn at random from a range no account uses (two runs
+        checking at once must not share one: each kills its id's processes): its processes can all be
         found and killed afterwards, and the process limit counts only them."""
         if not self.root:
             return None
-        uid = _CHECK_UIDS + next(self._ids) % _CHECK_UID_COUNT
+        uid = _CHECK_UIDS + secrets.randbelow(_CHECK_UID_COUNT)
         return uid, uid
 
     def _execute(self, python: str, payload: bytes, folder: str,
