@@ -135,7 +135,8 @@ def test_the_command_prints_the_table_and_the_critical_depths(tmp_path, capsys, 
     monkeypatch.setattr(sweep, "plan_sweep", lambda experiment, preset: tiny())
     assert main(["lab", "sweep", "--experiment", "depth", "--out", str(tmp_path / "depth")]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "depth sweep (quick)" in out and "stack-2" in out and "critical depth (loop, accuracy >= 0.9)" in out
+    assert "depth sweep (quick)" in out and "stack-2" in out
+    assert "critical depth (loop, accuracy >= 0.9 from there on)" in out
     assert (tmp_path / "depth" / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (tmp_path / "depth" / "report.html").read_text()
     assert "<h2>Critical depths</h2>" in page and "critical depth (anyloop" in page and "stack-2" in page
@@ -153,10 +154,39 @@ def test_the_shape_contrast_says_which_shape_wins_and_how_sure():
     assert (steps["winner"], steps["difference"], steps["low"], steps["high"]) == ("deep", 1.0, 1.0, 1.0)
     assert (steps["deep"], steps["wide"], flops["winner"], flops["difference"]) == (16, 2, "neither", 0.0)
     assert flops["low"] == 0.0 == flops["high"]  # the same problems drawn for both: the same answers cancel
+    assert (steps["best"], steps["best_accuracy"], flops["best"]) == (16, 1.0, 2)  # equals: the fewest layers
     rows = [row("steps", 16, s, "0" * 30 + "1" * 10) for s in range(3)] + [row("steps", 2, s, "1" * 40)
                                                                             for s in range(3)]
     (wide_wins,) = shape_contrasts(rows)
     assert wide_wins["winner"] == "wide" and wide_wins["high"] < 0 and wide_wins["difference"] == -0.75
+
+
+def test_a_critical_depth_is_held_at_every_deeper_depth():
+    from widthdepth.lab.sweep_stats import first_reached
+    from widthdepth.report.sweep import critical_lines, summary_table
+
+    def row(arm: str, group: str, depth: int, seed: int, chain: dict[str, str]) -> dict:
+        return {"arm": arm, "group": group, "depth": depth, "seed": seed, "chain": chain, "search": {},
+                "recipe": f"{group}{depth}" if depth > 1 else "one", "params": 10, "training_flops": 1.0}
+
+    ok, bad = "1" * 40, "1" * 20 + "0" * 20
+    accuracies = {1: (ok, bad), 2: (bad, bad), 4: (ok, bad), 8: (ok, ok)}  # L=1 reached at 1, lost at 2
+    rows = [row(f"stack-{d}", "stack", d, s, {"1": one, "2": two}) for d, (one, two) in accuracies.items()
+            for s in range(2)]
+    rows += [row("loop-1", "loop", 1, s, {"1": ok, "2": bad}) for s in range(2)]
+    assert critical_depths(rows, "stack") == {"1": (4, 4, 4), "2": (8, 8, 8)}
+    assert first_reached(rows, "stack") == {"1": 1, "2": 8}
+    assert critical_depths(rows, "loop") == {"1": (1, 1, 1), "2": (None, None, None)}
+    stack, loop = critical_lines(rows)
+    assert "L=1: 4 (reached at 1, lost deeper) [4, 4], L=2: 8 [8, 8]" in stack
+    assert "L=2: none up to 1 [none, none]" in loop
+    columns, table = summary_table(rows)
+    assert columns[:5] == ("arm", "params", "depth", "seeds", "train FLOPs")
+    assert table[-1][:4] == ("loop-1 (= stack-1)", "10", "1", "2") and table[0][0] == "stack-1"
+    noisy = [row("stack-1", "stack", 1, s, {"1": "1" * 19 + "0"}) for s in range(3)]
+    noisy += [row("stack-2", "stack", 2, s, {"1": "1" * 18 + "0" * 2}) for s in range(3)]
+    point, low, high = critical_depths(noisy, "stack")["1"]  # 0.95, then 0.90: held, in most draws
+    assert (point, low) == (1, 1) and high in (2, None)
 
 
 def test_the_shape_command_states_the_contrast(tmp_path, capsys, monkeypatch):

@@ -12,7 +12,7 @@ Experiments:
 - `depth`: unique stacks of depth 1, 2, 4, ... (narrow), and the looped model (one shared block
   iterated) at each depth, trained the same way; and one looped model trained as the shipped reasoner
   (a random depth per step, supervised at every iteration), read at each depth: each chain length's
-  critical depth (the smallest depth whose accuracy crosses `sweep_stats.THRESHOLD`), and whether the
+  critical depth (the smallest depth from which every deeper one reaches `sweep_stats.THRESHOLD`), and whether the
   looped models reach it with a fraction of the parameters at the same FLOPs.
 - `size`: the shipped recipe at several widths (the d = 128 model is the shipped checkpoint itself,
   its training FLOPs counted by replaying its batches); `widthdepth.size_sweep` then runs a study grid

@@ -15,7 +15,8 @@ import zlib
 import numpy as np
 
 THRESHOLD = 0.9
-"""A chain length's critical depth: the smallest depth whose accuracy (mean over seeds) reaches this."""
+"""A chain length's critical depth: the smallest depth from which every deeper one's accuracy (mean over seeds)
+reaches this."""
 
 
 RESAMPLES = 2000
@@ -27,12 +28,14 @@ def _hits(runs: list[dict], family: str, key: str) -> np.ndarray:
     return np.array([[c == "1" for c in r[family][key]] for r in runs], dtype=float)
 
 
-def _draws(hits: np.ndarray, rng: np.random.Generator, problem_counts: np.ndarray | None = None) -> np.ndarray:
+def _draws(hits: np.ndarray, rng: np.random.Generator, problem_counts: np.ndarray | None = None,
+           seed_counts: np.ndarray | None = None) -> np.ndarray:
     """`RESAMPLES` accuracies, seeds and problems drawn with replacement independently (the problems are
     the same for every seed: a crossed bootstrap), as weights: seed counts @ hits @ problem counts (given:
-    the same problem draws for another arm)."""
+    the same draws for another arm)."""
     seeds, problems = hits.shape
-    seed_counts = rng.multinomial(seeds, [1 / seeds] * seeds, size=RESAMPLES)
+    if seed_counts is None:
+        seed_counts = _seed_draws(seeds, rng)
     if problem_counts is None:
         problem_counts = _problem_draws(problems, rng)
     return np.einsum("bs,sp,bp->b", seed_counts, hits, problem_counts) / (seeds * problems)
@@ -64,8 +67,11 @@ def summary(rows: list[dict]) -> list[dict]:
 
 
 def critical_depths(rows: list[dict], group: str, threshold: float = THRESHOLD) -> dict[str, tuple]:
-    """Per chain length, the smallest depth of `group` whose accuracy reaches `threshold` (None: none
-    does), and its 95% interval over the same bootstrap draws of every arm (None: beyond the largest)."""
+    """Per chain length, the smallest depth of `group` from which every deeper one evaluated reaches
+    `threshold` (accuracy as a mean over seeds; None: the deepest does not — a depth that reaches it and a
+    deeper one that falls back is not a critical depth), and its 95% interval (None: beyond the deepest) over
+    bootstrap draws shared by every depth: the same problems, and the same seeds (seed s of every arm sees the
+    same training batches; an `anyloop` arm's depths are one model per seed)."""
     runs: dict[int, list[dict]] = {}
     for row in rows:
         if row["group"] == group:
@@ -76,14 +82,40 @@ def critical_depths(rows: list[dict], group: str, threshold: float = THRESHOLD) 
     rng, found = np.random.default_rng(0), {}
     for length in runs[depths[0]][0]["chain"]:
         hits = [_hits(runs[d], "chain", length) for d in depths]
-        point = next((d for d, h in zip(depths, hits) if h.mean() >= threshold), None)
-        reached = np.array([_draws(h, rng) >= threshold for h in hits])  # (depths, draws)
-        first = np.where(reached.any(0), np.array(depths)[reached.argmax(0)], np.inf)
+        problems = _problem_draws(hits[0].shape[1], rng)
+        seed_draws: dict[int, np.ndarray] = {}
+        for h in hits:
+            if len(h) not in seed_draws:
+                seed_draws[len(h)] = _seed_draws(len(h), rng)
+        point = _sustained(np.array([[h.mean() >= threshold] for h in hits]), depths)[0]
+        reached = np.array([_draws(h, rng, problems, seed_draws[len(h)]) >= threshold for h in hits])
+        first = _sustained(reached, depths)
         low, high = (float(q) for q in np.quantile(first, [0.025, 0.975], method="lower"))
-        found[length] = (point, None if low == np.inf else int(low), None if high == np.inf else int(high))
+        found[length] = (None if point == np.inf else int(point), None if low == np.inf else int(low),
+                         None if high == np.inf else int(high))
     return found
 
 
+def first_reached(rows: list[dict], group: str, threshold: float = THRESHOLD) -> dict[str, int | None]:
+    """Per chain length, the smallest depth of `group` whose mean accuracy reaches `threshold`, held deeper
+    or not (where it differs from the critical depth, a deeper model fell back below the threshold)."""
+    depths = sorted({row["depth"] for row in rows if row["group"] == group})
+    if not depths:
+        return {}
+    means = {d: summary([row for row in rows if row["group"] == group and row["depth"] == d])[0] for d in depths}
+    return {length: next((d for d in depths if means[d][f"chain {length}"] >= threshold), None)
+            for length in next(row for row in rows if row["group"] == group)["chain"]}
+
+
+def _sustained(reached: np.ndarray, depths: list[int]) -> np.ndarray:
+    """Per column of `reached` (depths, draws): the smallest depth from which every deeper one is True
+    (inf: the deepest is not)."""
+    held = np.flip(np.logical_and.accumulate(np.flip(reached, 0), 0), 0)  # held[i]: reached at i and deeper
+    return np.where(held[-1], np.array(depths, dtype=float)[held.argmax(0)], np.inf)
+
+
+def _seed_draws(seeds: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.multinomial(seeds, [1 / seeds] * seeds, size=RESAMPLES)
 
 
 def _problem_draws(problems: int, rng: np.random.Generator) -> np.ndarray:
@@ -92,7 +124,8 @@ def _problem_draws(problems: int, rng: np.random.Generator) -> np.ndarray:
 
 def shape_contrasts(rows: list[dict]) -> list[dict]:
     """Per group (same steps, same FLOPs) and task: the deepest stack's accuracy minus the widest's, with
-    its 95% interval; `winner` "deep", "wide", or "neither" where the interval holds 0."""
+    its 95% interval; `winner` "deep", "wide", or "neither" where the interval holds 0; and `best`, the
+    number of layers with the highest accuracy (the two ends can hide a peak between them)."""
     out = []
     for group in dict.fromkeys(row["group"] for row in rows):
         runs: dict[int, list[dict]] = {}
@@ -107,10 +140,13 @@ def shape_contrasts(rows: list[dict]) -> list[dict]:
                 problems = _problem_draws(a.shape[1], rng)
                 difference = _draws(a, rng, problems) - _draws(b, rng, problems)
                 low, high = (float(q) for q in np.quantile(difference, [0.025, 0.975]))
+                means = {n: float(_hits(r, family, key).mean()) for n, r in sorted(runs.items())}
+                best = max(means, key=means.__getitem__)  # the fewest layers among equals
                 out.append({"group": group, "task": f"{family} {key}", "deep": max(runs), "wide": min(runs),
                             "difference": float(a.mean() - b.mean()), "low": low, "high": high,
-                            "winner": "deep" if low > 0 else "wide" if high < 0 else "neither"})
+                            "winner": "deep" if low > 0 else "wide" if high < 0 else "neither",
+                            "best": best, "best_accuracy": means[best]})
     return out
 
 
-__all__ = ["RESAMPLES", "THRESHOLD", "critical_depths", "shape_contrasts", "summary"]
+__all__ = ["RESAMPLES", "THRESHOLD", "critical_depths", "first_reached", "shape_contrasts", "summary"]

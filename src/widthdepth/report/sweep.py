@@ -8,7 +8,7 @@ parameter count per task (shape); 95% intervals over seeds and problems as bars.
 
 from __future__ import annotations
 
-from widthdepth.lab.sweep_stats import FAMILIES, THRESHOLD, critical_depths, summary
+from widthdepth.lab.sweep_stats import FAMILIES, THRESHOLD, critical_depths, first_reached, summary
 
 GROUPS = {"stack": "unique layers", "loop": "one block, looped", "anyloop": "one block, any depth",
           "steps": "same steps", "flops": "same training FLOPs"}
@@ -51,8 +51,9 @@ def sweep_figure(experiment: str, rows: list[dict]) -> tuple[dict, dict[str, lis
         layers.append({"data": {"values": [{"threshold": THRESHOLD}]}, "mark": {"type": "rule", "color": "black"},
                        "encoding": {"y": {"field": "threshold", "type": "quantitative"}}})
         title = [f"accuracy against depth: solid: {solid}, dashed: {dashed} (trained at that depth), dotted: {dotted} "
-                 "(trained at random depths)", f"the black line: {THRESHOLD}, a chain length's critical depth is the "
-                 "first depth at or above it; bars: 95% intervals over seeds and problems"]
+                 "(trained at random depths)", f"the black line: {THRESHOLD}; a chain length's critical depth is the "
+                 "first depth from which every deeper one is at or above it",
+                 "bars: 95% intervals over seeds and problems"]
     else:
         params = sorted({p["params"] for p in points})
         title = [f"accuracy against the number of layers, at {params[0]:,}–{params[-1]:,} parameters",
@@ -86,24 +87,48 @@ def size_figure(runs: list, queries: float) -> tuple[dict, dict[str, list[dict]]
 
 
 def summary_table(rows: list[dict]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """(columns, rows) of a sweep's accuracies with their 95% intervals, one row per arm."""
+    """(columns, rows) of a sweep's accuracies with their 95% intervals, one row per arm (an arm that is another
+    one's model read at the same depth says so)."""
     arms = summary(rows)
     scores = [key for key in arms[0] if key.split(" ")[0] in FAMILIES and not key.endswith(" ci")]
-    return (("arm", "params", "depth", "train FLOPs", *scores),
-            [(a["arm"], f"{a['params']:,}", str(a["depth"]), f"{a['training_flops']:.3g}",
+    same = _same_models(rows)
+    return (("arm", "params", "depth", "seeds", "train FLOPs", *scores),
+            [(a["arm"] + (f" (= {same[a['arm']]})" if a["arm"] in same else ""), f"{a['params']:,}", str(a["depth"]),
+              str(a["seeds"]), f"{a['training_flops']:.3g}",
               *(f"{a[k]:.2f} [{a[k + ' ci'][0]:.2f}, {a[k + ' ci'][1]:.2f}]" for k in scores)) for a in arms])
 
 
-def critical_lines(rows: list[dict]) -> list[str]:
-    """Per depth arm group, each chain length's critical depth and its 95% interval, as a line."""
-    def shown(depth: int | None) -> str:
-        return "none" if depth is None else str(depth)
+def _same_models(rows: list[dict]) -> dict[str, str]:
+    """Arm -> the first arm with the same models read at the same depth (depth 1: a stack of one layer is the
+    looped block run once)."""
+    first: dict[tuple, str] = {}
+    same = {}
+    for row in rows:
+        key = (row.get("recipe"), row.get("depth"))
+        if row.get("recipe") is None or row["arm"] == first.setdefault(key, row["arm"]):
+            continue
+        same[row["arm"]] = first[key]
+    return same
 
+
+def critical_lines(rows: list[dict]) -> list[str]:
+    """Per depth arm group, each chain length's critical depth and its 95% interval, as a line ("none up to D":
+    not held at the deepest depth evaluated; a depth that reached the threshold and lost it deeper is named)."""
     order = ("stack", "loop", "anyloop")
-    return [f"critical depth ({group}, accuracy >= {THRESHOLD}) [95% interval]: " + ", ".join(
-            f"L={length}: {shown(point)} [{shown(low)}, {shown(high)}]"
-            for length, (point, low, high) in critical_depths(rows, group).items())
-            for group in sorted({row["group"] for row in rows if row["group"] in order}, key=order.index)]
+    lines = []
+    for group in sorted({row["group"] for row in rows if row["group"] in order}, key=order.index):
+        deepest = max(row["depth"] for row in rows if row["group"] == group)
+        reached = first_reached(rows, group)
+
+        def shown(depth: int | None, length: str) -> str:
+            lost = reached[length] is not None and reached[length] != depth
+            return ((f"none up to {deepest}" if depth is None else str(depth))
+                    + (f" (reached at {reached[length]}, lost deeper)" if lost else ""))
+
+        lines.append(f"critical depth ({group}, accuracy >= {THRESHOLD} from there on) [95% interval]: " + ", ".join(
+            f"L={length}: {shown(point, length)} [{'none' if low is None else low}, {'none' if high is None else high}]"
+            for length, (point, low, high) in critical_depths(rows, group).items()))
+    return lines
 
 
 def contrast_lines(rows: list[dict]) -> list[str]:
@@ -115,4 +140,4 @@ def contrast_lines(rows: list[dict]) -> list[str]:
     return [f"{groups.get(c['group'], c['group'])}, {c['task']}: {c['deep']} layers against {c['wide']}: "
             f"{c['difference']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]: "
             + {"deep": "deep and thin wins", "wide": "wide wins", "neither": "neither, within the noise"}[c["winner"]]
-            for c in shape_contrasts(rows)]
+            + f"; best: {c['best']} layers ({c['best_accuracy']:.2f})" for c in shape_contrasts(rows)]
