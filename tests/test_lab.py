@@ -4,6 +4,7 @@ training run that beats the untrained model."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -184,3 +185,33 @@ def test_a_stack_trains_at_its_depth_and_round_trips(tmp_path):
                        model.eval()(batch.tokens, batch.family, 3, noise=zeros)[-1].value_logits)
     with pytest.raises(WidthdepthError, match="trains at depth 3"):
         train(TrainConfig(steps=1, layers=3, depth=5))
+
+
+@pytest.mark.parametrize("depth", [0, 2])  # random depths (the shipped recipe: rng draws them) and a fixed one
+def test_training_killed_and_resumed_reaches_the_same_weights(tmp_path, depth):
+    config = TrainConfig(family="mix", steps=12, batch_size=8, d_model=16, ffn=32, max_iterations=3, depth=depth,
+                         seed=4, threads=1)
+    whole, summary = train(config)
+
+    def crash_at(step: int):
+        def on_step(done: int, metrics: dict) -> None:
+            if done == step:
+                raise KeyboardInterrupt  # as a kill: the state of step - 1 is the last one saved
+        return on_step
+
+    resume = tmp_path / "state.resume"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, crash_at(7), resume=resume, every=0.0)
+    steps: list[int] = []
+    resumed, again = train(config, lambda step, metrics: steps.append(step), resume=resume, every=0.0)
+    assert steps == list(range(7, 13))  # went on from step 7, not from the start
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert again["training_flops"] == summary["training_flops"] and again["final"] == summary["final"]
+    steps.clear()
+    train(replace(config, seed=5), lambda step, metrics: steps.append(step), resume=resume, every=0.0)
+    assert steps[0] == 1  # another recipe's state is not read
+    resume.write_bytes(b"cut short")
+    steps.clear()
+    train(config, lambda step, metrics: steps.append(step), resume=resume)
+    assert steps[0] == 1

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 
 import pytest
+import torch
 
 from widthdepth.errors import WidthdepthError
 from widthdepth.lab.model import LatentReasoner, ReasonerConfig
@@ -101,7 +102,7 @@ import sys
 sys.path.insert(0, {root!r})
 from tests.test_sweep import tiny
 from widthdepth.lab.sweep import run_sweep
-run_sweep(tiny(steps=60), sys.argv[1])
+run_sweep(tiny(steps=60), sys.argv[1], save_every=0.0)  # the model in training saves every step
 """
 
 
@@ -111,16 +112,18 @@ def test_a_sweep_killed_mid_training_resumes_to_the_same_results(tmp_path):
     process = subprocess.Popen([sys.executable, "-c", SCRIPT.format(root=root), str(folder)])
     models = folder / "models"
     deadline = time.monotonic() + 120
-    while not (models.exists() and list(models.glob("*.safetensors"))):
+    while not (models.exists() and list(models.glob("*.safetensors")) and list(models.glob("*.resume"))):
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
     first = sorted(models.glob("*.safetensors"))[0]
     written = first.stat().st_mtime_ns
     process.send_signal(signal.SIGKILL)
     process.wait()
+    resume = sorted(models.glob("*.resume"))[0]  # the next model's training state, saved before the kill
+    assert 0 < torch.load(resume, weights_only=True)["step"] < 60  # killed mid-training: resumed from there
     rows = run_sweep(tiny(steps=60), folder)
     assert first.stat().st_mtime_ns == written  # the finished model was not trained again
-    assert not list(models.glob("*.partial"))
+    assert not list(models.glob("*.partial")) and not list(models.glob("*.resume"))
     assert timeless(rows) == timeless(run_sweep(tiny(steps=60), tmp_path / "whole"))
     assert timeless(read_results(folder)) == timeless(rows)
 

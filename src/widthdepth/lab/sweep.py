@@ -1,6 +1,7 @@
 """Width and depth inside the model (issue 20): reasoners that differ in shape or depth, each trained on
 the same data with the same recipe and evaluated on the same fresh problems, kept in a folder that a
-rerun resumes (after kill -9 too: a model whose checkpoint was written is never trained again).
+rerun resumes (after kill -9 too: a model whose checkpoint was written is never trained again, and one
+in training goes on from its last save, a minute old at most, to the same weights).
 
     sweep = plan_sweep("depth", "quick")
     rows = run_sweep(sweep, "runs/depth")          # one row per arm and seed
@@ -154,9 +155,11 @@ def _step_flops_estimate(config: TrainConfig) -> int:
 
 
 def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] | None = None,
-              device: str = "cpu", threads: int | None = None) -> list[dict]:
+              device: str = "cpu", threads: int | None = None, save_every: float = 60.0) -> list[dict]:
     """Train and evaluate every arm and seed not yet in `folder` on `device`; every row (old and new), in plan
-    order. `threads`: torch threads for training (default the recipe's, 2; not part of a model's id)."""
+    order. `threads`: torch threads for training (default the recipe's, 2; not part of a model's id).
+    A model in training saves its whole state every `save_every` seconds: a rerun after a kill goes on from
+    there, to the same model as an uninterrupted run."""
     device = resolve_device(device)
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)
@@ -184,10 +187,12 @@ def run_sweep(sweep: Sweep, folder: str | Path, on_event: Callable[[str], None] 
                 if on_event:
                     on_event(f"training {arm.name} seed {seed}")
                 config = replace(arm.train, seed=seed, **({"threads": threads} if threads else {}))
-                model, summary = train(config, device=device)
+                resume = path.with_suffix(".resume")  # a killed run's training goes on from its last save
+                model, summary = train(config, device=device, resume=resume, every=save_every)
                 partial = path.with_suffix(".partial")
                 save_checkpoint(model, partial, config, summary, command=f"widthdepth lab sweep {sweep.experiment}")
                 os.replace(partial, path)  # whole or absent: a kill mid-write retrains, never reads half a model
+                resume.unlink(missing_ok=True)
             model.to(device)
             if on_event:
                 on_event(f"evaluating {arm.name} seed {seed}")

@@ -180,9 +180,11 @@ def resolve_device(name: str, option: str = "--device ") -> str:
 
 
 def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] | None = None,
-          device: str = "cpu") -> tuple[LatentReasoner, dict]:
+          device: str = "cpu", resume: str | Path | None = None, every: float = 60.0) -> tuple[LatentReasoner, dict]:
     """Train on `device` (initial weights drawn on the CPU, so the same on any device); the model is returned
-    there. On CUDA the float order differs from the CPU's: the same seed gives close, not equal, weights."""
+    there. On CUDA the float order differs from the CPU's: the same seed gives close, not equal, weights.
+    `resume`: a file where the whole training state (weights, optimiser, schedule, random states) is saved every
+    `every` seconds and at a kill's last completed save training continues from, to the very same weights."""
     if config.family not in FAMILIES:
         raise WidthdepthError(f"--family {config.family!r}: unknown (valid: {', '.join(FAMILIES)})")
     from widthdepth.lab.memory import keep_freed_memory
@@ -199,10 +201,11 @@ def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] 
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate,
                                                        total_steps=config.steps, pct_start=0.05)
         rng = random.Random(config.seed)
-        start = time.perf_counter()
+        state = TrainingState(model, optimizer, schedule, rng, device)
+        done, flops, seconds = state.load(resume, config) if resume else (0, 0, 0.0)
+        start = saved = time.perf_counter()
         metrics: dict[str, float] = {}
-        flops = 0
-        for step in range(1, config.steps + 1):
+        for step in range(done + 1, config.steps + 1):
             batch = random_batch(rng, config).to(device)
             iterations = depth or rng.randint(1, config.max_iterations)
             loss, metrics = loss_and_metrics(model, batch, iterations, last_only=bool(depth))
@@ -214,11 +217,58 @@ def train(config: TrainConfig, on_step: Callable[[int, dict[str, float]], None] 
             schedule.step()
             if on_step:
                 on_step(step, metrics)
-        summary = {"steps": config.steps, "seconds": round(time.perf_counter() - start, 1), "final": metrics,
-                   "training_flops": flops, "device": str(device)}
+            if resume and step < config.steps and time.perf_counter() - saved >= every:
+                state.save(resume, config, step, flops, seconds + time.perf_counter() - start)
+                saved = time.perf_counter()
+        summary = {"steps": config.steps, "seconds": round(seconds + time.perf_counter() - start, 1),
+                   "final": metrics, "training_flops": flops, "device": str(device)}
     finally:
         torch.set_num_threads(threads)
     return model, summary
+
+
+@dataclass
+class TrainingState:
+    """Everything a training run's next step depends on, saved whole (written, then renamed) and loaded back."""
+
+    model: LatentReasoner
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    rng: random.Random
+    device: str
+
+    def save(self, path: str | Path, config: TrainConfig, step: int, flops: int, seconds: float) -> None:
+        path = Path(path)
+        cuda = torch.cuda.get_rng_state(torch.device(self.device)) if str(self.device).startswith("cuda") else None
+        state = {"config": json.dumps(asdict(config), sort_keys=True), "step": step, "flops": flops,
+                 "seconds": seconds, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "schedule": self.schedule.state_dict(), "rng": self.rng.getstate(),
+                 "torch_rng": torch.get_rng_state(), "cuda_rng": cuda}
+        unfinished = path.with_name(path.name + ".tmp")
+        torch.save(state, unfinished)
+        unfinished.replace(path)  # whole or absent
+
+    def load(self, path: str | Path, config: TrainConfig) -> tuple[int, int, float]:
+        """(steps done, FLOPs so far, seconds so far): where a saved run of this very recipe stopped, else
+        (0, 0, 0.0), a fresh start."""
+        path = Path(path)
+        if not path.is_file():
+            return 0, 0, 0.0
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 — a file cut short or of another torch: start again
+            return 0, 0, 0.0
+        if state.get("config") != json.dumps(asdict(config), sort_keys=True):
+            return 0, 0, 0.0
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and str(self.device).startswith("cuda"):
+            torch.cuda.set_rng_state(state["cuda_rng"], torch.device(self.device))
+        return state["step"], state["flops"], state["seconds"]
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | Path, train_config: object | None, summary: dict,
