@@ -99,12 +99,13 @@ def critical_depths(rows: list[dict], group: str, threshold: float = THRESHOLD) 
 def first_reached(rows: list[dict], group: str, threshold: float = THRESHOLD) -> dict[str, int | None]:
     """Per chain length, the smallest depth of `group` whose mean accuracy reaches `threshold`, held deeper
     or not (where it differs from the critical depth, a deeper model fell back below the threshold)."""
-    depths = sorted({row["depth"] for row in rows if row["group"] == group})
-    if not depths:
-        return {}
-    means = {d: summary([row for row in rows if row["group"] == group and row["depth"] == d])[0] for d in depths}
-    return {length: next((d for d in depths if means[d][f"chain {length}"] >= threshold), None)
-            for length in next(row for row in rows if row["group"] == group)["chain"]}
+    runs: dict[int, list[dict]] = {}
+    for row in rows:
+        if row["group"] == group:
+            runs.setdefault(row["depth"], []).append(row)
+    lengths = next(iter(runs.values()))[0]["chain"] if runs else {}
+    return {length: next((d for d in sorted(runs) if _hits(runs[d], "chain", length).mean() >= threshold), None)
+            for length in lengths}
 
 
 def _sustained(reached: np.ndarray, depths: list[int]) -> np.ndarray:

@@ -49,7 +49,7 @@ def write_sweep_page(folder: str | Path, experiment: str, preset: str, rows: lis
                      rates: list[ExchangeRate] | None = None, command: str = "") -> Path:
     """`command`: the command that made the folder, as shown (default: its experiment, preset and folder)."""
     columns, table = summary_table(rows)
-    counts = sorted({sum(r["arm"] == arm for r in rows) for arm in dict.fromkeys(r["arm"] for r in rows)})
+    counts = sorted({int(row[columns.index("seeds")]) for row in table})
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
     command = command or f"widthdepth lab sweep --experiment {experiment} --preset {preset} --out {folder}"
     devices = sorted({row.get("device", "cpu") for row in rows} | {row.get("trained_on", "cpu") for row in rows})
