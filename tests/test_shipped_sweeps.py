@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "sweeps"
+README = " ".join((DOCS.parent.parent / "README.md").read_text().split())  # the reflow-proof text
 
 
 def redraw(experiment: str, tmp_path, capsys, monkeypatch) -> str:
@@ -33,6 +34,7 @@ def test_the_readme_critical_depths_come_from_the_shipped_depth_sweep(tmp_path, 
             "L=4: 8 [8, 64], L=6: none up to 64 [32, none], L=8: none up to 64 [none, none]") in out
     assert "L=1: none up to 64 (reached at 1, lost deeper)" in out
     assert "critical depth (anyloop, accuracy >= 0.9 from there on) [95% interval]: L=1: 4 [2, none]" in out
+    assert "8 for L = 4 [8, 64]" in README and "L = 6 beyond 64 by the means (the interval, [32, none]" in README
 
 
 def test_the_readme_shape_contrasts_come_from_the_shipped_shape_sweep(tmp_path, capsys, monkeypatch):
@@ -41,3 +43,5 @@ def test_the_readme_shape_contrasts_come_from_the_shipped_shape_sweep(tmp_path, 
     assert "same steps, chain 6: 32 layers against 2: +0.16 [+0.06, +0.25]: deep and thin wins; best: 8 layers" in out
     assert "same steps, search 6: 32 layers against 2: -0.10 [-0.19, -0.02]: wide wins" in out
     assert "same training FLOPs, chain 4: 32 layers against 2: +0.26 [+0.10, +0.45]" in out
+    assert "chain 4 by +0.30 [+0.13, +0.53] and chain 6 by +0.16 [+0.06, +0.25]" in README
+    assert "(n = 6: 0.40 with 2–4 layers, 0.29 with 32; -0.10 [-0.19, -0.02])" in README
